@@ -1,0 +1,23 @@
+"""The pure Continuum policy core: no sglang, no torch, no wall clock.
+
+Shared by the SGLang adapter, the simulator and the benches. See docs/design.md.
+"""
+
+from .config import MODES, PolicyConfig
+from .durations import ToolStats
+from .estimators import EtaEstimator, QueueDelayWindow
+from .hints import HintError, ProgramHints, parse_hints, parse_ttl
+from .policy import ContinuumPolicy, LockDecision
+from .prefill import PrefillModel
+from .programs import ProgramKey
+from .queue_order import queue_key
+from .snapshot import TAU_BUCKETS, PolicySnapshot
+from .tool_detect import detect_tool
+from .ttl import choose_ttl, cold_start_ttl
+
+__all__ = [
+    "MODES", "TAU_BUCKETS", "ContinuumPolicy", "EtaEstimator", "HintError", "LockDecision",
+    "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
+    "QueueDelayWindow", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
+    "parse_hints", "parse_ttl", "queue_key",
+]

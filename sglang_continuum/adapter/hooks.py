@@ -1,0 +1,99 @@
+"""The overlay's hooks into SGLang 0.5.23, registered through ``HookRegistry``.
+
+Each hook finds the Controller on the scheduler's tree cache and does nothing when
+the cache is not ours (``--continuum-disable``, or another backend), so an installed
+but unused overlay leaves SGLang's behaviour unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+_SCHED = "sglang.srt.managers.scheduler.Scheduler"
+_ADDER = "sglang.srt.managers.schedule_policy.PrefillAdder"
+_POLICY = "sglang.srt.managers.schedule_policy.SchedulePolicy"
+_BATCH = "sglang.srt.managers.schedule_batch.ScheduleBatch"
+_TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
+
+
+def _ctl(owner):
+    return getattr(getattr(owner, "tree_cache", None), "continuum", None)
+
+
+def after_scheduler_init(result, self, *args, **kwargs):
+    if (ctl := _ctl(self)) is not None:
+        ctl.attach(self)
+
+
+def after_add_request_to_queue(result, self, req, is_retracted=False, *args, **kwargs):
+    if (ctl := _ctl(self)) is not None and self.waiting_queue and self.waiting_queue[-1] is req:
+        ctl.on_queued(req, is_retracted)
+
+
+def after_release_aborted_request(result, self, req, *args, **kwargs):
+    if (ctl := _ctl(self)) is not None:
+        ctl.on_aborted(req)
+
+
+def before_get_next_batch_to_run(self, *args, **kwargs):
+    if (ctl := _ctl(self)) is not None:
+        ctl.tick()
+
+
+def after_calc_priority(result, self, waiting_queue, *args, **kwargs):
+    if (ctl := _ctl(self)) is not None:
+        ctl.sort_waiting(waiting_queue)
+
+
+def around_add_one_req(original, self, req, *args, **kwargs):
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    result = original(self, req, *args, **kwargs)
+    ctl = _ctl(self)
+    if ctl is None:
+        return result
+    # Locks give way before anything else does: release the youngest program's
+    # lock and retry, until the request fits or no lock is left.
+    while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure():
+        result = original(self, req, *args, **kwargs)
+    if self.can_run_list and self.can_run_list[-1] is req:
+        ctl.on_admitted(req)
+    return result
+
+
+def around_check_decode_mem(original, self, *args, **kwargs):
+    ok = original(self, *args, **kwargs)
+    ctl = _ctl(self)
+    if ctl is None:
+        return ok
+    # Before SGLang retracts a running request, release locks youngest-first.
+    while not ok and ctl.relieve_pressure():
+        ok = original(self, *args, **kwargs)
+    return ok
+
+
+def after_validate_one_request(result, self, obj, *args, **kwargs):
+    """Reject malformed overlay fields at the HTTP edge (HTTP 400 naming the field)."""
+    if getattr(self.server_args, "radix_cache_backend", None) != "continuum":
+        return
+    from sglang_continuum.core import parse_hints
+
+    sp = obj.sampling_params if isinstance(obj.sampling_params, dict) else {}
+    parse_hints(sp.get("custom_params"), getattr(obj, "routing_key", None))
+
+
+def install(registry, hook_type) -> None:
+    registry.register(f"{_SCHED}.__init__", after_scheduler_init, hook_type.AFTER)
+    registry.register(f"{_SCHED}._add_request_to_queue", after_add_request_to_queue,
+                      hook_type.AFTER)
+    registry.register(f"{_SCHED}._release_aborted_request", after_release_aborted_request,
+                      hook_type.AFTER)
+    registry.register(f"{_SCHED}.get_next_batch_to_run", before_get_next_batch_to_run,
+                      hook_type.BEFORE)
+    registry.register(f"{_POLICY}.calc_priority", after_calc_priority, hook_type.AFTER)
+    registry.register(f"{_ADDER}.add_one_req", around_add_one_req, hook_type.AROUND)
+    registry.register(f"{_BATCH}.check_decode_mem", around_check_decode_mem, hook_type.AROUND)
+    registry.register(f"{_TOKENIZER}._validate_one_request", after_validate_one_request,
+                      hook_type.AFTER)

@@ -1,0 +1,62 @@
+"""Prometheus export of the policy snapshot on SGLang's ``/metrics``.
+
+SGLang serves ``/metrics`` from the HTTP process with prometheus_client's multiprocess
+collector; metrics created here, in the scheduler process, land in the same
+multiprocess directory. They are not added to the default registry (no global state).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MAX_TOOL_LABELS = 32  # bounds label cardinality: tool names come from clients
+TAU_BUCKETS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, float("inf"))
+_PREFIX = "sglang_continuum_"
+
+
+class PrometheusExporter:
+    def __init__(self):
+        g = lambda name, doc, labels=(): Gauge(  # noqa: E731
+            _PREFIX + name, doc, labels, registry=None, multiprocess_mode="mostrecent")
+        c = lambda name, doc: Counter(_PREFIX + name, doc, registry=None)  # noqa: E731
+        self.locked_tokens = g("locked_tokens", "KV tokens held by TTL locks")
+        self.active_locks = g("active_locks", "Programs holding a TTL lock")
+        self.programs = g("programs", "Programs tracked by the policy")
+        self.queue_delay = g("queue_delay_seconds", "T: mean queueing delay of evicted turns")
+        self.eta = g("eta", "eta: predictability of remaining turns")
+        self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
+                              ("tool", "quantile"))
+        self.tool_samples = g("tool_duration_samples", "Recorded tool durations", ("tool",))
+        self.counters = {
+            name: c(f"locks_{name}", f"TTL locks {name.replace('_', ' ')}")
+            for name in ("set", "consumed", "lapsed", "released_pressure", "refused",
+                         "dropped")
+        }
+        self.tau = Histogram(_PREFIX + "tau_seconds", "TTL chosen per finished turn",
+                             buckets=TAU_BUCKETS[1:], registry=None)
+        self._seen: dict[str, int] = {}
+        self._tau_seen = [0] * (len(TAU_BUCKETS))
+
+    def update(self, snap) -> None:
+        self.locked_tokens.set(snap.locked_tokens)
+        self.active_locks.set(snap.active_locks)
+        self.programs.set(snap.programs)
+        self.queue_delay.set(snap.queue_delay_s)
+        self.eta.set(snap.eta)
+        for name, counter in self.counters.items():
+            total = getattr(snap, f"locks_{name}")
+            delta = total - self._seen.get(name, 0)
+            if delta > 0:
+                counter.inc(delta)
+            self._seen[name] = total
+        # The snapshot carries cumulative bucket counts; feed the new ones as observations
+        # at each bucket's upper bound so the exported histogram matches it.
+        for i, (bound, count) in enumerate(zip(snap.tau_buckets, snap.tau_counts)):
+            for _ in range(count - self._tau_seen[i]):
+                self.tau.observe(bound if bound != float("inf") else 1e9)
+            self._tau_seen[i] = count
+        tools = sorted(snap.tools.items(), key=lambda kv: -kv[1][0])[:MAX_TOOL_LABELS]
+        for tool, (count, p50, p90) in tools:
+            self.tool_samples.labels(tool).set(count)
+            self.tool_seconds.labels(tool, "0.5").set(p50)
+            self.tool_seconds.labels(tool, "0.9").set(p90)

@@ -1,0 +1,252 @@
+"""ContinuumPolicy: the facade that the SGLang adapter and the simulator drive."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from .config import PolicyConfig
+from .durations import ToolStats
+from .estimators import EtaEstimator, QueueDelayWindow
+from .locks import Lock, LockTable
+from .programs import ProgramKey, ProgramTable
+from .queue_order import queue_key as _queue_key
+from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
+from .ttl import choose_ttl, cold_start_ttl
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LockDecision:
+    """ttl_s > 0: lock the finished turn's KV for ttl_s seconds; 0: do not lock.
+
+    reason: where the TTL came from ("cost_model", "cold_start", "fixed", "hint") or why
+    there is none ("last_turn", "off", or a refusing bound: "per_program_cap",
+    "tenant_share", "lock_budget").
+    """
+
+    ttl_s: float
+    reason: str
+
+
+class ContinuumPolicy:
+    """TTL locks for agent programs paused in a tool call, and program-level FCFS.
+
+    Every method takes `now` (float seconds, any epoch) where time matters; nothing here
+    reads a clock. Lock handles are opaque objects owned by the caller.
+    """
+
+    def __init__(self, config: PolicyConfig, capacity_tokens: int) -> None:
+        if isinstance(capacity_tokens, bool) or not isinstance(capacity_tokens, int) \
+                or capacity_tokens < 1:
+            raise ValueError(
+                f"capacity_tokens: expected an integer >= 1, got {capacity_tokens!r}")
+        self.config = config
+        self.capacity_tokens = capacity_tokens
+        self._programs = ProgramTable(config.max_programs)
+        self._locks = LockTable()
+        self._stats = ToolStats(config.duration_window, config.cold_start_samples,
+                                config.max_tools)
+        self._queue_delay = QueueDelayWindow(config.queue_delay_window)
+        self._eta = EtaEstimator()
+        self._tau = TauHistogram()
+        self._fcfs = config.program_fcfs
+        self._ttl_source = {"cost_model": self._model_ttl, "fixed": self._fixed_ttl,
+                            "off": None}[config.mode]
+        self._program_cap = config.per_program_max_fraction * capacity_tokens
+        self._tenant_cap = config.per_tenant_fraction * capacity_tokens
+        self._budget = config.lock_budget_fraction * capacity_tokens
+        self._counts = dict.fromkeys(
+            ("set", "consumed", "lapsed", "released_pressure", "dropped", "refused"), 0)
+        self._refused: dict[str, int] = {}
+
+    # Turn lifecycle -------------------------------------------------------------------
+
+    def on_arrival(self, key: ProgramKey, now: float) -> None:
+        """A turn of `key` arrived: record the tool's duration; the program now waits."""
+        program = self._programs.touch(key, now)
+        if program.last_finish is not None:
+            self._stats.record(program.last_tool, now - program.last_finish)
+            program.last_finish = None
+        program.finished = False
+        program.waiting = True
+        if program.locked:
+            self._locks.set_waiting(key, True)
+
+    def on_admitted(self, key: ProgramKey, now: float) -> object | None:
+        """The waiting turn was admitted; returns the lock handle it consumes, if any."""
+        program = self._programs.get(key)
+        if program is None:
+            return None
+        program.waiting = False
+        program.last_seen = now
+        lock = self._locks.pop(key)
+        if lock is None:
+            return None
+        self._counts["consumed"] += 1
+        self._unlocked(lock)
+        return lock.handle
+
+    def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
+                  tool: str | None, last_turn: bool,
+                  ttl_hint_s: float | None = None) -> LockDecision:
+        """A turn finished: decide whether and how long to lock its `context_tokens`.
+
+        Bounds are checked in this order: per_program_cap, tenant_share, lock_budget.
+        A lock the program still holds counts as replaced by the new one.
+        """
+        program = self._programs.touch(key, now)
+        program.turns += 1
+        program.last_finish = now
+        program.last_tool = tool
+        program.waiting = False
+        if program.locked:
+            self._locks.set_waiting(key, False)
+        if last_turn:
+            self._eta.add_program(program.turns)
+            program.finished = True
+            if not program.locked:
+                self._programs.forget(key)
+            return LockDecision(0.0, "last_turn")
+        if self._ttl_source is None:
+            return LockDecision(0.0, "off")
+        if ttl_hint_s is not None:
+            if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):
+                raise ValueError(f"ttl_hint_s: expected a finite number >= 0, "
+                                 f"got {ttl_hint_s!r}")
+            ttl, reason = min(ttl_hint_s, self.config.max_ttl_s), "hint"
+        else:
+            ttl, reason = self._ttl_source(tool, context_tokens)
+        self._tau.add(ttl)
+        if ttl <= 0:
+            return LockDecision(0.0, reason)
+        refusal = self._refusal(key, context_tokens)
+        if refusal is not None:
+            self._counts["refused"] += 1
+            self._refused[refusal] = self._refused.get(refusal, 0) + 1
+            logger.debug("lock of %s refused by %s (%d tokens)", key, refusal, context_tokens)
+            return LockDecision(0.0, refusal)
+        return LockDecision(ttl, reason)
+
+    def set_lock(self, key: ProgramKey, now: float, ttl_s: float, tokens: int,
+                 handle: object) -> object | None:
+        """The adapter holds `tokens` for `key` until now + ttl_s.
+
+        Returns the handle of a lock this one replaced (the caller releases it), or None.
+        """
+        if not ttl_s > 0 or tokens < 0:
+            raise ValueError(f"set_lock: expected ttl_s > 0 and tokens >= 0, "
+                             f"got ttl_s={ttl_s!r}, tokens={tokens!r}")
+        program = self._programs.touch(key, now)
+        previous = self._locks.add(key, now + ttl_s, tokens, handle, now,
+                                   program.first_arrival, program.waiting)
+        program.locked = True
+        self._counts["set"] += 1
+        return previous.handle if previous is not None else None
+
+    # Lock release -----------------------------------------------------------------------
+
+    def expired(self, now: float) -> list[tuple[ProgramKey, object]]:
+        """Remove and return locks past their TTL, except those of waiting programs."""
+        out = []
+        for lock in self._locks.pop_expired(now):
+            self._counts["lapsed"] += 1
+            self._unlocked(lock)
+            out.append((lock.key, lock.handle))
+        return out
+
+    def release_for_pressure(self) -> tuple[ProgramKey, object] | None:
+        """Remove the lock of the youngest program (latest first arrival), if any.
+
+        Programs whose next turn is not waiting go first: their KV is the least needed.
+        """
+        lock = self._locks.pop_youngest()
+        if lock is None:
+            return None
+        self._counts["released_pressure"] += 1
+        self._unlocked(lock)
+        return lock.key, lock.handle
+
+    def drop(self, key: ProgramKey) -> object | None:
+        """Remove the lock of `key` (abort, last turn, disconnect); the program stops
+        waiting. Returns its handle or None."""
+        program = self._programs.get(key)
+        if program is not None:
+            program.waiting = False
+        lock = self._locks.pop(key)
+        if lock is not None:
+            self._counts["dropped"] += 1
+            self._unlocked(lock)
+            return lock.handle
+        if program is not None and program.finished:
+            self._programs.forget(key)
+        return None
+
+    # Queue order and estimates --------------------------------------------------------
+
+    def queue_key(self, key: ProgramKey | None, arrival: float, preempted: bool,
+                  now: float) -> tuple[int, int, float, float]:
+        """Sort key of a waiting request; see queue_order.queue_key. `now` is unused:
+        a waiting program's lock persists until admission, so it is in TTL iff locked."""
+        program = self._programs.get(key) if key is not None else None
+        return _queue_key(program, arrival, preempted, self._fcfs)
+
+    def turns_done(self, key: ProgramKey) -> int:
+        """Finished turns of a known program (0 for an unknown one)."""
+        program = self._programs.get(key)
+        return program.turns if program is not None else 0
+
+    def record_queue_delay(self, seconds: float) -> None:
+        """Queueing delay of a request whose context had been evicted (feeds T)."""
+        self._queue_delay.add(seconds)
+
+    def snapshot(self) -> PolicySnapshot:
+        c = self._counts
+        return PolicySnapshot(
+            mode=self.config.mode, capacity_tokens=self.capacity_tokens,
+            locked_tokens=self._locks.tokens, active_locks=len(self._locks),
+            programs=len(self._programs), locks_set=c["set"], locks_consumed=c["consumed"],
+            locks_lapsed=c["lapsed"], locks_released_pressure=c["released_pressure"],
+            locks_dropped=c["dropped"], locks_refused=c["refused"],
+            refused_by_reason=MappingProxyType(dict(self._refused)),
+            tau_buckets=TAU_BUCKETS, tau_counts=self._tau.counts(),
+            tools=MappingProxyType(self._stats.estimates()),
+            duration_samples=self._stats.total(), queue_delay_s=self._queue_delay.mean(),
+            eta=self._eta.eta())
+
+    # Internals --------------------------------------------------------------------------
+
+    def _model_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
+        cfg = self.config
+        reload = cfg.prefill_profile.seconds(context_tokens)
+        delay = self._queue_delay.mean()
+        if self._stats.total() < cfg.cold_start_samples:
+            gain = delay + reload  # eta = 1 and Exp(mean) durations until K samples
+            return cold_start_ttl(gain, cfg.cold_start_mean_s, cfg.max_ttl_s), "cold_start"
+        gain = delay * self._eta.eta() + reload
+        return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
+
+    def _fixed_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
+        return min(self.config.fixed_ttl_s, self.config.max_ttl_s), "fixed"
+
+    def _refusal(self, key: ProgramKey, tokens: int) -> str | None:
+        held = self._locks.get(key)
+        replaced = held.tokens if held is not None else 0
+        if tokens > self._program_cap:
+            return "per_program_cap"
+        if self._locks.tenant_tokens(key[0]) - replaced + tokens > self._tenant_cap:
+            return "tenant_share"
+        if self._locks.tokens - replaced + tokens > self._budget:
+            return "lock_budget"
+        return None
+
+    def _unlocked(self, lock: Lock) -> None:
+        program = self._programs.get(lock.key)
+        if program is None:
+            return
+        program.locked = False
+        if program.finished:
+            self._programs.forget(lock.key)

@@ -1,0 +1,26 @@
+"""Waiting-queue order: preempted first, then programs inside their TTL, then FCFS.
+
+A pure key function (like SGLang's eviction priorities): the scheduler sorts by it.
+"""
+
+from __future__ import annotations
+
+from .programs import Program
+
+PREEMPTED, NOT_PREEMPTED = 0, 1
+IN_TTL, NOT_IN_TTL = 0, 1
+
+
+def queue_key(program: Program | None, arrival: float, preempted: bool,
+              program_fcfs: bool = True) -> tuple[int, int, float, float]:
+    """(preempted tier, TTL tier, program first arrival, request arrival); smaller first.
+
+    Without a known program (stock request) the request's own arrival stands in for the
+    program's. With `program_fcfs` off the third element is the request's arrival too
+    (plain FCFS), but a program holding a lock still goes ahead.
+    """
+    tier = PREEMPTED if preempted else NOT_PREEMPTED
+    if program is None:
+        return (tier, NOT_IN_TTL, arrival, arrival)
+    return (tier, IN_TTL if program.locked else NOT_IN_TTL,
+            program.first_arrival if program_fcfs else arrival, arrival)

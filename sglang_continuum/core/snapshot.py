@@ -1,0 +1,61 @@
+"""One metrics type that the server, the simulator and the replay reports all emit."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+TAU_BUCKETS: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+                                  math.inf)
+"""Upper bounds (inclusive) of the TTL histogram buckets; bucket 0 counts tau == 0."""
+
+
+class TauHistogram:
+    def __init__(self) -> None:
+        self._counts = [0] * len(TAU_BUCKETS)
+
+    def add(self, tau: float) -> None:
+        self._counts[bisect.bisect_left(TAU_BUCKETS, tau)] += 1
+
+    def counts(self) -> tuple[int, ...]:
+        return tuple(self._counts)
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """Counters and estimates of a ContinuumPolicy at one moment.
+
+    tau_counts[i] counts the TTLs the policy chose (before bounds; last turns and mode
+    "off" excluded) in (TAU_BUCKETS[i-1], TAU_BUCKETS[i]].
+    tools maps a tool to (samples held, p50 seconds, p90 seconds).
+    """
+
+    mode: str
+    capacity_tokens: int
+    locked_tokens: int
+    active_locks: int
+    programs: int
+    locks_set: int
+    locks_consumed: int
+    locks_lapsed: int
+    locks_released_pressure: int
+    locks_dropped: int
+    locks_refused: int
+    refused_by_reason: Mapping[str, int]
+    tau_buckets: tuple[float, ...]
+    tau_counts: tuple[int, ...]
+    tools: Mapping[str, tuple[int, float, float]]
+    duration_samples: int
+    queue_delay_s: float
+    eta: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["tau_buckets"] = [b if math.isfinite(b) else "inf" for b in self.tau_buckets]
+        out["tau_counts"] = list(self.tau_counts)
+        out["refused_by_reason"] = dict(self.refused_by_reason)
+        out["tools"] = {k: list(v) for k, v in self.tools.items()}
+        return out

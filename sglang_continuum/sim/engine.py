@@ -1,0 +1,224 @@
+"""An SGLang-like engine: FCFS-head admission, chunked prefill, batched decode.
+
+Semantics follow SGLang 0.5 defaults (``--enable-mixed-chunk`` off):
+- A step is either a prefill batch (the in-flight chunked request first, then waiting
+  requests in queue order while the chunk budget lasts) or one decode step of every
+  running request; prefill goes first when there is any.
+- Admission: the head of the sorted queue must fit: its uncached prompt tokens plus
+  ``new_token_ratio`` * the decode tokens still owed by it and every running request
+  (SGLang's soft reservation) must not exceed free + evictable tokens. If it does not
+  fit, locks are released for pressure (policies that allow it); otherwise admission
+  stops at the head (no skipping).
+- Decode allocates one token per running request per step; out of memory, it
+  releases locks (if allowed), then retracts the most recently admitted request,
+  whose KV computed by this admission is freed and which re-queues as preempted.
+- Consecutive pure-decode steps are simulated as one macro step, ended before the
+  next event (arrival, expiry) or the first request finishing: exact, since nothing
+  that changes admission happens in between (decode only consumes headroom).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .bridge import CoreBridge
+from .cache import PrefixCache
+from .predictor import BatchShape, Predictor
+from .request import Request
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    chunk_size: int = 8192
+    max_running: int = 256
+    new_token_ratio: float = 0.7   # SGLang's init_new_token_ratio (kept constant here)
+
+    def __post_init__(self):
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            raise ValueError(f"EngineConfig.chunk_size={self.chunk_size!r}: must be an int >= 1")
+        if not isinstance(self.max_running, int) or self.max_running < 1:
+            raise ValueError(f"EngineConfig.max_running={self.max_running!r}: must be an int >= 1")
+        if not 0 <= self.new_token_ratio <= 1:
+            raise ValueError(f"EngineConfig.new_token_ratio={self.new_token_ratio!r}: in [0, 1]")
+
+
+@dataclass
+class Batch:
+    seconds: float
+    prefill: list[tuple[Request, int]] = field(default_factory=list)
+    decode_steps: int = 0
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, predictor: Predictor, cache: PrefixCache,
+                 bridge: CoreBridge):
+        self.cfg, self.predictor, self.cache, self.bridge = config, predictor, cache, bridge
+        self.waiting: list[Request] = []
+        self.prefilling: list[Request] = []
+        self.running: list[Request] = []
+        self.owed = 0          # decode tokens still owed by admitted requests
+        self.dirty = False     # something changed that may let the head in
+        self.admissions = 0
+        self.retractions = 0
+        self.deadlocks = 0
+        self.aborted: list[Request] = []
+
+    # queue -------------------------------------------------------------------------
+    def submit(self, req: Request) -> None:
+        req.program.waiting = True
+        self.waiting.append(req)
+        self.dirty = True
+
+    def busy(self) -> bool:
+        return bool(self.waiting or self.prefilling or self.running)
+
+    # planning ----------------------------------------------------------------------
+    def plan(self, now: float, horizon_s: float) -> Batch | None:
+        if self.bridge.expire(now):
+            self.dirty = True
+        while True:
+            tried = self.dirty
+            batch = self._plan_prefill(now)
+            if batch is None and self.running:
+                batch = self._plan_decode(now, horizon_s)
+            if batch is not None or not self.busy():
+                return batch
+            if not (self.running or self.prefilling):
+                if tried:
+                    self._unblock(now)
+                self.dirty = True
+
+    def _plan_prefill(self, now: float) -> Batch | None:
+        budget = self.cfg.chunk_size - sum(r.prompt - r.computed for r in self.prefilling)
+        if budget > 0 and self.waiting and self.dirty:
+            self._admit(now, budget)
+        if not self.prefilling:
+            return None
+        budget, items, attention, reload = self.cfg.chunk_size, [], 0.0, 0
+        for req in self.prefilling:
+            n = min(req.prompt - req.computed, budget)
+            if n <= 0:
+                break
+            items.append((req, n))
+            attention += n * (2 * req.computed + n)
+            reload += req.reload
+            req.reload = 0
+            budget -= n
+        shape = BatchShape(sum(n for _, n in items), attention, reload_tokens=reload)
+        return Batch(self.predictor.batch_seconds(shape), items)
+
+    def _admit(self, now: float, budget: int) -> None:
+        key = self.bridge.policy.queue_key
+        self.waiting.sort(key=lambda r: key(r, now))
+        taken = 0
+        blocked = False
+        for req in self.waiting:
+            if budget <= 0 or len(self.running) + len(self.prefilling) >= self.cfg.max_running:
+                break
+            if not self._fits(req):
+                blocked = True
+                break
+            self._take(req, now)
+            budget -= req.prompt - req.computed
+            taken += 1
+        del self.waiting[:taken]
+        self.dirty = not blocked and bool(self.waiting)
+
+    def _fits(self, req: Request) -> bool:
+        p = req.program.index
+        extend = req.prompt - min(self.cache.cached(p), req.prompt - 1)
+        reserve = math.ceil(self.cfg.new_token_ratio * (self.owed + req.remaining))
+        while extend > self.cache.free + self.cache.evictable_except(p) - reserve:
+            if not self.bridge.relieve():
+                return False
+        return True
+
+    def _take(self, req: Request, now: float) -> None:
+        run, cache = req.program, self.cache
+        p = run.index
+        hit = min(cache.cached(p), req.prompt - 1)
+        cache.pin(p)
+        cache.truncate(p, hit)
+        cache.make_room(req.prompt - hit)
+        cache.grow(p, req.prompt - hit)
+        req.reload = max(0, min(cache.host_len(p), req.prompt - 1) - hit) if cache.host_tier else 0
+        req.base, req.computed = hit, hit + req.reload
+        if req.admitted_at is None:
+            req.admitted_at, req.hit = now, hit + req.reload
+        self.bridge.admitted(req, now, hit + req.reload)
+        run.waiting = False
+        self.admissions += 1
+        req.order = self.admissions
+        self.owed += req.remaining
+        self.prefilling.append(req)
+
+    def _plan_decode(self, now: float, horizon_s: float) -> Batch | None:
+        while self.cache.free + self.cache.evictable < len(self.running):
+            if not self.bridge.relieve():
+                self._retract(max(self.running, key=lambda r: r.order), now)
+                if not self.running:
+                    return None
+        b = len(self.running)
+        room = (self.cache.free + self.cache.evictable) // b
+        most = min(min(r.remaining for r in self.running), room)
+        context = sum(r.prompt + r.generated for r in self.running)
+        steps, seconds = self.predictor.decode_steps_within(b, context, horizon_s, most)
+        self.cache.make_room(b * steps)
+        for r in self.running:
+            self.cache.grow(r.program.index, steps)
+        return Batch(seconds, decode_steps=steps)
+
+    def _retract(self, req: Request, now: float) -> None:
+        self.running.remove(req)
+        self.owed -= req.remaining
+        p = req.program.index
+        self.cache.truncate(p, req.base)
+        self.cache.unpin(p, now)
+        req.prompt += req.generated
+        req.output -= req.generated
+        req.generated = req.computed = 0
+        req.preempted = True
+        req.retractions += 1
+        self.retractions += 1
+        self.submit(req)
+
+    def _unblock(self, now: float) -> None:
+        """Nothing runs and the head does not fit: a deadlock for policies whose locks
+        may not be released. Close the oldest idle session (core.drop), as a client
+        timeout would; with no lock left, abort the head request (it cannot fit)."""
+        self.deadlocks += 1
+        if not self.bridge.force_drop():
+            head = self.waiting.pop(0)
+            head.program.waiting = False
+            self.bridge.abort(head.program)
+            self.aborted.append(head)
+        self.dirty = True
+
+    # completion --------------------------------------------------------------------
+    def complete(self, batch: Batch, now: float) -> list[Request]:
+        done: list[Request] = []
+        for req, n in batch.prefill:
+            req.computed += n
+            req.program.attained += n
+            if req.computed >= req.prompt:
+                req.generated += 1
+                self.owed -= 1
+                if req.first_token_at is None:
+                    req.first_token_at = now
+                (done if req.remaining <= 0 else self.running).append(req)
+        if batch.prefill:
+            self.prefilling = [r for r in self.prefilling if r.computed < r.prompt]
+        if batch.decode_steps:
+            k = batch.decode_steps
+            self.owed -= k * len(self.running)
+            for req in self.running:
+                req.generated += k
+                req.program.attained += k
+            done += [r for r in self.running if r.remaining <= 0]
+            self.running = [r for r in self.running if r.remaining > 0]
+        for req in done:
+            self.cache.unpin(req.program.index, now)
+        if done:
+            self.dirty = True
+        return done

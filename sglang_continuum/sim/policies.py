@@ -1,0 +1,96 @@
+"""The policies the simulator compares, all driving the same ContinuumPolicy core.
+
+A :class:`SimPolicy` is a core configuration plus what the *engine* around the core
+does: whether kept KV may be released under memory pressure, the waiting-queue key,
+and an optional TTL hint. The registry is a dict: add a factory, not an elif.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..core import ContinuumPolicy, PolicyConfig, PrefillModel
+from .request import Request
+
+FOREVER_S = 1e9  # keep-until-close: finite for PolicyConfig, longer than any run
+
+
+@dataclass
+class SimPolicy:
+    name: str
+    core: ContinuumPolicy
+    pressure_release: bool
+    key_fn: Callable[[Request, float], tuple] | None = None
+    hint_fn: Callable[[Request, float], float | None] | None = None
+
+    def queue_key(self, req: Request, now: float) -> tuple:
+        if self.key_fn is not None:
+            return self.key_fn(req, now)
+        return self.core.queue_key(req.program.key, req.arrival, req.preempted, now)
+
+    def ttl_hint(self, req: Request, now: float) -> float | None:
+        return self.hint_fn(req, now) if self.hint_fn is not None else None
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    capacity_tokens: int
+    prefill: PrefillModel           # seconds to rebuild n tokens (prefill, or host reload)
+    wrap: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda core: core
+
+
+def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
+    return ctx.wrap(ContinuumPolicy(PolicyConfig(prefill_profile=ctx.prefill, **cfg),
+                                    ctx.capacity_tokens))
+
+
+def _simple(mode: str, fcfs: bool, pressure: bool, **cfg):
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        return SimPolicy(name, _core(ctx, mode=mode, program_fcfs=fcfs, **cfg), pressure)
+    return make
+
+
+def _oracle(name: str, ctx: PolicyContext) -> SimPolicy:
+    """Knows each tool call's true duration: lock for exactly the gap iff the gap is
+    shorter than the gain (T*eta + rebuild time), as the hint the core clamps and bounds."""
+    pol = SimPolicy(name, _core(ctx, mode="cost_model", program_fcfs=True), True)
+
+    def hint(req: Request, now: float) -> float:
+        turn = req.program.spec.turns[req.turn]
+        snap = pol.core.snapshot()
+        gain = snap.queue_delay_s * snap.eta + ctx.prefill.seconds(req.prompt + req.output)
+        return turn.gap_s + 1e-3 if turn.gap_s < gain else 0.0
+
+    pol.hint_fn = hint
+    return pol
+
+
+def _autellix(name: str, ctx: PolicyContext) -> SimPolicy:
+    """Autellix-style PLAS: least attained service (tokens served) of the program first;
+    stock LRU cache (no locks)."""
+    def key(req: Request, now: float) -> tuple:
+        return (0 if req.preempted else 1, req.program.attained, req.arrival)
+    return SimPolicy(name, _core(ctx, mode="off", program_fcfs=False), False, key)
+
+
+POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
+    "lru": _simple("off", False, False),
+    "keep_until_close": _simple("fixed", False, False, fixed_ttl_s=FOREVER_S,
+                                max_ttl_s=FOREVER_S, lock_budget_fraction=1.0,
+                                per_program_max_fraction=1.0),
+    "fixed_ttl": _simple("fixed", True, True, fixed_ttl_s=2.0),
+    "program_fcfs": _simple("off", True, True),
+    "ttl_only": _simple("cost_model", False, True),
+    "continuum": _simple("cost_model", True, True),
+    "oracle": _oracle,
+    "autellix": _autellix,
+}
+
+
+def make_policy(name: str, ctx: PolicyContext) -> SimPolicy:
+    try:
+        factory = POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}") from None
+    return factory(name, ctx)

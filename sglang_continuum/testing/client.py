@@ -1,0 +1,37 @@
+"""Minimal native-API client used by tests and examples: token ids in, token ids out."""
+
+from __future__ import annotations
+
+import random
+
+import requests
+
+
+def program_fields(program: str | None, last: bool = False, ttl: str | float | None = None,
+                   tool: str | None = None) -> dict:
+    """The overlay's request fields, as they ride in SGLang's ``custom_params``."""
+    if program is None:
+        return {}
+    fields = {"program_id": program, "last_turn": last}
+    if ttl is not None:
+        fields["cache_control"] = {"type": "ephemeral", "ttl": ttl}
+    if tool is not None:
+        fields["tool"] = tool
+    return fields
+
+
+def generate(url: str, ids: list[int], max_new: int, program: str | None = None,
+             last: bool = False, ttl=None, tool=None, timeout: float = 300, **extra) -> dict:
+    sp = {"max_new_tokens": max_new, "ignore_eos": True, "temperature": 0.0}
+    custom = program_fields(program, last, ttl, tool)
+    if custom:
+        sp["custom_params"] = custom
+    r = requests.post(f"{url}/generate", json={"input_ids": ids, "sampling_params": sp, **extra},
+                      timeout=timeout)
+    r.raise_for_status()
+    return r.json()
+
+
+def random_ids(n: int, seed: int, vocab: int = 2000, low: int = 10) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.randrange(low, vocab) for _ in range(n)]

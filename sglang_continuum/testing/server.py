@@ -1,0 +1,99 @@
+"""Start a real SGLang server (with or without the overlay) in a subprocess.
+
+Used by the end-to-end tests, the replay harness and the experiments: real process,
+real HTTP on loopback, log kept in a file for post-mortems.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path):
+        self.proc, self.url, self.log_path = proc, url, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> dict[str, float]:
+        """Prometheus text of /metrics parsed into {'name{labels}': value}."""
+        text = requests.get(f"{self.url}/metrics", timeout=10).text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+        return out
+
+    def metric(self, name: str, default: float = 0.0) -> float:
+        """Sum of every sample of a metric name (all label sets)."""
+        pat = re.compile(rf"^{re.escape(name)}(\{{.*\}})?$")
+        vals = [v for k, v in self.metrics().items() if pat.match(k)]
+        return sum(vals) if vals else default
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; log tail:\n"
+                               + log_path.read_text(errors="replace")[-4000:])
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1.0)
+    raise TimeoutError(f"server not ready in {timeout}s; log tail:\n"
+                       + log_path.read_text(errors="replace")[-4000:])
+
+
+@contextmanager
+def launch(args: list[str], log_dir: Path, overlay: bool = True, timeout: float = 240,
+           env: dict | None = None, name: str = "server"):
+    """Run ``sglang_continuum.launch_server`` (``--continuum-disable`` when not overlay)."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}-{port}.log"
+    cmd = [sys.executable, "-m", "sglang_continuum.launch_server", "--port", str(port), *args]
+    if not overlay:
+        cmd.append("--continuum-disable")
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, log_path, timeout)
+        yield Server(proc, url, log_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

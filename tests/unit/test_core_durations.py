@@ -1,0 +1,91 @@
+import math
+import time
+
+import numpy as np
+import pytest
+
+from sglang_continuum.core import ToolStats
+from sglang_continuum.core.durations import SortedWindow
+
+
+def test_sorted_window_slides_and_stays_sorted():
+    w = SortedWindow(3)
+    for v in [5.0, 1.0, 3.0]:
+        w.add(v)
+    assert list(w.sorted()) == [1.0, 3.0, 5.0]
+    w.add(2.0)  # evicts the oldest (5.0), not the largest
+    assert list(w.sorted()) == [1.0, 2.0, 3.0]
+    w.add(2.0)  # evicts 1.0
+    w.add(0.5)  # evicts 3.0
+    assert list(w.sorted()) == [0.5, 2.0, 2.0]
+    assert len(w) == 3
+
+
+def test_sorted_window_matches_reference_under_churn():
+    rng = np.random.default_rng(3)
+    w, ref = SortedWindow(100), []
+    for v in rng.integers(0, 20, 2_000).astype(float):
+        w.add(float(v))
+        ref.append(float(v))
+        ref = ref[-100:]
+    assert list(w.sorted()) == sorted(ref)
+
+
+def test_sorted_view_is_read_only():
+    w = SortedWindow(4)
+    w.add(1.0)
+    with pytest.raises(ValueError):
+        w.sorted()[0] = 3.0
+
+
+def test_quantiles_nearest_rank():
+    w = SortedWindow(10)
+    for v in [4.0, 1.0, 3.0, 2.0]:
+        w.add(v)
+    assert w.quantile(0.5) == 2.0
+    assert w.quantile(0.9) == 4.0
+    assert math.isnan(SortedWindow(3).quantile(0.5))
+
+
+def test_cold_start_rule_global_until_tool_has_more_than_k():
+    stats = ToolStats(window=100, cold_start_samples=3)
+    for d in [1.0, 2.0, 3.0]:
+        stats.record("cd", d)
+    stats.record(None, 10.0)
+    assert stats.total() == 4
+    assert stats.count("cd") == 3 and stats.count(None) == 4
+    # 3 samples is not more than K=3: the global CDF
+    assert list(stats.sorted_samples("cd")) == [1.0, 2.0, 3.0, 10.0]
+    stats.record("cd", 0.5)
+    assert list(stats.sorted_samples("cd")) == [0.5, 1.0, 2.0, 3.0]
+    assert list(stats.sorted_samples("unknown")) == [0.5, 1.0, 2.0, 3.0, 10.0]
+    assert list(stats.sorted_samples(None)) == [0.5, 1.0, 2.0, 3.0, 10.0]
+
+
+def test_record_ignores_non_finite_and_clamps_negative():
+    stats = ToolStats(window=10, cold_start_samples=0)
+    stats.record("ls", math.nan)
+    stats.record("ls", math.inf)
+    stats.record("ls", -0.2)
+    assert stats.total() == 1
+    assert list(stats.sorted_samples("ls")) == [0.0]
+
+
+def test_windows_slide_but_total_counts_all():
+    stats = ToolStats(window=2, cold_start_samples=0)
+    for d in [1.0, 2.0, 3.0]:
+        stats.record("cd", d)
+    assert stats.total() == 3
+    assert list(stats.sorted_samples("cd")) == [2.0, 3.0]
+    assert list(stats.sorted_samples(None)) == [2.0, 3.0]
+
+
+def test_estimates_and_tool_bound():
+    stats = ToolStats(window=100, cold_start_samples=0, max_tools=2)
+    for d in [0.1, 0.2, 0.3, 0.4, 5.0]:
+        stats.record("cd", d)
+    stats.record("ls", 1.0)
+    assert stats.estimates() == {"cd": (5, 0.3, 5.0), "ls": (1, 1.0, 1.0)}
+    stats.record("cd", 0.1)  # cd is now the most recent
+    stats.record("grep", 2.0)  # evicts ls, the least recently recorded
+    assert set(stats.estimates()) == {"cd", "grep"}

@@ -1,0 +1,58 @@
+from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+
+
+def setup(program_fcfs=True):
+    p = ContinuumPolicy(PolicyConfig(mode="fixed", program_fcfs=program_fcfs), 1000)
+    # Q arrives first (t=1), P at t=5; P finishes a turn at 6 and holds a lock.
+    for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
+        p.on_arrival(key, t)
+        p.on_admitted(key, t)
+    d = p.on_finish(("", "P"), 6.0, 10, "cd", False)
+    p.set_lock(("", "P"), 6.0, d.ttl_s, 10, "h")
+    p.on_finish(("", "Q"), 6.0, 10, "cd", False)
+    p.on_finish(("", "R"), 6.0, 10, "cd", False)
+    return p
+
+
+def order(p, requests):
+    keyed = [(p.queue_key(key, arrival, preempted, 10.0), name)
+             for name, key, arrival, preempted in requests]
+    return [name for _, name in sorted(keyed)]
+
+
+REQUESTS = [
+    ("stock_late", None, 9.5, False),
+    ("Q", ("", "Q"), 8.0, False),        # program first arrival 1
+    ("R", ("", "R"), 7.0, False),        # same first arrival: request arrival decides
+    ("P_in_ttl", ("", "P"), 9.0, False),
+    ("stock_early", None, 2.0, False),
+    ("preempted", None, 10.0, True),
+    ("unknown", ("", "Z"), 3.0, False),  # unknown program: own arrival
+]
+
+
+def test_queue_order_preempted_then_ttl_then_program_fcfs_then_arrival():
+    p = setup()
+    assert order(p, REQUESTS) == [
+        "preempted", "P_in_ttl", "R", "Q", "stock_early", "unknown", "stock_late"]
+
+
+def test_queue_key_shapes():
+    p = setup()
+    assert p.queue_key(("", "P"), 9.0, False, 10.0) == (1, 0, 5.0, 9.0)
+    assert p.queue_key(("", "Q"), 8.0, True, 10.0) == (0, 1, 1.0, 8.0)
+    assert p.queue_key(None, 4.0, False, 10.0) == (1, 1, 4.0, 4.0)
+
+
+def test_lock_consumed_leaves_ttl_tier():
+    p = setup()
+    p.on_arrival(("", "P"), 9.0)
+    assert p.queue_key(("", "P"), 9.0, False, 9.0)[1] == 0
+    p.on_admitted(("", "P"), 9.5)
+    assert p.queue_key(("", "P"), 9.0, False, 9.5)[1] == 1
+
+
+def test_without_program_fcfs_requests_order_by_own_arrival():
+    p = setup(program_fcfs=False)
+    assert order(p, REQUESTS) == [
+        "preempted", "P_in_ttl", "stock_early", "unknown", "R", "Q", "stock_late"]
