@@ -1,0 +1,156 @@
+"""The adapter's Controller with a fake cache and fake requests: it only translates,
+so these tests check the translation (which node is locked, what is unlocked, when)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from sglang_continuum.adapter.controller import Controller
+from sglang_continuum.settings import Settings
+
+
+class FakeCache:
+    def __init__(self):
+        self.locked, self.unlocked = [], []
+
+    def lock(self, node):
+        handle = ("lock", node)
+        self.locked.append(handle)
+        return handle
+
+    def unlock(self, handle):
+        self.unlocked.append(handle)
+
+    def is_root(self, node):
+        return node == "root"
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def req(rid, program=None, n_in=100, n_out=10, last=False, ttl=None, salt=None, node=None):
+    custom = None
+    if program is not None:
+        custom = {"program_id": program, "last_turn": last}
+        if ttl is not None:
+            custom["cache_control"] = {"type": "ephemeral", "ttl": ttl}
+    return SimpleNamespace(
+        rid=rid, sampling_params=SimpleNamespace(custom_params=custom), routing_key=None,
+        cache_salt=salt, extra_key=None, origin_input_ids=[1] * n_in, output_ids=[2] * n_out,
+        last_node=node or f"node-{rid}", prefix_len=0, is_retracted=False,
+        finished_reason=None, finished=lambda: True)
+
+
+@pytest.fixture
+def ctl():
+    clock = Clock()
+    c = Controller(FakeCache(), Settings(per_program_max_fraction=0.5), capacity_tokens=1000,
+                   clock=clock)
+    c.clock_ = clock
+    return c
+
+
+def test_finished_turn_locks_its_last_node_and_next_turn_consumes_it(ctl):
+    r1 = req("r1", "p", ttl="30s")
+    ctl.on_queued(r1, False)
+    ctl.on_admitted(r1)
+    ctl.on_release(r1, checkpointed=True)
+    assert ctl.cache.locked == [("lock", "node-r1")]
+    r2 = req("r2", "p", n_in=120)
+    ctl.on_queued(r2, False)
+    ctl.on_admitted(r2)
+    assert ctl.cache.unlocked == [("lock", "node-r1")]
+
+
+def test_stock_requests_and_retractions_never_lock(ctl):
+    stock = req("s")
+    ctl.on_queued(stock, False)
+    ctl.on_release(stock, checkpointed=True)
+    retracted = req("r", "p", ttl="30s")
+    retracted.finished = lambda: False
+    ctl.on_release(retracted, checkpointed=True)
+    assert ctl.cache.locked == []
+
+
+def test_lock_lapses_after_ttl(ctl):
+    r1 = req("r1", "p", ttl="5s")
+    ctl.on_queued(r1, False)
+    ctl.on_release(r1, checkpointed=True)
+    ctl.clock_.t += 4.0
+    ctl.tick()
+    assert ctl.cache.unlocked == []
+    ctl.clock_.t += 2.0
+    ctl.tick()
+    assert ctl.cache.unlocked == [("lock", "node-r1")]
+
+
+def test_pressure_releases_youngest_program_first(ctl):
+    for i, name in enumerate(["old", "mid", "young"]):
+        r = req(f"r{i}", name, ttl="60s")
+        ctl.on_queued(r, False)
+        ctl.clock_.t += 1
+        ctl.on_release(r, checkpointed=True)
+    assert ctl.relieve_pressure()
+    assert ctl.cache.unlocked == [("lock", "node-r2")]
+    assert ctl.relieve_pressure() and ctl.relieve_pressure()
+    assert not ctl.relieve_pressure()
+
+
+def test_abort_and_last_turn_release(ctl):
+    r1 = req("r1", "p", ttl="60s")
+    ctl.on_queued(r1, False)
+    ctl.on_release(r1, checkpointed=True)
+    ctl.on_aborted(req("r2", "p"))
+    assert ctl.cache.unlocked == [("lock", "node-r1")]
+    last = req("r3", "q", ttl="60s", last=True)
+    ctl.on_queued(last, False)
+    ctl.on_release(last, checkpointed=True)
+    assert ctl.cache.locked == [("lock", "node-r1")]
+
+
+def test_tenants_are_separate_programs(ctl):
+    a = req("a1", "same", ttl="60s", salt="tenant-a")
+    ctl.on_queued(a, False)
+    ctl.on_release(a, checkpointed=True)
+    b = req("b2", "same", salt="tenant-b", last=True)
+    ctl.on_queued(b, False)
+    ctl.on_admitted(b)
+    ctl.on_release(b, checkpointed=True)
+    assert ctl.cache.unlocked == []
+
+
+def test_waiting_queue_order(ctl):
+    clock = ctl.clock_
+    old = req("d1", "D", ttl="0s")  # first arrival earliest, no lock
+    ctl.on_queued(old, False)
+    ctl.on_release(old, checkpointed=True)
+    a1 = req("a1", "A", ttl="60s")
+    clock.t += 1
+    ctl.on_queued(a1, False)
+    ctl.on_release(a1, checkpointed=True)
+    queue = []
+    for label, program in [("S1", None), ("B1", "B"), ("D2", "D"), ("A2", "A")]:
+        clock.t += 1
+        r = req(label, program)
+        ctl.on_queued(r, False)
+        queue.append(r)
+    pre = req("P", None)
+    pre.is_retracted = True
+    queue.append(pre)
+    ctl.sort_waiting(queue)
+    assert [r.rid for r in queue] == ["P", "A2", "D2", "S1", "B1"]
+
+
+def test_queue_without_programs_keeps_sglang_order(ctl):
+    queue = [req(f"s{i}") for i in range(3)]
+    for r in reversed(queue):
+        ctl.on_queued(r, False)
+    ctl.sort_waiting(queue)
+    assert [r.rid for r in queue] == ["s0", "s1", "s2"]
