@@ -19,6 +19,7 @@ from pathlib import Path
 ENV_VAR = "SGLANG_CONTINUUM_SETTINGS"
 BACKEND_NAME = "continuum"
 POLICIES = ("cost-model", "fixed", "off")
+PRESSURE_SCOPES = ("younger", "any")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Settings:
     cold_start_samples: int = 100
     prefill_profile: dict = field(default_factory=lambda: {"a": 0.0, "b": 1.0e-4, "c": 0.0})
     status_interval_s: float = 10.0
+    pressure_scope: str = "younger"
     max_programs: int = 100_000
 
     def __post_init__(self):
@@ -43,6 +45,8 @@ class Settings:
 
         if self.policy not in POLICIES:
             bad("policy", f"accepted values are {', '.join(POLICIES)}")
+        if self.pressure_scope not in PRESSURE_SCOPES:
+            bad("pressure_scope", f"accepted values are {', '.join(PRESSURE_SCOPES)}")
         for name in ("fixed_ttl_s", "max_ttl_s", "status_interval_s"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -97,6 +101,11 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                    "(default 60).")
     g.add_argument("--continuum-no-program-fcfs", action="store_true",
                    help="Keep SGLang's waiting-queue order instead of program-level FCFS.")
+    g.add_argument("--continuum-pressure-scope", choices=PRESSURE_SCOPES,
+                   help="Which locks give way when a waiting request does not fit. younger "
+                        "(default): only programs that arrived after the waiting request's "
+                        "program, unless the engine would idle; any: the youngest program's "
+                        "lock whoever waits (the paper's rule).")
     g.add_argument("--continuum-lock-budget", type=float, dest="continuum_lock_budget_fraction",
                    metavar="FRACTION", help="Share of KV capacity TTL locks may hold (default 0.5).")
     g.add_argument("--continuum-per-program-cap", type=float,
@@ -126,6 +135,8 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
         v = getattr(ns, f"continuum_{name}", None)
         if v is not None:
             data[name] = v
+    if ns.continuum_pressure_scope is not None:
+        data["pressure_scope"] = ns.continuum_pressure_scope
     if ns.continuum_no_program_fcfs:
         data["program_fcfs"] = False
     if ns.continuum_prefill_profile is not None:

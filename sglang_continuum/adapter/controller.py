@@ -108,6 +108,11 @@ class Controller:
         tokens = len(req.origin_input_ids) + len(req.output_ids)
         decision = self.policy.on_finish(key, now, context_tokens=tokens, tool=tool,
                                          last_turn=hints.last_turn, ttl_hint_s=hints.ttl_s)
+        if decision.reason == "last_turn":
+            # The program is over: a lock a concurrent turn of it set goes too.
+            if (handle := self.policy.drop(key)) is not None:
+                self.cache.unlock(handle)
+            return
         if decision.ttl_s > 0 and req.last_node is not None \
                 and not self.cache.is_root(req.last_node):
             handle = self.cache.lock(req.last_node)
@@ -135,9 +140,15 @@ class Controller:
             self._next_status = now + self.settings.status_interval_s
             self._log_status()
 
-    def relieve_pressure(self) -> bool:
-        """Release one lock (youngest program first). False when none is left."""
-        released = self.policy.release_for_pressure()
+    def relieve_pressure(self, head=None, engine_idle: bool = True) -> bool:
+        """Release one lock (youngest program first) for the waiting request `head`
+        (None: decode pressure). False when no lock may give way."""
+        if head is None:
+            released = self.policy.release_for_pressure()
+        else:
+            prog = program_of(head)
+            released = self.policy.release_for_pressure(
+                prog[0] if prog else None, getattr(head, _ARRIVAL, None), engine_idle)
         if released is None:
             return False
         self.cache.unlock(released[1])
@@ -146,18 +157,19 @@ class Controller:
     def sort_waiting(self, waiting_queue: list) -> None:
         if not self.program_fcfs or len(waiting_queue) < 2:
             return
-        progs = [program_of(r) for r in waiting_queue]
-        if not any(progs):
+        if not any(program_of(r) for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
         now = self.clock()
         key_fn = self.policy.queue_key
-        keyed = [
-            (key_fn(p[0] if p else None, getattr(r, _ARRIVAL, now),
-                    bool(r.is_retracted), now), i, r)
-            for i, (r, p) in enumerate(zip(waiting_queue, progs))
-        ]
-        keyed.sort(key=lambda t: (t[0], t[1]))
-        waiting_queue[:] = [t[2] for t in keyed]
+
+        def key(r):
+            prog = program_of(r)
+            return key_fn(prog[0] if prog else None, getattr(r, _ARRIVAL, now),
+                          bool(r.is_retracted), now)
+
+        # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's
+        # order) and calls key once per request, with no decorated copies.
+        waiting_queue.sort(key=key)
 
     def forget_all_locks(self) -> None:
         # The tree is being reset: its nodes (and our TreeLocks on them) are gone.

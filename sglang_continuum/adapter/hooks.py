@@ -55,8 +55,10 @@ def around_add_one_req(original, self, req, *args, **kwargs):
     if ctl is None:
         return result
     # Locks give way before anything else does: release the youngest program's
-    # lock and retry, until the request fits or no lock is left.
-    while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure():
+    # lock and retry, until the request fits or no lock may go (see pressure_scope).
+    running = getattr(self, "running_batch", None)
+    idle = not self.can_run_list and (running is None or running.is_empty())
+    while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
         result = original(self, req, *args, **kwargs)
     if self.can_run_list and self.can_run_list[-1] is req:
         ctl.on_admitted(req)

@@ -20,4 +20,5 @@ def policy_config_from_settings(s: Settings) -> PolicyConfig:
         prefill_profile=PrefillModel(float(p.get("a", 0.0)), float(p.get("b", 0.0)),
                                      float(p.get("c", 0.0))),
         max_programs=s.max_programs,
+        pressure_scope=s.pressure_scope,
     )

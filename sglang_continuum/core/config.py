@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .prefill import PrefillModel
 
 MODES = ("cost_model", "fixed", "off")
+PRESSURE_SCOPES = ("any", "younger")
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,17 @@ class PolicyConfig:
     prefill_profile: PrefillModel = field(default_factory=lambda: PrefillModel(0.0, 1e-4, 0.0))
     max_programs: int = 100_000
     max_tools: int = 1024
+    # Which locks give way when the head of the queue does not fit. "any": the youngest
+    # program's lock, whoever the head is (the paper). "younger": only locks of programs
+    # that arrived after the head's program, unless the engine would otherwise idle.
+    pressure_scope: str = "any"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"PolicyConfig.mode: expected one of {MODES}, got {self.mode!r}")
+        if self.pressure_scope not in PRESSURE_SCOPES:
+            raise ValueError(f"PolicyConfig.pressure_scope: expected one of {PRESSURE_SCOPES}, "
+                             f"got {self.pressure_scope!r}")
         _number(self, "fixed_ttl_s", low=0.0)
         _number(self, "max_ttl_s", low=0.0)
         _number(self, "cold_start_mean_s", low=0.0, strict=True)

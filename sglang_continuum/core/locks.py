@@ -7,6 +7,7 @@ the same sequence number (and, for the pressure heaps, the same waiting state).
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 
 from .programs import ProgramKey
@@ -104,14 +105,20 @@ class LockTable:
             out.append(self.pop(key))
         return out
 
-    def pop_youngest(self) -> Lock | None:
-        """Remove the lock of the latest-arriving program, non-waiting programs first."""
+    def pop_youngest(self, younger_than: float = -math.inf) -> Lock | None:
+        """Remove the lock of the latest-arriving program, non-waiting programs first,
+        among programs whose first arrival is after `younger_than`."""
         for waiting, heap in enumerate(self._young):
             while heap:
-                _, _, seq, key = heapq.heappop(heap)
+                neg_arrival, _, seq, key = heap[0]
                 lock = self._locks.get(key)
-                if lock is not None and lock.seq == seq and lock.waiting == bool(waiting):
-                    return self.pop(key)
+                if lock is None or lock.seq != seq or lock.waiting != bool(waiting):
+                    heapq.heappop(heap)  # stale entry
+                    continue
+                if -neg_arrival <= younger_than:
+                    break  # the youngest live lock of this heap is too old
+                heapq.heappop(heap)
+                return self.pop(key)
         return None
 
     def _push_young(self, lock: Lock) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -47,6 +48,9 @@ class ContinuumPolicy:
         self.config = config
         self.capacity_tokens = capacity_tokens
         self._programs = ProgramTable(config.max_programs)
+        # Programs whose last turn finished, until a new turn of that key arrives: a
+        # turn that arrived before the end and finishes after it must not lock.
+        self._ended: OrderedDict[ProgramKey, None] = OrderedDict()
         self._locks = LockTable()
         self._stats = ToolStats(config.duration_window, config.cold_start_samples,
                                 config.max_tools)
@@ -67,6 +71,7 @@ class ContinuumPolicy:
 
     def on_arrival(self, key: ProgramKey, now: float) -> None:
         """A turn of `key` arrived: record the tool's duration; the program now waits."""
+        self._ended.pop(key, None)  # a turn after the end starts the key afresh
         program = self._programs.touch(key, now)
         if program.last_finish is not None:
             self._stats.record(program.last_tool, now - program.last_finish)
@@ -96,8 +101,13 @@ class ContinuumPolicy:
         """A turn finished: decide whether and how long to lock its `context_tokens`.
 
         Bounds are checked in this order: per_program_cap, tenant_share, lock_budget.
-        A lock the program still holds counts as replaced by the new one.
+        A lock the program still holds counts as replaced by the new one. A turn of a
+        program whose last turn has already finished (it arrived before the end) gets
+        (0, "last_turn"). After a last turn the caller drops any lock the program still
+        holds (one a concurrent turn set).
         """
+        if key in self._ended:
+            return LockDecision(0.0, "last_turn")
         program = self._programs.touch(key, now)
         program.turns += 1
         program.last_finish = now
@@ -108,6 +118,9 @@ class ContinuumPolicy:
         if last_turn:
             self._eta.add_program(program.turns)
             program.finished = True
+            self._ended[key] = None
+            if len(self._ended) > self.config.max_programs:
+                self._ended.popitem(last=False)
             if not program.locked:
                 self._programs.forget(key)
             return LockDecision(0.0, "last_turn")
@@ -158,12 +171,25 @@ class ContinuumPolicy:
             out.append((lock.key, lock.handle))
         return out
 
-    def release_for_pressure(self) -> tuple[ProgramKey, object] | None:
+    def release_for_pressure(self, head: ProgramKey | None = None,
+                             head_arrival: float | None = None,
+                             engine_idle: bool = True) -> tuple[ProgramKey, object] | None:
         """Remove the lock of the youngest program (latest first arrival), if any.
 
         Programs whose next turn is not waiting go first: their KV is the least needed.
+        With pressure_scope "younger" and the waiting head given (its program key, or
+        its own arrival for a request without a program), only programs that arrived
+        after the head's program give way, unless the engine is idle (nothing would run
+        otherwise: locks never starve the engine).
         """
-        lock = self._locks.pop_youngest()
+        bound = -math.inf
+        if self.config.pressure_scope == "younger" and not engine_idle:
+            program = self._programs.get(head) if head is not None else None
+            if program is not None:
+                bound = program.first_arrival
+            elif head_arrival is not None:
+                bound = head_arrival
+        lock = self._locks.pop_youngest(bound)
         if lock is None:
             return None
         self._counts["released_pressure"] += 1

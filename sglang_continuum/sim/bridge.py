@@ -55,11 +55,16 @@ class CoreBridge:
             self._unlock(handle)
         return len(lapsed)
 
-    def relieve(self) -> bool:
-        """Release one lock for memory pressure, if the policy allows it and one exists."""
+    def relieve(self, head: Request | None = None, engine_idle: bool = True) -> bool:
+        """Release one lock for memory pressure, if the policy allows it and one exists
+        (for a waiting `head`, the core decides which locks may give way to it)."""
         if not self.policy.pressure_release:
             return False
-        released = self.core.release_for_pressure()
+        if head is None:
+            released = self.core.release_for_pressure()
+        else:
+            released = self.core.release_for_pressure(head.program.key, head.arrival,
+                                                      engine_idle)
         if released is None:
             return False
         self._unlock(released[1])

@@ -129,8 +129,9 @@ class Engine:
         p = req.program.index
         extend = req.prompt - min(self.cache.cached(p), req.prompt - 1)
         reserve = math.ceil(self.cfg.new_token_ratio * (self.owed + req.remaining))
+        idle = not self.running and not self.prefilling
         while extend > self.cache.free + self.cache.evictable_except(p) - reserve:
-            if not self.bridge.relieve():
+            if not self.bridge.relieve(req, idle):
                 return False
         return True
 

@@ -54,7 +54,8 @@ def _simple(mode: str, fcfs: bool, pressure: bool, **cfg):
 def _oracle(name: str, ctx: PolicyContext) -> SimPolicy:
     """Knows each tool call's true duration: lock for exactly the gap iff the gap is
     shorter than the gain (T*eta + rebuild time), as the hint the core clamps and bounds."""
-    pol = SimPolicy(name, _core(ctx, mode="cost_model", program_fcfs=True), True)
+    pol = SimPolicy(name, _core(ctx, mode="cost_model", program_fcfs=True,
+                                pressure_scope="younger"), True)
 
     def hint(req: Request, now: float) -> float:
         turn = req.program.spec.turns[req.turn]
@@ -81,8 +82,11 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                                 per_program_max_fraction=1.0),
     "fixed_ttl": _simple("fixed", True, True, fixed_ttl_s=2.0),
     "program_fcfs": _simple("off", True, True),
-    "ttl_only": _simple("cost_model", False, True),
-    "continuum": _simple("cost_model", True, True),
+    "ttl_only": _simple("cost_model", False, True, pressure_scope="younger"),
+    # The server's defaults: locks give way only to programs older than their own,
+    # unless the engine would idle. "continuum_any" is the paper's rule (any lock).
+    "continuum": _simple("cost_model", True, True, pressure_scope="younger"),
+    "continuum_any": _simple("cost_model", True, True, pressure_scope="any"),
     "oracle": _oracle,
     "autellix": _autellix,
 }

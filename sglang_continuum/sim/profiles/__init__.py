@@ -9,6 +9,8 @@ server is measured). ``load_profile(path)`` accepts a measured fit as JSON::
      "chunk_size": 8192, "max_running": 256}
 
 (prefill seconds = a + b*n + c*n^2; decode step seconds = d0 + d1*batch + d2*context).
+The ``prefill`` object may be the file ``python -m sglang_continuum.profile`` writes
+(extra keys are ignored); decode and KV capacity come from the server's own logs.
 """
 
 from __future__ import annotations

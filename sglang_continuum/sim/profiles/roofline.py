@@ -7,6 +7,7 @@ Assumptions (stated once, used by every built-in GPU profile):
   multiplies n*(2m+n).
 - Decode is memory bound: every step reads all weights (d0) and each request's KV (d2)
   at ``hbm_efficiency`` of peak HBM bandwidth; d1 is the per-request compute.
+- Host tier reloads at ``host_efficiency`` of PCIe Gen5 x16 (64 GB/s) per GPU.
 - KV capacity = (GPU memory * mem_fraction_static - weights - activations) / KV bytes per
   token, summed over the tensor-parallel GPUs (each holds kv_heads/tp heads).
 """
@@ -38,6 +39,7 @@ class GPUSpec:
     memory_bytes: float
     bf16_flops: float      # dense peak
     hbm_bytes_per_s: float
+    host_bytes_per_s: float = 64e9  # PCIe Gen5 x16 peak, host tier reloads
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Deployment:
     activation_bytes: float = 4e9      # per GPU: activations, CUDA graphs
     fixed_overhead_s: float = 0.003    # per step: launch, sampling, scheduling
     tp_overhead_s: float = 0.0         # per step all-reduce latency floor
+    host_efficiency: float = 0.5       # achieved share of PCIe peak for KV reloads
 
 
 def coefficients(d: Deployment) -> StepCoefficients:
@@ -67,6 +70,7 @@ def coefficients(d: Deployment) -> StepCoefficients:
         d0=weights_per_gpu / bw + d.fixed_overhead_s + d.tp_overhead_s,
         d1=2 * m.params / (peak * d.mfu),
         d2=kv_per_gpu / bw,
+        reload_tokens_per_s=g.host_bytes_per_s * d.host_efficiency / kv_per_gpu,
     )
 
 

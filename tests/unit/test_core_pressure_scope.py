@@ -1,0 +1,53 @@
+"""Which locks give way to a waiting request that does not fit (pressure_scope)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+
+
+def _policy(scope):
+    pol = ContinuumPolicy(PolicyConfig(pressure_scope=scope, per_program_max_fraction=1.0,
+                                       lock_budget_fraction=1.0), capacity_tokens=10_000)
+    for t, name in enumerate(["old", "mid", "young"]):
+        key = ("", name)
+        pol.on_arrival(key, float(t))
+        pol.on_admitted(key, float(t))
+        pol.on_finish(key, float(t) + 0.5, 100, "bash", False, ttl_hint_s=60.0)
+        pol.set_lock(key, float(t) + 0.5, 60.0, 100, name)
+    return pol
+
+
+def test_any_scope_releases_youngest_whoever_waits():
+    pol = _policy("any")
+    pol.on_arrival(("", "new"), 10.0)
+    got = [pol.release_for_pressure(("", "old"), 0.0, engine_idle=False)[1] for _ in range(3)]
+    assert got == ["young", "mid", "old"]
+
+
+def test_younger_scope_keeps_locks_of_programs_older_than_the_head():
+    pol = _policy("younger")
+    # the head is a turn of "mid": only "young" arrived after it
+    assert pol.release_for_pressure(("", "mid"), 5.0, engine_idle=False)[1] == "young"
+    assert pol.release_for_pressure(("", "mid"), 5.0, engine_idle=False) is None
+    # a request without a program is bounded by its own arrival
+    assert pol.release_for_pressure(None, 1.5, engine_idle=False) is None
+    assert pol.snapshot().active_locks == 2
+
+
+def test_younger_scope_never_lets_the_engine_idle():
+    pol = _policy("younger")
+    pol.on_arrival(("", "new"), 10.0)
+    assert pol.release_for_pressure(("", "new"), 10.0, engine_idle=False) is None
+    assert pol.release_for_pressure(("", "new"), 10.0, engine_idle=True)[1] == "young"
+
+
+def test_decode_pressure_releases_any():
+    pol = _policy("younger")
+    assert pol.release_for_pressure()[1] == "young"
+
+
+def test_bad_scope_is_rejected():
+    with pytest.raises(ValueError, match="pressure_scope"):
+        PolicyConfig(pressure_scope="oldest")
