@@ -1,0 +1,88 @@
+"""Several overlay servers behind SGLang's own router (PyPI ``sglang-router``, 0.3.2).
+
+The router's ``manual`` policy pins each value of the ``X-SMG-Routing-Key`` header to
+one worker and only moves it when that worker turns unhealthy; the router forwards the
+header, and SGLang's OpenAI routes read it as the routing key, which the overlay takes
+as the program id. So one header gives both affinity and identity. ``ProgramSession``
+and ``ContinuumEndpoint`` send it with every call.
+
+What 0.3.2 forwards (checked against a stub worker; see docs/readme-sections/connect.md):
+``/v1/chat/completions`` and ``/generate`` are re-serialised from typed structs that
+drop ``custom_params`` (so ``last_turn``, ``cache_control`` and ``tool`` are lost; the
+server's policy picks the TTL and a last turn's lock lapses instead of being released),
+and ``/generate`` also drops the ``routing_key`` body field. ``/v1/completions`` keeps
+unknown body fields, ``custom_params`` included. Of the request headers the stub saw
+only ``X-SMG-Routing-Key`` and the content type (a custom ``X-Continuum-*`` was dropped).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+# Failover in seconds rather than minutes: a dead worker is marked unhealthy after one
+# failed check a second, and a turn sent to it meanwhile is retried (5 tries, backoff
+# from 50 ms) until the key is re-pinned to a healthy worker. The agent sees a slower
+# turn and a cache miss, never an error, unless every retry fails.
+FAILOVER_FLAGS = ("--health-check-interval-secs", "1", "--health-failure-threshold", "1",
+                  "--retry-max-retries", "5", "--retry-initial-backoff-ms", "50")
+
+
+def router_argv(worker_urls: list[str], port: int, *, host: str = "127.0.0.1",
+                prometheus_port: int | None = None) -> list[str]:
+    """``python -m sglang_router.launch_router`` arguments for program affinity."""
+    argv = [sys.executable, "-m", "sglang_router.launch_router", "--host", host,
+            "--port", str(port), "--worker-urls", *worker_urls, "--policy", "manual",
+            *FAILOVER_FLAGS]
+    if prometheus_port is not None:
+        argv += ["--prometheus-host", host, "--prometheus-port", str(prometheus_port)]
+    return argv
+
+
+def healthy_workers(url: str) -> set[str]:
+    workers = requests.get(f"{url}/workers", timeout=5).json()["workers"]
+    return {w["url"] for w in workers if w.get("is_healthy")}
+
+
+@contextmanager
+def launch_router(worker_urls: list[str], port: int, log_path: Path,
+                  prometheus_port: int | None = None, timeout: float = 120):
+    """Run the router until the block ends; yields its URL once every worker is healthy."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(router_argv(worker_urls, port,
+                                            prometheus_port=prometheus_port),
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "NO_COLOR": "1"},
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"router exited with {proc.returncode}; log tail:\n"
+                                   + log_path.read_text(errors="replace")[-3000:])
+            try:
+                if healthy_workers(url) >= set(worker_urls):
+                    break
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"router workers not healthy in {timeout}s")
+            time.sleep(1.0)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
