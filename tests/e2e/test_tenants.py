@@ -1,0 +1,93 @@
+"""Issue 5 end to end: tenants (cache_salt, else extra_key) cannot touch each other's
+locks, and --continuum-tenant-share stops one tenant from crowding out another."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from sglang_continuum.testing.client import generate, random_ids
+
+pytestmark = pytest.mark.server
+
+PROGRAM_TOKENS = 1500
+
+
+@pytest.fixture(scope="module")
+def isolated(start_server):
+    return start_server(name="tenants")
+
+
+@pytest.fixture(scope="module")
+def shared(start_server):
+    # Pool 8192: a tenant may lock 0.3 * 8192 = 2457 tokens, all tenants 0.9 * 8192.
+    return start_server(["--continuum-tenant-share", "0.3", "--continuum-lock-budget", "0.9",
+                         "--continuum-per-program-cap", "0.25"], name="tenant-share")
+
+
+def _settled(server, name):
+    time.sleep(1.5)  # the gauges refresh once a second
+    return server.metric(name)
+
+
+@pytest.mark.parametrize("other", [{"cache_salt": "tenant-b"}, {"extra_key": "tenant-b"}])
+def test_other_tenant_cannot_consume_extend_or_release_a_lock(isolated, other):
+    url = isolated.url
+    pid = f"shared-{uuid.uuid4().hex[:6]}"
+    a = {"cache_salt": "tenant-a"}
+    prompt = random_ids(PROGRAM_TOKENS, 11)
+    first = generate(url, prompt, 8, program=pid, ttl="60s", **a)
+    context = prompt + first["output_ids"]
+    locked = _settled(isolated, "sglang_continuum_locked_tokens")
+    assert locked >= len(context)
+    dropped = isolated.metric("sglang_continuum_locks_dropped_total")
+    consumed = isolated.metric("sglang_continuum_locks_consumed_total")
+
+    # Tenant B, same program id: its last turn, its abort, its own turns.
+    generate(url, context + random_ids(20, 12), 4, program=pid, last=True, **other)
+    rid = f"b-{uuid.uuid4().hex}"
+    t = threading.Thread(target=lambda: requests.post(f"{url}/generate", timeout=120, json={
+        "rid": rid, "input_ids": random_ids(200, 13), **other,
+        "sampling_params": {"max_new_tokens": 200, "ignore_eos": True,
+                            "custom_params": {"program_id": pid}}}))
+    t.start()
+    time.sleep(0.5)
+    requests.post(f"{url}/abort_request", json={"rid": rid}, timeout=30)
+    t.join(timeout=120)
+    b_first = generate(url, random_ids(300, 14), 4, program=pid, ttl="60s", **other)
+    b_ctx = random_ids(300, 14) + b_first["output_ids"]
+    generate(url, b_ctx + random_ids(10, 15), 4, program=pid, last=True, **other)
+
+    assert _settled(isolated, "sglang_continuum_locked_tokens") == locked
+    assert isolated.metric("sglang_continuum_locks_dropped_total") == dropped
+    # B consumed exactly its own lock (one), never A's.
+    assert isolated.metric("sglang_continuum_locks_consumed_total") == consumed + 1
+
+    for i in range(3):  # competition that would evict an unlocked context
+        generate(url, random_ids(3000, 100 + i), 4)
+    second = generate(url, context + random_ids(50, 16), 4, program=pid, last=True, **a)
+    assert second["meta_info"]["cached_tokens"] >= 0.95 * len(context)
+    assert _settled(isolated, "sglang_continuum_locked_tokens") == 0
+
+
+def test_tenant_share_stops_one_tenant_crowding_out_another(shared):
+    url = shared.url
+    set0 = shared.metric("sglang_continuum_locks_set_total")
+    refused0 = shared.metric("sglang_continuum_locks_refused_total")
+    for i in range(3):  # 3 * 1008 tokens > 2457: the third lock of tenant A is refused
+        generate(url, random_ids(1000, 200 + i), 8, program=f"a{i}", ttl="60s",
+                 cache_salt="tenant-a")
+    time.sleep(1.5)
+    assert shared.metric("sglang_continuum_locks_set_total") == set0 + 2
+    assert shared.metric("sglang_continuum_locks_refused_total") == refused0 + 1
+    assert '"tenant_share": 1' in shared.log()  # the status line names the bound
+
+    generate(url, random_ids(1000, 300), 8, program="b0", ttl="60s", cache_salt="tenant-b")
+    time.sleep(1.5)
+    assert shared.metric("sglang_continuum_locks_set_total") == set0 + 3  # B still locks
+    assert shared.metric("sglang_continuum_locks_refused_total") == refused0 + 1
+    assert shared.metric("sglang_continuum_locked_tokens") == 3 * 1008
