@@ -57,6 +57,9 @@ class Controller:
             from sglang_continuum.adapter.metrics import PrometheusExporter
 
             self.metrics = PrometheusExporter()
+        # Until a program request is queued, sort_waiting returns at once: a server
+        # that only sees stock traffic then pays no per-step scan of its queue.
+        self._programs_seen = False
         self._next_status = 0.0
         self._next_metrics = 0.0
         self._last_status = None
@@ -72,6 +75,7 @@ class Controller:
         setattr(req, _ARRIVAL, now)
         prog = program_of(req)
         if prog is not None:
+            self._programs_seen = True
             self.policy.on_arrival(prog[0], now)
 
     def on_admitted(self, req) -> None:
@@ -155,7 +159,7 @@ class Controller:
         return True
 
     def sort_waiting(self, waiting_queue: list) -> None:
-        if not self.program_fcfs or len(waiting_queue) < 2:
+        if not self._programs_seen or not self.program_fcfs or len(waiting_queue) < 2:
             return
         if not any(program_of(r) for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
