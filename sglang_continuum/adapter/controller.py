@@ -164,12 +164,14 @@ class Controller:
         if not any(program_of(r) for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
         now = self.clock()
-        key_fn = self.policy.queue_key
+        key_fn = self.policy.queue_key_fn()
 
         def key(r):
-            prog = program_of(r)
+            prog = getattr(r, _HINTS, False)  # program_of's cache, read inline: per step
+            if prog is False:
+                prog = program_of(r)
             return key_fn(prog[0] if prog else None, getattr(r, _ARRIVAL, now),
-                          bool(r.is_retracted), now)
+                          bool(r.is_retracted))
 
         # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's
         # order) and calls key once per request, with no decorated copies.

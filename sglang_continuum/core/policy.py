@@ -7,6 +7,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Callable
 
 from .config import PolicyConfig
 from .durations import ToolStats
@@ -219,6 +220,20 @@ class ContinuumPolicy:
         a waiting program's lock persists until admission, so it is in TTL iff locked."""
         program = self._programs.get(key) if key is not None else None
         return _queue_key(program, arrival, preempted, self._fcfs)
+
+    def queue_key_fn(self) -> Callable[[ProgramKey | None, float, bool],
+                                        tuple[int, int, float, float]]:
+        """queue_key(key, arrival, preempted) as one function for sorting a whole queue:
+        the same key without a method call and a table wrapper per request (the
+        scheduler sorts its queue every step). Valid while the policy lives."""
+        get, fcfs = self._programs.lookup, self._fcfs
+
+        def key(program_key: ProgramKey | None, arrival: float,
+                preempted: bool) -> tuple[int, int, float, float]:
+            program = get(program_key) if program_key is not None else None
+            return _queue_key(program, arrival, preempted, fcfs)
+
+        return key
 
     def turns_done(self, key: ProgramKey) -> int:
         """Finished turns of a known program (0 for an unknown one)."""

@@ -32,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"'all' or comma-separated of {', '.join(POLICIES)}")
     ap.add_argument("--rate", type=_floats, default=[0.014],
                     help="program arrivals per second (Poisson); comma-separated to sweep")
+    ap.add_argument("--concurrency", type=int, default=None,
+                    help="closed loop: N programs at a time (the replay's --concurrency); "
+                         "replaces --rate")
     ap.add_argument("--programs", type=int, default=None,
                     help="programs to run (trace: first N; synthetic: default 300)")
     ap.add_argument("--seed", type=int, default=0)
@@ -44,6 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     bad = [n for n in names if n not in POLICIES]
     if bad:
         ap.error(f"--policy: unknown {', '.join(bad)}; use 'all' or {', '.join(POLICIES)}")
+    if args.concurrency is not None and args.concurrency < 1:
+        ap.error(f"--concurrency {args.concurrency}: expected an int >= 1")
+    if args.concurrency is not None:
+        args.rate = [0.0]
     args.policies = names
     return args
 
@@ -51,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     specs = [RunSpec(args.workload, args.profile, pol, rate, args.seed, args.programs,
-                     args.host_tier)
+                     args.host_tier, concurrency=args.concurrency)
              for rate in args.rate for pol in args.policies]
     start = time.perf_counter()
     results = sweep(specs, jobs=args.jobs)

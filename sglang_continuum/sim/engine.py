@@ -95,17 +95,19 @@ class Engine:
             self._admit(now, budget)
         if not self.prefilling:
             return None
-        budget, items, attention, reload = self.cfg.chunk_size, [], 0.0, 0
+        budget, items, attention, reload, prefix = self.cfg.chunk_size, [], 0.0, 0, 0
         for req in self.prefilling:
             n = min(req.prompt - req.computed, budget)
             if n <= 0:
                 break
             items.append((req, n))
             attention += n * (2 * req.computed + n)
+            prefix += req.computed
             reload += req.reload
             req.reload = 0
             budget -= n
-        shape = BatchShape(sum(n for _, n in items), attention, reload_tokens=reload)
+        shape = BatchShape(sum(n for _, n in items), attention, reload_tokens=reload,
+                           prefill_prefix=prefix)
         return Batch(self.predictor.batch_seconds(shape), items)
 
     def _admit(self, now: float, budget: int) -> None:

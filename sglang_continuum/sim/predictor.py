@@ -19,7 +19,8 @@ class BatchShape:
     ``prefill_attention``: sum over chunks of ``n * (2m + n)`` for ``n`` new tokens on
     top of ``m`` tokens already in KV (the causal-attention term; ``n^2`` when ``m=0``);
     ``decode_requests`` / ``decode_context``: requests decoding one token and the
-    tokens of KV they read; ``reload_tokens``: tokens copied back from the host tier.
+    tokens of KV they read; ``reload_tokens``: tokens copied back from the host tier;
+    ``prefill_prefix``: sum over chunks of ``m``, the cached tokens each chunk reads.
     """
 
     prefill_tokens: int = 0
@@ -27,6 +28,7 @@ class BatchShape:
     decode_requests: int = 0
     decode_context: int = 0
     reload_tokens: int = 0
+    prefill_prefix: int = 0
 
 
 class Predictor(Protocol):
@@ -42,8 +44,12 @@ class Predictor(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StepCoefficients:
-    """prefill s = a + b*n + c*n*(2m+n) (= a + b*n + c*n^2 from scratch);
+    """prefill s = a + b*n + c*n*(2m+n) + e*m (= a + b*n + c*n^2 from scratch);
     decode step s = d0 + d1*batch + d2*context_tokens; reload s = tokens / reload_bw.
+
+    ``e`` (default 0) is a cost per cached prefix token a prefill chunk reads, linear
+    in ``m`` whatever ``n`` is: measured on the CPU torch_native backend, whose extend
+    gathers the whole prefix's KV per request (0 for the GPU rooflines).
 
     A mixed or multi-request prefill pays ``a`` once; a pure decode step pays ``d0``.
     """
@@ -55,6 +61,7 @@ class StepCoefficients:
     d1: float
     d2: float
     reload_tokens_per_s: float = math.inf
+    e: float = 0.0
 
     def __post_init__(self):
         for name, v in asdict(self).items():
@@ -75,6 +82,7 @@ class LinearPredictor:
         t = 0.0
         if shape.prefill_tokens or shape.reload_tokens:
             t += k.a + k.b * shape.prefill_tokens + k.c * shape.prefill_attention
+            t += k.e * shape.prefill_prefix
             t += shape.reload_tokens / k.reload_tokens_per_s
         if shape.decode_requests:
             fixed = 0.0 if t else k.d0

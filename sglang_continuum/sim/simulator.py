@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Callable, Sequence
 
 from ..core import ContinuumPolicy, PrefillModel
@@ -21,10 +22,21 @@ EXPIRY_SLACK_S = 1e-6  # core.expired is strict (expires_at < now)
 
 
 class Simulator:
-    def __init__(self, programs: Sequence[ProgramSpec], arrivals: Sequence[float],
+    def __init__(self, programs: Sequence[ProgramSpec], arrivals: Sequence[float] | None,
                  profile: Profile, policy: str, host_tier: bool = False,
                  engine: EngineConfig | None = None, tenant: str = "",
-                 wrap_core: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda c: c):
+                 wrap_core: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda c: c,
+                 concurrency: int | None = None):
+        """Open loop: ``arrivals`` (one start time per program). Closed loop (the
+        replay's ``Concurrency``): ``arrivals`` None and ``concurrency`` N: N programs
+        start at 0 and each finish starts the next program in order, at once."""
+        if concurrency is not None:
+            if arrivals is not None or not isinstance(concurrency, int) or concurrency < 1:
+                raise ValueError(f"concurrency={concurrency!r}: expected an int >= 1 "
+                                 "with arrivals=None")
+            arrivals = [0.0] * len(programs)  # each set when its program starts
+        elif arrivals is None:
+            raise ValueError("arrivals=None needs concurrency (closed loop)")
         if len(programs) != len(arrivals):
             raise ValueError(f"{len(programs)} programs but {len(arrivals)} arrival times")
         k = profile.coefficients
@@ -43,7 +55,9 @@ class Simulator:
         self.turn_records: list[TurnRecord] = []
         self.program_records: list[ProgramRecord] = []
         self._stepping = False
-        for run in self.runs:
+        first = self.runs[:concurrency] if concurrency else self.runs
+        self._queued = deque(self.runs[len(first):])
+        for run in first:
             self.loop.schedule(run.arrival, ProgramArrival(run))
 
     # called by events ----------------------------------------------------------------
@@ -97,6 +111,8 @@ class Simulator:
         run.finish, run.aborted = now, aborted
         self.program_records.append(ProgramRecord(
             run.spec.program_id, run.arrival, now, run.turn, aborted))
+        if self._queued:
+            self.loop.schedule(now, ProgramArrival(self._queued.popleft()))
         if len(self.program_records) == len(self.runs):
             self.loop.stop()
 

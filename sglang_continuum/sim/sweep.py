@@ -23,6 +23,7 @@ class RunSpec:
     host_tier: bool = False
     overrides: tuple[tuple[str, float], ...] = field(default=())  # synthetic Stats fields
     label: str = ""
+    concurrency: int | None = None  # closed loop (programs at a time); rate then unused
 
 
 @lru_cache(maxsize=16)
@@ -32,8 +33,9 @@ def _programs(workload: str, programs: int | None, seed: int, overrides: tuple):
 
 def run_one(spec: RunSpec) -> Summary:
     progs = _programs(spec.workload, spec.programs, spec.seed, spec.overrides)
-    sim = Simulator(progs, poisson_arrivals(len(progs), spec.rate, spec.seed),
-                    load_profile(spec.profile), spec.policy, host_tier=spec.host_tier)
+    arrivals = None if spec.concurrency else poisson_arrivals(len(progs), spec.rate, spec.seed)
+    sim = Simulator(progs, arrivals, load_profile(spec.profile), spec.policy,
+                    host_tier=spec.host_tier, concurrency=spec.concurrency)
     return sim.run(dict(workload=spec.label or spec.workload, profile=spec.profile,
                         policy=spec.policy, rate=spec.rate, seed=spec.seed))
 

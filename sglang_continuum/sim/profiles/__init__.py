@@ -1,16 +1,19 @@
 """Engine profiles: step-time coefficients + KV capacity + batching limits.
 
 Built-ins: ``llama3.1-8b-h100`` and ``llama3.1-70b-4xh100`` (roofline estimates from
-public specs, see :mod:`.roofline`), and ``cpu_tiny`` (a PLACEHOLDER until the real CPU
-server is measured). ``load_profile(path)`` accepts a measured fit as JSON::
+public specs, see :mod:`.roofline`), and ``cpu_tiny`` (measured on the real CPU server
+with the tiny model, ``--max-total-tokens 6000``; the JSON says how, where and when).
+``load_profile(path)`` accepts a measured fit as JSON::
 
     {"name": "...", "prefill": {"a": .., "b": .., "c": ..},
      "decode": {"d0": .., "d1": .., "d2": ..}, "kv_capacity_tokens": N,
      "chunk_size": 8192, "max_running": 256}
 
-(prefill seconds = a + b*n + c*n^2; decode step seconds = d0 + d1*batch + d2*context).
+(prefill seconds = a + b*n + c*n*(2m+n) + e*m for n new tokens on m cached, ``e``
+optional; decode step seconds = d0 + d1*batch + d2*context).
 The ``prefill`` object may be the file ``python -m sglang_continuum.profile`` writes
-(extra keys are ignored); decode and KV capacity come from the server's own logs.
+(extra keys are ignored); ``python -m sglang_continuum.profile_decode`` measures and
+writes the whole file (prefill with the prefix term, decode, KV capacity).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def from_json(data: dict) -> Profile:
     try:
         p, d = data["prefill"], data["decode"]
         k = StepCoefficients(p["a"], p["b"], p["c"], d["d0"], d["d1"], d["d2"],
-                             data.get("reload_tokens_per_s", float("inf")))
+                             data.get("reload_tokens_per_s", float("inf")), p.get("e", 0.0))
         return Profile(data.get("name", "measured"), k, int(data["kv_capacity_tokens"]),
                        int(data.get("chunk_size", 8192)), int(data.get("max_running", 256)),
                        bool(data.get("placeholder", False)), tuple(data.get("sources", ())))
