@@ -1,0 +1,3 @@
+from sglang_continuum.bench_overhead.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""The overhead bench's in-process parts run at a tiny size and report sane structure.
+
+Timings are not checked (a unit test on a shared 2-core machine cannot time anything);
+the end-to-end part needs servers and is left to the bench command itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sglang_continuum.bench_overhead import CacheSpec, PolicySpec
+from sglang_continuum.bench_overhead.cache_bench import OPS
+from sglang_continuum.bench_overhead.cache_bench import run as run_cache
+from sglang_continuum.bench_overhead.policy_bench import run as run_policy
+from sglang_continuum.bench_overhead.report import markdown, verdicts
+from sglang_continuum.bench_overhead.stats import growth_exponent, ratios, spread
+
+pytest.importorskip("sglang")
+
+
+def _is_spread(s: dict, n: int) -> bool:
+    return s["n"] == n and s["min"] <= s["median"] <= s["max"] and math.isfinite(s["median"])
+
+
+def test_stats_helpers():
+    assert spread([3, 1, 2]) == {"min": 1.0, "median": 2.0, "max": 3.0, "n": 3}
+    assert ratios([2, 3], [1, 3]) == [2.0, 1.0]
+    assert growth_exponent([10, 100, 1000], [5, 50, 500]) == pytest.approx(1.0)
+    assert growth_exponent([10, 100, 1000], [1, 100, 10_000]) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        ratios([1], [1, 2])
+
+
+@pytest.fixture(scope="module")
+def cache_result():
+    return run_cache(CacheSpec(programs=6, turns=4, pool_tokens=24_576, repeats=2),
+                     log=lambda *_: None)
+
+
+def test_cache_part_compares_overlay_with_both_baselines(cache_result):
+    mixes = cache_result["mixes"]
+    assert set(mixes) == {"stock", "agent"}
+    assert set(mixes["stock"]) == {"stock"} and set(mixes["agent"]) == {"stock", "pinned"}
+    for rows in mixes.values():
+        for row in rows.values():
+            assert _is_spread(row["ratio"]["cache_ops_total"], 2)
+            for op in OPS:
+                assert row["calls"][op] >= 1, op  # the pool is small enough to evict
+                assert _is_spread(row["ratio"][f"{op}_median"], 2), op
+    # Stock traffic: both trees saw the same operations. Agent traffic: the pinned arm
+    # replays the overlay's locks, so its tree (and hits) are the overlay's.
+    stock = mixes["stock"]["stock"]
+    assert stock["overlay"]["hit_tokens"] == stock["baseline"]["hit_tokens"]
+    pinned = mixes["agent"]["pinned"]
+    assert pinned["overlay"]["hit_tokens"] == pinned["baseline"]["hit_tokens"]
+    assert pinned["overlay"]["locks"]["locks_set"] >= 1
+    assert cache_result["script"]["programs"] == 6
+
+
+def test_policy_part_reports_sizes_parts_and_exponents():
+    res = run_policy(PolicySpec(programs=(20, 40, 80), durations=300, steps=10,
+                                warmup_steps=2, repeats=1), log=lambda *_: None)
+    assert list(res["sizes"]) == ["20", "40", "80"]
+    for n, row in res["sizes"].items():
+        assert set(row) == {"step", "expiry", "queue", "ttl"}
+        assert _is_spread(row["step"]["us"], 1)
+        assert set(row["step"]["last"]["parts_mean_us"]) == {"tick", "sort", "admit",
+                                                               "finish", "arrive"}
+        assert row["expiry"]["last"]["locks"] == int(n)
+        assert row["queue"]["last"]["waiting"] == int(n)
+        assert row["ttl"]["last"]["duration_samples"] >= 300
+    assert set(res["growth_exponent"]) == {"step", "expiry", "queue", "ttl"}
+    assert 1.0 < res["nlogn_exponent"] < 1.5
+
+
+def test_report_renders_and_judges(cache_result):
+    res = {"cache": cache_result}
+    names = [name for name, _, _ in verdicts(res)]
+    assert any("stock traffic" in n for n in names)
+    assert any("agent traffic, overlay/pinned" in n for n in names)
+    text = markdown(res)
+    assert "overlay vs pinned" in text and "## Targets" in text
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="mixes"):
+        CacheSpec(mixes=("nope",))
+    with pytest.raises(ValueError, match="programs"):
+        PolicySpec(programs=(1,))
