@@ -135,7 +135,8 @@ def write_report(meta: dict, runs: list[dict], out_dir: Path) -> str:
     md += ["## Ratios vs stock LRU (same invocation)", "",
            ratio_table(runs, workloads, loads, arms), "", "## Targets", ""]
     md += targets(runs, workloads, loads[0], loads[-1])
-    md += ["", "## Overlay state at the end of each run (last `continuum status` line)", ""]
+    md += ["", "## Overlay state at the end of each run", "",
+           "Last `continuum status` line; counters are cumulative over the arm's server.", ""]
     md += status_lines(runs)
     idx = _by(runs)
     for wl in workloads:

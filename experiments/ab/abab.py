@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     (args.out / f"abab_{wl.name}_{ld.name}.md").write_text(text + "\n")
     write_json(args.out / f"abab_{wl.name}_{ld.name}.json",
-               {"command": cmd, "machine": machine(), "runs": runs, "ratios": ratios})
+               {"command": cmd, "machine": machine(), "runs": runs, "ratios": ratios,
+                "prefill_profile": json.loads(args.profile.read_text())})
     print(text)
     return 0
 

@@ -48,7 +48,8 @@ def sh(cmd: str) -> str:
 
 def machine() -> dict:
     return {"lscpu": sh("lscpu | head -20"), "free": sh("free -g"), "nproc": sh("nproc").strip(),
-            "uptime_start": sh("uptime").strip(), "python": sys.version.split()[0]}
+            "uptime_start": sh("uptime").strip(), "python": sys.version.split()[0],
+            "git": sh(f"git -C {HERE} rev-parse --short HEAD").strip()}
 
 
 def log(msg: str, t0: float) -> None:

@@ -66,11 +66,11 @@ class LockTable:
         lock = self._locks.pop(key, None)
         if lock is not None:
             self._tokens -= lock.tokens
-            left = self._tenant_tokens[key[0]] - lock.tokens
+            left = self._tenant_tokens.get(key[0], 0) - lock.tokens
             if left:
                 self._tenant_tokens[key[0]] = left
             else:
-                del self._tenant_tokens[key[0]]
+                self._tenant_tokens.pop(key[0], None)  # zero-token locks leave no entry
             self._compact()
         return lock
 

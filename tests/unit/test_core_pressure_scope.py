@@ -51,3 +51,13 @@ def test_decode_pressure_releases_any():
 def test_bad_scope_is_rejected():
     with pytest.raises(ValueError, match="pressure_scope"):
         PolicyConfig(pressure_scope="oldest")
+
+
+def test_zero_token_locks_of_one_tenant_release_cleanly():
+    pol = ContinuumPolicy(PolicyConfig(), capacity_tokens=1000)
+    for name in ("a", "b"):
+        pol.on_arrival(("t1", name), 0.0)
+        pol.on_finish(("t1", name), 0.1, 0, None, False, ttl_hint_s=5.0)
+        pol.set_lock(("t1", name), 0.1, 5.0, 0, name)
+    assert sorted(h for _, h in pol.expired(10.0)) == ["a", "b"]
+    assert pol.snapshot().locked_tokens == 0
