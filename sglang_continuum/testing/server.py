@@ -51,6 +51,16 @@ class Server:
         vals = [v for k, v in self.metrics().items() if pat.match(k)]
         return sum(vals) if vals else default
 
+    def wait_metric(self, name: str, expected: float, timeout: float = 10.0) -> float:
+        """Poll a metric until it equals `expected` (the scheduler exports its gauges
+        and counters a little after the event); returns the last value seen."""
+        deadline = time.monotonic() + timeout
+        value = self.metric(name)
+        while value != expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+            value = self.metric(name)
+        return value
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
