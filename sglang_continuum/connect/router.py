@@ -18,7 +18,6 @@ only ``X-SMG-Routing-Key`` and the content type (a custom ``X-Continuum-*`` was 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -79,10 +78,6 @@ def launch_router(worker_urls: list[str], port: int, log_path: Path,
             time.sleep(1.0)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        from sglang_continuum.testing.server import stop_process_group
+
+        stop_process_group(proc, timeout=15)
