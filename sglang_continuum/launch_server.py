@@ -75,6 +75,18 @@ def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
     return settings, build_sglang_argv(rest, enabled)
 
 
+def verify_seams_or_exit() -> None:
+    """Refuse to start when a seam the overlay needs moved in the installed SGLang."""
+    from sglang.srt.plugins.hook_registry import HookRegistry
+
+    from sglang_continuum.adapter.hooks import check_seams
+
+    report = check_seams(HookRegistry)
+    if not report.ok:
+        raise SystemExit(report.message())
+    logger.info("%s", report.message())
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     settings, sglang_argv = parse(argv)
@@ -88,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     from sglang.srt.utils import kill_process_tree
 
     load_plugins()
+    if settings is not None:
+        verify_seams_or_exit()
     server_args = prepare_server_args(sglang_argv)
     try:
         run_server(server_args)

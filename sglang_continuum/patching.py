@@ -3,7 +3,9 @@
 The patches in ``patches/`` are written against the SGLang repository layout
 (``python/sglang/...``), so ``git apply`` / ``patch -p1`` take them in a checkout of
 v0.5.23. Against an installed package they apply with ``-p2`` inside site-packages.
-Usage: ``python -m sglang_continuum.patching {apply,check,revert,status}``.
+Usage: ``python -m sglang_continuum.patching {apply,check,revert,status}``; ``check``
+also checks every SGLang seam the adapter relies on (one command answers "is this
+SGLang upgrade safe for the overlay?").
 """
 
 from __future__ import annotations
@@ -78,7 +80,23 @@ def main(argv: list[str] | None = None) -> int:
             s = "reverted"
         print(f"{p.name}: {s}")
         bad += s == "conflict"
+    if a.action == "check":
+        bad += not _check_seams()
     return 1 if bad else 0
+
+
+def _check_seams() -> bool:
+    """The other half of "is this SGLang safe for the overlay": every hook target
+    and every attribute the adapter reads (see adapter/seams.py)."""
+    from sglang.srt.plugins import load_plugins
+    from sglang.srt.plugins.hook_registry import HookRegistry
+
+    from sglang_continuum.adapter.hooks import check_seams
+
+    load_plugins()  # registers and applies the overlay's hooks in this process
+    report = check_seams(HookRegistry)
+    print(report.message())
+    return report.ok
 
 
 if __name__ == "__main__":

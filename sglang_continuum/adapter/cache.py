@@ -41,8 +41,18 @@ def make_factory(settings_loader):
     """The factory registered under ``--radix-cache-backend continuum``."""
 
     def factory(ctx: TreeCacheBuildContext):
-        from sglang_continuum.adapter.controller import Controller
+        from sglang.srt.plugins.hook_registry import HookRegistry
 
+        from sglang_continuum.adapter.controller import Controller
+        from sglang_continuum.adapter.hooks import HOOKS, check_seams
+
+        # In a server, load_plugins() registered and applied our hooks before the cache
+        # is built: check they were patched. A test building the cache directly has
+        # registered none; the attribute checks still run.
+        registered = any(t in getattr(HookRegistry, "_hooks", {}) for t, _, _ in HOOKS)
+        report = check_seams(HookRegistry if registered else None)
+        if not report.ok:  # never serve half-applied: refuse, naming each seam
+            raise RuntimeError(report.message())
         settings: Settings = settings_loader() or Settings()
         cache = create_unified_radix_cache(ctx, cache_class=ContinuumRadixCache)
         if not isinstance(cache, ContinuumRadixCache) or cache.disable:

@@ -86,16 +86,28 @@ def after_validate_one_request(result, self, obj, *args, **kwargs):
     parse_hints(sp.get("custom_params"), getattr(obj, "routing_key", None))
 
 
+# (target, hook, hook type name): the one list install() registers and seams checks.
+HOOKS = (
+    (f"{_SCHED}.__init__", after_scheduler_init, "AFTER"),
+    (f"{_SCHED}._add_request_to_queue", after_add_request_to_queue, "AFTER"),
+    (f"{_SCHED}._release_aborted_request", after_release_aborted_request, "AFTER"),
+    (f"{_SCHED}.get_next_batch_to_run", before_get_next_batch_to_run, "BEFORE"),
+    (f"{_POLICY}.calc_priority", after_calc_priority, "AFTER"),
+    (f"{_ADDER}.add_one_req", around_add_one_req, "AROUND"),
+    (f"{_BATCH}.check_decode_mem", around_check_decode_mem, "AROUND"),
+    (f"{_TOKENIZER}._validate_one_request", after_validate_one_request, "AFTER"),
+)
+
+
 def install(registry, hook_type) -> None:
-    registry.register(f"{_SCHED}.__init__", after_scheduler_init, hook_type.AFTER)
-    registry.register(f"{_SCHED}._add_request_to_queue", after_add_request_to_queue,
-                      hook_type.AFTER)
-    registry.register(f"{_SCHED}._release_aborted_request", after_release_aborted_request,
-                      hook_type.AFTER)
-    registry.register(f"{_SCHED}.get_next_batch_to_run", before_get_next_batch_to_run,
-                      hook_type.BEFORE)
-    registry.register(f"{_POLICY}.calc_priority", after_calc_priority, hook_type.AFTER)
-    registry.register(f"{_ADDER}.add_one_req", around_add_one_req, hook_type.AROUND)
-    registry.register(f"{_BATCH}.check_decode_mem", around_check_decode_mem, hook_type.AROUND)
-    registry.register(f"{_TOKENIZER}._validate_one_request", after_validate_one_request,
-                      hook_type.AFTER)
+    for target, hook, kind in HOOKS:
+        registry.register(target, hook, getattr(hook_type, kind))
+
+
+def check_seams(registry=None):
+    """The seam report for the installed SGLang; with ``registry`` (HookRegistry,
+    after ``apply_hooks``) it also checks that every hook target was patched."""
+    from sglang_continuum.adapter import seams
+
+    patched = getattr(registry, "_patched", None) if registry is not None else None
+    return seams.check([t for t, _, _ in HOOKS], patched=patched)

@@ -32,6 +32,8 @@ class PrometheusExporter:
             for name in ("set", "consumed", "lapsed", "released_pressure", "refused",
                          "dropped")
         }
+        self.programs_ended = c("programs_ended", "Programs whose last turn finished")
+        self._ended_seen = 0
         self.tau = Histogram(_PREFIX + "tau_seconds", "TTL chosen per finished turn",
                              buckets=TAU_BUCKETS[1:], registry=None)
         self._seen: dict[str, int] = {}
@@ -49,6 +51,9 @@ class PrometheusExporter:
             if delta > 0:
                 counter.inc(delta)
             self._seen[name] = total
+        if snap.programs_ended > self._ended_seen:
+            self.programs_ended.inc(snap.programs_ended - self._ended_seen)
+            self._ended_seen = snap.programs_ended
         # The snapshot carries cumulative bucket counts; feed the new ones as observations
         # at each bucket's upper bound so the exported histogram matches it.
         for i, (bound, count) in enumerate(zip(snap.tau_buckets, snap.tau_counts)):

@@ -65,7 +65,8 @@ class ContinuumPolicy:
         self._tenant_cap = config.per_tenant_fraction * capacity_tokens
         self._budget = config.lock_budget_fraction * capacity_tokens
         self._counts = dict.fromkeys(
-            ("set", "consumed", "lapsed", "released_pressure", "dropped", "refused"), 0)
+            ("set", "consumed", "lapsed", "released_pressure", "dropped", "refused",
+             "programs_ended"), 0)
         self._refused: dict[str, int] = {}
 
     # Turn lifecycle -------------------------------------------------------------------
@@ -118,6 +119,7 @@ class ContinuumPolicy:
             self._locks.set_waiting(key, False)
         if last_turn:
             self._eta.add_program(program.turns)
+            self._counts["programs_ended"] += 1
             program.finished = True
             self._ended[key] = None
             if len(self._ended) > self.config.max_programs:
@@ -249,7 +251,8 @@ class ContinuumPolicy:
         return PolicySnapshot(
             mode=self.config.mode, capacity_tokens=self.capacity_tokens,
             locked_tokens=self._locks.tokens, active_locks=len(self._locks),
-            programs=len(self._programs), locks_set=c["set"], locks_consumed=c["consumed"],
+            programs=len(self._programs), programs_ended=c["programs_ended"],
+            locks_set=c["set"], locks_consumed=c["consumed"],
             locks_lapsed=c["lapsed"], locks_released_pressure=c["released_pressure"],
             locks_dropped=c["dropped"], locks_refused=c["refused"],
             refused_by_reason=MappingProxyType(dict(self._refused)),

@@ -37,6 +37,7 @@ class PolicySnapshot:
     locked_tokens: int
     active_locks: int
     programs: int
+    programs_ended: int  # last turns finished
     locks_set: int
     locks_consumed: int
     locks_lapsed: int

@@ -35,3 +35,29 @@ def generate(url: str, ids: list[int], max_new: int, program: str | None = None,
 def random_ids(n: int, seed: int, vocab: int = 2000, low: int = 10) -> list[int]:
     rng = random.Random(seed)
     return [rng.randrange(low, vocab) for _ in range(n)]
+
+
+def generate_stream(url: str, ids: list[int], max_new: int, started=None,
+                    program: str | None = None, timeout: float = 600, **extra) -> dict:
+    """``generate`` with ``stream: true``: sets the ``started`` event (a
+    ``threading.Event``) when the first token arrives, i.e. once the request is past
+    prefill and running, then returns the last chunk (its ``meta_info`` holds the
+    finish reason). Tests use it to know a request is running, without guessing."""
+    import json
+
+    sp = {"max_new_tokens": max_new, "ignore_eos": True, "temperature": 0.0}
+    if program is not None:
+        sp["custom_params"] = program_fields(program)
+    body = {"input_ids": ids, "sampling_params": sp, "stream": True, **extra}
+    last = None
+    with requests.post(f"{url}/generate", json=body, stream=True, timeout=timeout) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith(b"data:") or line.strip() == b"data: [DONE]":
+                continue
+            last = json.loads(line[5:])
+            if started is not None:
+                started.set()
+    if last is None:
+        raise RuntimeError("the stream ended without a chunk")
+    return last

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +24,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class MissingMetric(KeyError):
+    """The server exports no sample of the metric asked for."""
+
+
+def metric_value(samples: dict[str, float], name: str) -> float:
+    """Sum of the samples of ``name`` (any label set) in parsed /metrics output."""
+    pat = re.compile(rf"^{re.escape(name)}(\{{.*\}})?$")
+    vals = [v for k, v in samples.items() if pat.match(k)]
+    if not vals:
+        near = sorted({k.split("{")[0] for k in samples if name.split("_")[0] in k})[:20]
+        raise MissingMetric(f"/metrics has no sample of {name!r}; similar names: {near}")
+    return sum(vals)
 
 
 class Server:
@@ -45,21 +60,43 @@ class Server:
                     pass
         return out
 
-    def metric(self, name: str, default: float = 0.0) -> float:
-        """Sum of every sample of a metric name (all label sets)."""
-        pat = re.compile(rf"^{re.escape(name)}(\{{.*\}})?$")
-        vals = [v for k, v in self.metrics().items() if pat.match(k)]
-        return sum(vals) if vals else default
+    def metric(self, name: str) -> float:
+        """Sum of every sample of a metric name (all label sets). Raises MissingMetric
+        when the server exports no sample of that name: a renamed metric must fail a
+        test, not read as 0."""
+        return metric_value(self.metrics(), name)
 
-    def wait_metric(self, name: str, expected: float, timeout: float = 10.0) -> float:
-        """Poll a metric until it equals `expected` (the scheduler exports its gauges
-        and counters a little after the event); returns the last value seen."""
+    def wait_metric(self, name: str, expected=None, timeout: float = 60.0) -> float:
+        """Poll a metric until it equals ``expected`` (or, when ``expected`` is a
+        callable, until ``expected(value)`` is true) and return it. The scheduler
+        exports its gauges and counters a little after the event, and a loaded machine
+        may take much longer: this waits for the state, with a deadline that only
+        bounds a failure. Raises TimeoutError naming the last value seen."""
+        ok = expected if callable(expected) else (lambda v: v == expected)
         deadline = time.monotonic() + timeout
-        value = self.metric(name)
-        while value != expected and time.monotonic() < deadline:
-            time.sleep(0.25)
+        while True:
             value = self.metric(name)
-        return value
+            if ok(value):
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{name} = {value}, still not {expected!r} after {timeout}s")
+            time.sleep(0.1)
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Barrier for asserting that something did *not* happen: runs a two-turn
+        program (a locked first turn, then its last turn) through the scheduler and
+        returns once /metrics counts it ended. The scheduler processes requests in
+        order, so everything sent before is then in the exported snapshot, and the
+        barrier left nothing behind (its lock consumed, its program forgotten)."""
+        from sglang_continuum.testing.client import generate, random_ids
+
+        ended = self.metric("sglang_continuum_programs_ended_total")
+        pid = f"settle-{uuid.uuid4().hex[:12]}"
+        prompt = random_ids(16, 0)
+        first = generate(self.url, prompt, 1, program=pid, ttl="60s")
+        generate(self.url, prompt + first["output_ids"] + [11], 1, program=pid, last=True)
+        self.wait_metric("sglang_continuum_programs_ended_total",
+                         lambda v: v >= ended + 1, timeout)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -1,4 +1,4 @@
-"""Issue 6 end to end: a frontend-language ReAct agent (examples/react_agent.py) against
+"""End to end: a frontend-language ReAct agent (examples/react_agent.py) against
 a real overlay server. Its turns must hit the cache across real tool calls, even when
 other traffic overflows the KV pool while a tool runs; the same agent without program
 identity (stock SGLang client) must miss."""
@@ -9,7 +9,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,9 +55,8 @@ def test_example_cli_runs_tools_and_reuses_its_cache(server):
     turns = result["turns"]
     assert [t["last_turn"] for t in turns] == [False, False, False, True]
     _assert_hits(turns)
-    time.sleep(1.5)  # metrics refresh once a second
+    server.wait_metric("sglang_continuum_locks_consumed_total", used0 + 3)
     assert server.metric("sglang_continuum_locks_set_total") == set0 + 3
-    assert server.metric("sglang_continuum_locks_consumed_total") == used0 + 3
     assert server.metric("sglang_continuum_locked_tokens") == 0  # last turn released
 
 

@@ -1,14 +1,17 @@
-"""Issue 2 end to end: locks give way under memory pressure (youngest program first,
-no retraction), and the waiting queue is program-level FCFS, on a real server."""
+"""End to end on a real server: locks give way under memory pressure (youngest program
+first, no retraction), and the waiting queue is program-level FCFS.
+
+Both tests set up scheduler *state* and wait for it (read from /metrics), never for a
+guessed duration, so they hold on a fast idle machine and on an oversubscribed one."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
+import requests
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.testing.client import generate, generate_stream, random_ids
 
 pytestmark = pytest.mark.server
 
@@ -16,6 +19,7 @@ pytestmark = pytest.mark.server
 # waiting queue observable: completion order is the scheduler's admission order.
 ARGS = ["--continuum-lock-budget", "0.9", "--continuum-per-program-cap", "0.5",
         "--max-running-requests", "1"]
+CONTEXT = 2208  # 2200 prompt + 8 output tokens
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +33,25 @@ def test_pressure_releases_youngest_lock_without_retraction(server):
         prompt = random_ids(2200, 300 + i)
         out = generate(server.url, prompt, 8, program=name, ttl="60s")["output_ids"]
         contexts[name] = prompt + out
-    time.sleep(1.5)
-    assert server.metric("sglang_continuum_locked_tokens") == 3 * 2208
+    server.wait_metric("sglang_continuum_locked_tokens", 3 * CONTEXT)
+    released = server.metric("sglang_continuum_locks_released_pressure_total")
     # 6624 of 8192 tokens are locked; this prompt needs 3004: one lock must go.
     generate(server.url, random_ids(3000, 399), 4)
-    time.sleep(1.5)
-    assert server.metric("sglang_continuum_locks_released_pressure_total") == 1
-    assert server.metric("sglang_continuum_locked_tokens") == 2 * 2208
-    assert server.metric("sglang:num_retracted_requests_total") == 0
+    server.wait_metric("sglang_continuum_locks_released_pressure_total", released + 1)
+    assert server.wait_metric("sglang_continuum_locked_tokens", 2 * CONTEXT) == 2 * CONTEXT
+    # No running request was retracted: SGLang's retraction gauge reads 0, its
+    # labelled counter has no sample yet (it gets one at the first retraction), and
+    # its "Retract requests" log line never appeared.
+    assert server.metric("sglang:num_retracted_reqs") == 0
+    assert not any(k.startswith("sglang:num_retracted_requests_total")
+                   for k in server.metrics())
     assert "Retract requests" not in server.log()
     cached = {name: generate(server.url, ctx + random_ids(20, 7), 2, program=name,
                              last=True)["meta_info"]["cached_tokens"]
               for name, ctx in contexts.items()}
-    assert cached["oldest"] >= 0.95 * 2208 and cached["middle"] >= 0.95 * 2208, cached
-    assert cached["youngest"] < 0.2 * 2208, cached
+    assert cached["oldest"] >= 0.95 * CONTEXT and cached["middle"] >= 0.95 * CONTEXT, cached
+    assert cached["youngest"] < 0.2 * CONTEXT, cached
+    server.wait_metric("sglang_continuum_locked_tokens", 0)
 
 
 def test_waiting_queue_is_program_fcfs(server):
@@ -50,18 +59,30 @@ def test_waiting_queue_is_program_fcfs(server):
     d_ctx += generate(server.url, d_ctx, 4, program="D", ttl="0s")["output_ids"]
     a_ctx = random_ids(300, 501)
     a_ctx += generate(server.url, a_ctx, 4, program="A", ttl="60s")["output_ids"]
+    server.wait_metric("sglang_continuum_active_locks", 1)  # A waits inside its TTL
 
-    done: list[str] = []
-    lock = threading.Lock()
+    done: list[tuple[str, str]] = []
+    guard = threading.Lock()
 
     def run(label, ids, max_new, **kw):
-        generate(server.url, ids, max_new, **kw)
-        with lock:
-            done.append(label)
+        out = generate(server.url, ids, max_new, **kw)
+        with guard:
+            done.append((label, out["meta_info"]["finish_reason"]["type"]))
 
-    blocker = threading.Thread(target=run, args=("X", random_ids(50, 502), 300))
+    # X runs alone (--max-running-requests 1) and would decode for minutes; it is
+    # aborted once the queue is known to hold all four competitors, whatever the
+    # speed of the machine.
+    running = threading.Event()
+
+    def run_blocker():
+        out = generate_stream(server.url, random_ids(50, 502), 6000, started=running,
+                              rid="fcfs-blocker")
+        with guard:
+            done.append(("X", out["meta_info"]["finish_reason"]["type"]))
+
+    blocker = threading.Thread(target=run_blocker)
     blocker.start()
-    time.sleep(1.0)  # X is running; everything below waits behind it
+    assert running.wait(600), "the blocker never started decoding"
     submissions = [
         ("S1", random_ids(300, 503), {}),                                    # stock request
         ("B1", random_ids(300, 504), {"program": "B"}),                      # new program
@@ -69,13 +90,19 @@ def test_waiting_queue_is_program_fcfs(server):
         ("A2", a_ctx + random_ids(30, 506), {"program": "A", "last": True}),  # inside TTL
     ]
     threads = []
-    for label, ids, kw in submissions:
-        t = threading.Thread(target=run, args=(label, ids, 4), kwargs=kw)
+    for queued, (label, ids, kw) in enumerate(submissions, start=1):
+        t = threading.Thread(target=run, args=(label, ids, 24), kwargs=kw)
         t.start()
         threads.append(t)
-        time.sleep(0.3)
+        # Arrival order is part of the scenario: the next one goes once this one waits.
+        server.wait_metric("sglang:num_queue_reqs", queued)
+    assert not done, f"a request finished while the blocker ran: {done}"
+    requests.post(f"{server.url}/abort_request", json={"rid": "fcfs-blocker"},
+                  timeout=30).raise_for_status()
     for t in [blocker, *threads]:
-        t.join(timeout=120)
-    assert done[0] == "X", done
-    # In-TTL program first, then by the program's first arrival (D before S1 and B1).
-    assert done[1:] == ["A2", "D2", "S1", "B1"], done
+        t.join(timeout=600)
+    assert done[0] == ("X", "abort"), done
+    # In-TTL program first, then by the program's first arrival (D before S1 and B1);
+    # stock SGLang (fcfs-like for equal prefixes) would serve S1, B1, D2, A2.
+    assert [label for label, _ in done[1:]] == ["A2", "D2", "S1", "B1"], done
+    server.wait_metric("sglang_continuum_locked_tokens", 0)

@@ -1,4 +1,4 @@
-"""Issue 5 end to end: a bounded soak of a real server with injected faults.
+"""End to end: a bounded soak of a real server with injected faults.
 
 Many concurrent programs on loopback (normal ones, ones that vanish mid-tool, clients
 that disconnect mid-stream, aborts by rid, malformed requests). The server must neither

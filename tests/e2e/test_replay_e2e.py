@@ -1,6 +1,5 @@
 """The replay against a real overlay server: what it reports is what the server saw."""
 
-import time
 
 import pytest
 
@@ -28,12 +27,7 @@ def test_replay_numbers_match_the_server(tmp_path):
         out = replay(srv.url, programs(), Concurrency(3), seed=11, progress=False,
                      label="e2e")
         after = srv.metric("sglang:prompt_tokens_total")
-        locks = 0.0
-        for _ in range(20):  # the overlay exports its snapshot about once a second
-            locks = srv.metric("sglang_continuum_locks_set_total")
-            if locks > 0:
-                break
-            time.sleep(0.5)
+        locks = srv.wait_metric("sglang_continuum_locks_set_total", lambda v: v > 0)
     s = out["summary"]
     assert s["completed"] == 3 and s["errors"] == 0 and not out["interrupted"]
     turns = [t for p in out["programs"] for t in p["turns"]]

@@ -1,4 +1,4 @@
-"""Issue 6 end to end: two overlay servers behind sglang-router (PyPI, 0.3.2, policy
+"""End to end: two overlay servers behind sglang-router (PyPI, 0.3.2, policy
 ``manual`` keyed on X-SMG-Routing-Key). A program's turns stick to one server and hit
 its cache; killing that server mid-program costs a cache miss, never an error."""
 

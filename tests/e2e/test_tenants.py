@@ -1,16 +1,15 @@
-"""Issue 5 end to end: tenants (cache_salt, else extra_key) cannot touch each other's
+"""End to end: tenants (cache_salt, else extra_key) cannot touch each other's
 locks, and --continuum-tenant-share stops one tenant from crowding out another."""
 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
 import requests
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.testing.client import generate, generate_stream, random_ids
 
 pytestmark = pytest.mark.server
 
@@ -30,7 +29,7 @@ def shared(start_server):
 
 
 def _settled(server, name):
-    time.sleep(1.5)  # the gauges refresh once a second
+    server.settle()  # the exported snapshot now holds everything sent before
     return server.metric(name)
 
 
@@ -50,22 +49,21 @@ def test_other_tenant_cannot_consume_extend_or_release_a_lock(isolated, other):
     # Tenant B, same program id: its last turn, its abort, its own turns.
     generate(url, context + random_ids(20, 12), 4, program=pid, last=True, **other)
     rid = f"b-{uuid.uuid4().hex}"
-    t = threading.Thread(target=lambda: requests.post(f"{url}/generate", timeout=120, json={
-        "rid": rid, "input_ids": random_ids(200, 13), **other,
-        "sampling_params": {"max_new_tokens": 200, "ignore_eos": True,
-                            "custom_params": {"program_id": pid}}}))
+    running = threading.Event()
+    t = threading.Thread(target=generate_stream, args=(url, random_ids(200, 13), 2000),
+                         kwargs={"started": running, "program": pid, "rid": rid, **other})
     t.start()
-    time.sleep(0.5)
-    requests.post(f"{url}/abort_request", json={"rid": rid}, timeout=30)
-    t.join(timeout=120)
+    assert running.wait(600), "tenant B's request never started"
+    requests.post(f"{url}/abort_request", json={"rid": rid}, timeout=30).raise_for_status()
+    t.join(timeout=600)
     b_first = generate(url, random_ids(300, 14), 4, program=pid, ttl="60s", **other)
     b_ctx = random_ids(300, 14) + b_first["output_ids"]
     generate(url, b_ctx + random_ids(10, 15), 4, program=pid, last=True, **other)
 
     assert _settled(isolated, "sglang_continuum_locked_tokens") == locked
     assert isolated.metric("sglang_continuum_locks_dropped_total") == dropped
-    # B consumed exactly its own lock (one), never A's.
-    assert isolated.metric("sglang_continuum_locks_consumed_total") == consumed + 1
+    # B consumed exactly its own lock (one), never A's; the barrier consumed its own.
+    assert isolated.metric("sglang_continuum_locks_consumed_total") == consumed + 1 + 1
 
     for i in range(3):  # competition that would evict an unlocked context
         generate(url, random_ids(3000, 100 + i), 4)
@@ -81,13 +79,14 @@ def test_tenant_share_stops_one_tenant_crowding_out_another(shared):
     for i in range(3):  # 3 * 1008 tokens > 2457: the third lock of tenant A is refused
         generate(url, random_ids(1000, 200 + i), 8, program=f"a{i}", ttl="60s",
                  cache_salt="tenant-a")
-    time.sleep(1.5)
-    assert shared.metric("sglang_continuum_locks_set_total") == set0 + 2
+    shared.wait_metric("sglang_continuum_locks_refused_total", refused0 + 1)
+    shared.settle()
+    assert shared.metric("sglang_continuum_locks_set_total") == set0 + 2 + 1  # + settle's
     assert shared.metric("sglang_continuum_locks_refused_total") == refused0 + 1
     assert '"tenant_share": 1' in shared.log()  # the status line names the bound
 
     generate(url, random_ids(1000, 300), 8, program="b0", ttl="60s", cache_salt="tenant-b")
-    time.sleep(1.5)
-    assert shared.metric("sglang_continuum_locks_set_total") == set0 + 3  # B still locks
+    shared.settle()
+    assert shared.metric("sglang_continuum_locks_set_total") == set0 + 3 + 2  # B still locks
     assert shared.metric("sglang_continuum_locks_refused_total") == refused0 + 1
     assert shared.metric("sglang_continuum_locked_tokens") == 3 * 1008

@@ -236,3 +236,14 @@ def test_snapshot_histogram_and_dict():
 def test_capacity_validated():
     with pytest.raises(ValueError, match="capacity_tokens"):
         ContinuumPolicy(PolicyConfig(), 0)
+
+
+def test_programs_ended_counts_last_turns_once_each():
+    p = policy(mode="fixed", fixed_ttl_s=1.0)
+    lock(p, A, 0.0)
+    assert p.snapshot().programs_ended == 0
+    p.on_finish(A, 2.0, context_tokens=10, tool=None, last_turn=True)
+    p.on_finish(A, 2.5, context_tokens=10, tool=None, last_turn=True)  # a stale duplicate
+    snap = p.snapshot()
+    assert snap.programs_ended == 1 and snap.programs == 1  # A still holds its lock
+    p.drop(A)
