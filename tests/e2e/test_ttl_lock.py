@@ -141,5 +141,5 @@ def test_out_of_vocabulary_ids_get_400_and_other_programs_keep_their_locks(overl
     consumed = overlay.metric("sglang_continuum_locks_consumed_total")
     nxt = generate(overlay.url, prompt + first["output_ids"] + [11], 2, program="survivor",
                    last=True)
-    assert nxt["meta_info"]["cached_tokens"] >= 404, nxt["meta_info"]
+    assert nxt["meta_info"]["cached_tokens"] >= 400, nxt["meta_info"]
     overlay.wait_metric("sglang_continuum_locks_consumed_total", consumed + 1)
