@@ -11,13 +11,24 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
-PATCH_DIR = Path(__file__).resolve().parent.parent / "patches"
+def patch_dir() -> Path:
+    """The patches: the package's copy in an installed wheel (``setup.py`` puts
+    ``patches/`` there as ``_patches``), else the source checkout's ``patches/``
+    (an editable install)."""
+    package = Path(str(resources.files("sglang_continuum")))
+    candidates = (package / "_patches", package.parent / "patches")
+    for candidate in candidates:
+        if any(candidate.glob("*.patch")):
+            return candidate
+    raise SystemExit(f"no patches found in {' or '.join(map(str, candidates))}: "
+                     "reinstall sglang-continuum")
 
 
 def patch_files() -> list[Path]:
-    return sorted(PATCH_DIR.glob("*.patch"))
+    return sorted(patch_dir().glob("*.patch"))
 
 
 def site_root() -> Path:

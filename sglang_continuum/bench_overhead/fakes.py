@@ -7,10 +7,9 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 
-from sglang_continuum.workload import SHARED_TRACE, load_trace
+from sglang_continuum.workload import BUNDLED_TRACE, load_trace
 
 _TOOL_OK = re.compile(r"[^A-Za-z0-9_.:/-]")
 
@@ -77,17 +76,10 @@ def safe_tool(name: str | None) -> str | None:
     return _TOOL_OK.sub("_", name)[:64]
 
 
-def tool_gaps(limit: int, seed: int = 0, path: Path = SHARED_TRACE) -> list[tuple[str | None, float]]:
-    """(tool, seconds) of the shared trace's tool calls, resampled to `limit` pairs.
-
-    Falls back to a log-normal with the trace's median (0.1 s) when the trace is absent.
-    """
+def tool_gaps(limit: int, seed: int = 0, path=BUNDLED_TRACE) -> list[tuple[str | None, float]]:
+    """(tool, seconds) of the trace's tool calls (the bundled one by default), resampled
+    to `limit` pairs."""
     rng = random.Random(f"gaps:{seed}")
-    pairs: list[tuple[str | None, float]] = []
-    if Path(path).exists():
-        for prog in load_trace(path):
-            pairs += [(safe_tool(t.tool), t.gap_s) for t in prog.turns[:-1] if t.gap_s > 0]
-    if not pairs:
-        tools = ("Bash", "Read", "Edit", "Grep")
-        pairs = [(rng.choice(tools), rng.lognormvariate(-2.3, 1.6)) for _ in range(1000)]
+    pairs = [(safe_tool(t.tool), t.gap_s) for prog in load_trace(path)
+             for t in prog.turns[:-1] if t.gap_s > 0]
     return [rng.choice(pairs) for _ in range(limit)]

@@ -12,8 +12,7 @@ import random
 from array import array
 from dataclasses import dataclass
 
-from sglang_continuum.workload import SHARED_TRACE, Scaling, load_trace
-from sglang_continuum.workload.synthetic import generate
+from sglang_continuum.workload import BUNDLED_TRACE, Scaling, load_trace
 
 from .fakes import safe_tool
 
@@ -40,8 +39,7 @@ def build_script(programs: int, turns: int, token_scale: float, shared_prefix: i
                  output_cap: int, max_gap_s: float, seed: int = 0) -> list[ScriptProgram]:
     scaling = Scaling(token_scale=token_scale, max_turns=turns, output_cap=output_cap,
                       max_gap_s=max_gap_s, programs=programs)
-    source = load_trace(SHARED_TRACE, limit=programs) if SHARED_TRACE.exists() \
-        else generate("swebench", programs, seed)
+    source = load_trace(BUNDLED_TRACE, limit=programs)
     rng = random.Random(f"cache-script:{seed}")
     shared = array("q", (rng.randrange(*VOCAB) for _ in range(shared_prefix)))
     out = []

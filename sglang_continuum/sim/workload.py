@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from ..workload import PRESETS, SHARED_TRACE, Scaling, Turn, generate, load_trace
+from ..workload import PRESETS, BUNDLED_TRACE, Scaling, Turn, generate, load_trace
 from ..workload import Program as ProgramSpec
 
-__all__ = ["SHARED_TRACE", "ProgramSpec", "Turn", "load_trace", "load_workload",
+__all__ = ["BUNDLED_TRACE", "ProgramSpec", "Turn", "load_trace", "load_workload",
            "poisson_arrivals"]
 
 
@@ -34,7 +34,7 @@ def load_workload(name: str, programs: int | None, seed: int,
     """``trace`` (shared trace, first ``programs``), or a synthetic preset (``swebench``,
     ``bfcl``; default 300 programs) whose ``SyntheticSpec`` fields ``overrides`` replace."""
     if name == "trace":
-        progs = load_trace(SHARED_TRACE, limit=programs)
+        progs = load_trace(BUNDLED_TRACE, limit=programs)
     elif name in PRESETS:
         spec = replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
         progs = generate(spec, programs or 300, seed, prefix=name)
