@@ -1,10 +1,12 @@
 """The overlay's server settings: CLI flags, config file, and the hand-off to SGLang's
 scheduler process.
 
-The launcher parses ``--continuum-*`` flags (or ``--continuum-config FILE``), validates
-them into :class:`Settings`, and passes them to every SGLang process in one JSON
-environment variable (``SGLANG_CONTINUUM_SETTINGS``) that the plugin reads when the
-cache is built. Nothing reads it at import time.
+This layer only parses: the policy's knobs, their defaults and their validation are
+the core's :class:`~sglang_continuum.core.PolicyConfig`. The launcher parses
+``--continuum-*`` flags (or ``--continuum-config FILE``) into :class:`Settings` and
+passes them to every SGLang process in one JSON environment variable
+(``SGLANG_CONTINUUM_SETTINGS``) that the plugin reads when the cache is built. Nothing
+reads it at import time.
 """
 
 from __future__ import annotations
@@ -13,76 +15,80 @@ import argparse
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from sglang_continuum.core import PolicyConfig, PrefillModel
+from sglang_continuum.core.config import PRESSURE_SCOPES
 
 ENV_VAR = "SGLANG_CONTINUUM_SETTINGS"
 BACKEND_NAME = "continuum"
-POLICIES = ("cost-model", "fixed", "off")
-PRESSURE_SCOPES = ("younger", "any")
+# The user's spelling of PolicyConfig.mode (flags and config files; "cost_model" too).
+POLICIES = {"cost-model": "cost_model", "fixed": "fixed", "off": "off"}
+_POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
+_PROFILE_NOTES = ("source", "max_tokens")  # written by the profiler; not coefficients
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Effective overlay settings (validated; every bound is documented in the README)."""
+    """What a server runs with: the policy core's config, and how often the adapter logs
+    its status line (the one knob that is the server's, not the policy's)."""
 
-    policy: str = "cost-model"
-    fixed_ttl_s: float = 2.0
-    max_ttl_s: float = 60.0
-    program_fcfs: bool = True
-    lock_budget_fraction: float = 0.5
-    per_program_max_fraction: float = 0.25
-    per_tenant_fraction: float = 1.0
-    cold_start_samples: int = 100
-    prefill_profile: dict = field(default_factory=lambda: {"a": 0.0, "b": 1.0e-4, "c": 0.0})
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     status_interval_s: float = 10.0
-    pressure_scope: str = "younger"
-    max_programs: int = 100_000
 
     def __post_init__(self):
-        def bad(name, accepted):
-            raise ValueError(f"continuum setting {name!r}={getattr(self, name)!r}: {accepted}")
+        if not isinstance(self.policy, PolicyConfig):
+            raise ValueError(f"Settings.policy: expected a PolicyConfig, got {self.policy!r}")
+        v = self.status_interval_s
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0:
+            raise ValueError(f"continuum setting 'status_interval_s'={v!r}: must be a "
+                             "finite number of seconds >= 0")
 
-        if self.policy not in POLICIES:
-            bad("policy", f"accepted values are {', '.join(POLICIES)}")
-        if self.pressure_scope not in PRESSURE_SCOPES:
-            bad("pressure_scope", f"accepted values are {', '.join(PRESSURE_SCOPES)}")
-        for name in ("fixed_ttl_s", "max_ttl_s", "status_interval_s"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                bad(name, "must be a finite number of seconds >= 0")
-        for name in ("lock_budget_fraction", "per_program_max_fraction", "per_tenant_fraction"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                bad(name, "must be a fraction in [0, 1]")
-        if not isinstance(self.cold_start_samples, int) or self.cold_start_samples < 1:
-            bad("cold_start_samples", "must be an integer >= 1")
-        if not isinstance(self.max_programs, int) or self.max_programs < 1:
-            bad("max_programs", "must be an integer >= 1")
-        prof = self.prefill_profile
-        if not isinstance(prof, dict) or set(prof) - {"a", "b", "c", "source", "max_tokens"}:
-            bad("prefill_profile", "must be a mapping with keys a, b, c (seconds = a + b*n + c*n^2)")
-        for k in ("a", "b", "c"):
-            v = prof.get(k, 0.0)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                bad("prefill_profile", f"coefficient {k} must be a finite number >= 0")
+    def to_mapping(self) -> dict:
+        """The flat form of a config file (keys as in the README)."""
+        out = {f.name: getattr(self.policy, f.name) for f in fields(PolicyConfig)}
+        out["policy"] = _POLICY_NAMES[out.pop("mode")]
+        out["prefill_profile"] = self.policy.prefill_profile.to_dict()
+        out["status_interval_s"] = self.status_interval_s
+        return out
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_mapping(), sort_keys=True)
 
     @classmethod
     def from_mapping(cls, data: dict) -> "Settings":
-        known = {f.name for f in fields(cls)}
+        known = {"policy", "status_interval_s"} | {f.name for f in fields(PolicyConfig)}
+        known.discard("mode")
         unknown = set(data) - known
         if unknown:
             raise ValueError(
                 f"unknown continuum setting(s) {sorted(unknown)}; accepted: {sorted(known)}")
-        return cls(**data)
+        cfg = dict(data)
+        interval = cfg.pop("status_interval_s", cls.status_interval_s)
+        if "policy" in cfg:
+            name = cfg.pop("policy")
+            if name not in POLICIES and name not in _POLICY_NAMES:
+                raise ValueError(f"continuum setting 'policy'={name!r}: accepted values are "
+                                 f"{', '.join(POLICIES)}")
+            cfg["mode"] = POLICIES.get(name, name)
+        if "prefill_profile" in cfg:
+            cfg["prefill_profile"] = _prefill(cfg["prefill_profile"])
+        return cls(PolicyConfig(**cfg), interval)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Settings | None":
         raw = environ.get(ENV_VAR)
         return None if raw is None else cls.from_mapping(json.loads(raw))
+
+
+def _prefill(profile) -> PrefillModel:
+    if not isinstance(profile, dict):
+        raise ValueError(f"continuum setting 'prefill_profile'={profile!r}: must be a "
+                         "mapping with keys a, b, c (seconds = a + b*n + c*n^2)")
+    return PrefillModel.from_dict({k: v for k, v in profile.items()
+                                   if k not in _PROFILE_NOTES})
 
 
 def add_cli_args(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +97,7 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                    help="Serve exactly as stock SGLang (the overlay is not installed).")
     g.add_argument("--continuum-config", type=Path, metavar="FILE",
                    help="JSON file of settings (keys as in the README); flags override it.")
-    g.add_argument("--continuum-policy", choices=POLICIES,
+    g.add_argument("--continuum-policy", choices=tuple(POLICIES),
                    help="cost-model: TTL from the paper's cost model (default); fixed: the "
                         "authors' prototype, a fixed TTL; off: no TTL locks.")
     g.add_argument("--continuum-fixed-ttl", type=float, dest="continuum_fixed_ttl_s",

@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--url", help="soak a running server (with the overlay) instead")
-    ap.add_argument("--log-dir", type=Path, default=Path("/tmp/sglang-continuum-soak"))
+    ap.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "sglang-continuum-soak")
     args = ap.parse_args(argv)
 
     def go(url: str, alive=lambda: True) -> int:

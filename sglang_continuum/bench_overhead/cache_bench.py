@@ -214,9 +214,10 @@ def _drive(cache, allocator, script, spec: CacheSpec, with_programs: bool,
 def overlay_settings(spec: CacheSpec):
     """The server's defaults, with the reload cost of a scaled context equal to that of
     the unscaled one (otherwise contexts shrunk 4x never pay for a lock)."""
+    from sglang_continuum.core import PolicyConfig, PrefillModel
     from sglang_continuum.settings import Settings
 
-    return Settings(prefill_profile={"a": 0.0, "b": 1.0e-4 / spec.token_scale, "c": 0.0})
+    return Settings(PolicyConfig(prefill_profile=PrefillModel(0.0, 1.0e-4 / spec.token_scale)))
 
 
 def run(spec: CacheSpec, log=print) -> dict:

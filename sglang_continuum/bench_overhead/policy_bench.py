@@ -150,7 +150,7 @@ def _bench_step(spec: PolicySpec, n: int, gaps: list) -> dict:
 def _bench_expiry(spec: PolicySpec, n: int, gaps: list) -> dict:
     w = _World(spec, n, gaps)
     ctl, clock, policy = w.ctl, w.clock, w.ctl.policy
-    max_ttl = ctl.settings.max_ttl_s
+    max_ttl = ctl.settings.policy.max_ttl_s
     rng = w.rng
 
     def lock(i: int) -> None:

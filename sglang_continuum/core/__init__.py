@@ -14,10 +14,12 @@ from .queue_order import queue_key
 from .snapshot import TAU_BUCKETS, PolicySnapshot
 from .tool_detect import detect_tool
 from .ttl import choose_ttl, cold_start_ttl
+from .turns import KvLocks
+from . import turns
 
 __all__ = [
     "MODES", "TAU_BUCKETS", "ContinuumPolicy", "EtaEstimator", "HintError", "LockDecision",
-    "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
+    "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
     "QueueDelayWindow", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
-    "parse_hints", "parse_ttl", "queue_key",
+    "parse_hints", "parse_ttl", "queue_key", "turns",
 ]
