@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from sglang_continuum.connect.metrics_text import metric_sum, parse_metrics
 from sglang_continuum.testing.client import program_fields, random_ids
 
 FAULTS = ("vanish", "disconnect", "abort", "malformed")
@@ -74,15 +75,11 @@ class SoakReport:
 def _metric(url: str, name: str) -> float:
     """Sum of a metric's samples on /metrics; KeyError when the server exports none
     (a leak check must not pass because a gauge was renamed)."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {"):
-            total += float(line.rpartition(" ")[2])
-            seen = True
-    if not seen:
-        raise KeyError(f"{name} is not exported on {url}/metrics")
-    return total
+    samples = parse_metrics(requests.get(f"{url}/metrics", timeout=10).text)
+    try:
+        return metric_sum(samples, name)
+    except KeyError:
+        raise KeyError(f"{name} is not exported on {url}/metrics") from None
 
 
 class Soak:

@@ -1,4 +1,4 @@
-"""Simulator fidelity (issue 4): real-server mean JCT vs the simulator's, same programs,
+"""Simulator fidelity: real-server mean JCT vs the simulator's, same programs,
 same closed-loop load, with a cpu_tiny profile measured on the same server.
 
     .venv/bin/python experiments/fidelity/run_fidelity.py --out results/runN   # ~4.5 min

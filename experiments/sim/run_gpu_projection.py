@@ -1,4 +1,4 @@
-"""GPU projection of the policies with the simulator (issue 4).
+"""GPU projection of the policies with the simulator.
 
 Mean and p95 JCT vs program arrival rate (jobs/s) for the SWE-Bench-like, BFCL-like
 and shared-trace workloads, every policy, on the roofline profiles; and the JCT gain

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from sglang_continuum.core import (
     ContinuumPolicy,
     HintError,
     ProgramHints,
+    ProgramKey,
     detect_tool,
     parse_hints,
     turns,
@@ -20,14 +22,23 @@ from sglang_continuum.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_HINTS = "_continuum_hints"  # attribute set on a scheduler Req: (key, hints) or None
+_HINTS = "_continuum_hints"  # attribute set on a scheduler Req: its RequestProgram or None
 _ARRIVAL = "_continuum_arrival"
+_UNPARSED = object()
 
 
-def program_of(req) -> Optional[tuple]:
-    """(key, hints) for a request, parsed once and cached on the request."""
-    cached = getattr(req, _HINTS, False)
-    if cached is not False:
+@dataclass(frozen=True, slots=True)
+class RequestProgram:
+    """The agent program a scheduler request is a turn of."""
+
+    key: ProgramKey  # (tenant, program_id)
+    hints: ProgramHints
+
+
+def program_of(req) -> Optional[RequestProgram]:
+    """The program of a request (None: a stock request), parsed once and cached on it."""
+    cached = getattr(req, _HINTS, _UNPARSED)
+    if cached is not _UNPARSED:
         return cached
     custom = getattr(req.sampling_params, "custom_params", None)
     try:
@@ -38,7 +49,7 @@ def program_of(req) -> Optional[tuple]:
     value = None
     if hints is not None:
         tenant = getattr(req, "cache_salt", None) or getattr(req, "extra_key", None) or ""
-        value = ((tenant, hints.program_id), hints)
+        value = RequestProgram((tenant, hints.program_id), hints)
     setattr(req, _HINTS, value)
     return value
 
@@ -76,14 +87,14 @@ class Controller:
         prog = program_of(req)
         if prog is not None:
             self._programs_seen = True
-            self.policy.on_arrival(prog[0], now)
+            self.policy.on_arrival(prog.key, now)
 
     def on_admitted(self, req) -> None:
         prog = program_of(req)
         if prog is None:
             return
         now = self.clock()
-        turns.admit(self.policy, self.cache, prog[0], now,
+        turns.admit(self.policy, self.cache, prog.key, now,
                     waited_s=now - getattr(req, _ARRIVAL, now), cached_tokens=req.prefix_len,
                     input_tokens=len(req.origin_input_ids),
                     preempted=bool(getattr(req, "is_retracted", False)))
@@ -91,14 +102,14 @@ class Controller:
     def on_aborted(self, req) -> None:
         prog = program_of(req)
         if prog is not None:
-            turns.drop(self.policy, self.cache, prog[0])
+            turns.drop(self.policy, self.cache, prog.key)
 
     def on_release(self, req, *, checkpointed: bool) -> None:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""
         prog = program_of(req)
         if prog is None or not req.finished():
             return  # stock request, or a retraction (the request will come back)
-        key, hints = prog
+        key, hints = prog.key, prog.hints
         now = self.clock()
         from sglang.srt.managers.schedule_batch import FINISH_ABORT
 
@@ -137,7 +148,7 @@ class Controller:
         if head is None:
             return turns.relieve(self.policy, self.cache)
         prog = program_of(head)
-        return turns.relieve(self.policy, self.cache, prog[0] if prog else None,
+        return turns.relieve(self.policy, self.cache, prog.key if prog else None,
                              getattr(head, _ARRIVAL, None), engine_idle)
 
     def sort_waiting(self, waiting_queue: list) -> None:
@@ -149,10 +160,10 @@ class Controller:
         key_fn = self.policy.queue_key_fn()
 
         def key(r):
-            prog = getattr(r, _HINTS, False)  # program_of's cache, read inline: per step
-            if prog is False:
+            prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
+            if prog is _UNPARSED:
                 prog = program_of(r)
-            return key_fn(prog[0] if prog else None, getattr(r, _ARRIVAL, now),
+            return key_fn(prog.key if prog else None, getattr(r, _ARRIVAL, now),
                           bool(r.is_retracted))
 
         # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's

@@ -10,7 +10,6 @@ turns it on by default, and SGLang's own metrics are not the overlay's cost.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
@@ -20,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
+
+from sglang_continuum.connect.sse import sse_chunks
 
 from .stats import ratios, spread
 
@@ -67,15 +68,9 @@ def _stream_one(url: str, ids: list[int], max_new: int) -> dict:
     ttft, tokens = None, 0
     with requests.post(f"{url}/generate", json=body, stream=True, timeout=600) as r:
         r.raise_for_status()
-        for line in r.iter_lines():
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                break
+        for chunk in sse_chunks(r.iter_lines()):
             if ttft is None:
                 ttft = time.perf_counter() - t0
-            chunk = json.loads(payload)
             tokens = chunk.get("meta_info", {}).get("completion_tokens", tokens)
     return {"ttft_s": ttft if ttft is not None else time.perf_counter() - t0,
             "total_s": time.perf_counter() - t0, "tokens": tokens}

@@ -27,7 +27,7 @@ class SimPolicy:
     def queue_key(self, req: Request, now: float) -> tuple:
         if self.key_fn is not None:
             return self.key_fn(req, now)
-        return self.core.queue_key(req.program.key, req.arrival, req.preempted, now)
+        return self.core.queue_key(req.program.key, req.arrival, req.preempted)
 
     def ttl_hint(self, req: Request, now: float) -> float | None:
         return self.hint_fn(req, now) if self.hint_fn is not None else None

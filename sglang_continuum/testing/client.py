@@ -6,18 +6,16 @@ import random
 
 import requests
 
+from sglang_continuum.connect.fields import custom_params
+
 
 def program_fields(program: str | None, last: bool = False, ttl: str | float | None = None,
                    tool: str | None = None) -> dict:
-    """The overlay's request fields, as they ride in SGLang's ``custom_params``."""
+    """The overlay's request fields, as they ride in SGLang's ``custom_params``
+    (``{}`` for a stock request); checked as ``connect.fields.custom_params`` does."""
     if program is None:
         return {}
-    fields = {"program_id": program, "last_turn": last}
-    if ttl is not None:
-        fields["cache_control"] = {"type": "ephemeral", "ttl": ttl}
-    if tool is not None:
-        fields["tool"] = tool
-    return fields
+    return custom_params(program, last_turn=last, tool=tool, ttl=ttl)
 
 
 def generate(url: str, ids: list[int], max_new: int, program: str | None = None,

@@ -261,7 +261,7 @@ def test_server_and_simulator_make_the_same_calls():
 def _server_counts_every_later_turn_as_evicted(self, req):
     from sglang_continuum.adapter.controller import program_of
 
-    key = program_of(req)[0]
+    key = program_of(req).key
     now = self.clock()
     handle = self.policy.on_admitted(key, now)
     if handle is not None:

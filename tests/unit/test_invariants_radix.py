@@ -1,4 +1,4 @@
-"""Issue 5: TTL locks never leak, never deadlock, and keep the KV pool's books exact.
+"""TTL locks never leak, never deadlock, and keep the KV pool's books exact.
 
 Hypothesis drives random interleavings of agent-program turns through the adapter's
 Controller and the REAL radix cache (ContinuumRadixCache, a UnifiedRadixCache over a

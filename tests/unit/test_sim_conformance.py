@@ -10,7 +10,7 @@ from sglang_continuum.core import ContinuumPolicy
 from sglang_continuum.sim import Simulator, load_profile, poisson_arrivals
 from sglang_continuum.sim.cli import main
 from sglang_continuum.sim.recorder import RecordingPolicy, replay
-from sglang_continuum.sim.workload import BUNDLED_TRACE, load_trace, load_workload
+from sglang_continuum.sim.workload import load_trace, load_workload
 
 VOLATILE = ("sim_wall_s", "sim_requests_per_s")
 

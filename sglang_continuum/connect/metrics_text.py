@@ -1,0 +1,28 @@
+"""Reading a server's ``/metrics`` (Prometheus text format) from a client."""
+
+from __future__ import annotations
+
+import re
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Samples of a Prometheus text page as ``{'name{labels}': value}``."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
+def metric_sum(samples: dict[str, float], name: str) -> float:
+    """Sum of every sample of metric ``name`` (all label sets). KeyError when the server
+    exports none: a check must not pass because a metric was renamed."""
+    pattern = re.compile(rf"^{re.escape(name)}(\{{.*\}})?$")
+    values = [v for k, v in samples.items() if pattern.match(k)]
+    if not values:
+        raise KeyError(f"metric {name!r} is not exported")
+    return sum(values)
