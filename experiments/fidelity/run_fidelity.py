@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from sglang_continuum.profile_decode import measure_decode, measure_prefill, sim_profile
+from sglang_continuum.tools.profile_steps import measure_decode, measure_prefill, sim_profile
 from sglang_continuum.replay import Concurrency, replay
 from sglang_continuum.replay.report import write_json
 from sglang_continuum.sim.profiles import from_json

@@ -1,6 +1,7 @@
 """The pure Continuum policy core: no sglang, no torch, no wall clock.
 
-Shared by the SGLang adapter, the simulator and the benches. See docs/design.md.
+Shared by the SGLang adapter, the simulator and the benches. See docs/architecture.md
+and docs/design.md.
 """
 
 from .config import MODES, PolicyConfig

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from sglang_continuum import launch_server
+from sglang_continuum.server import launch as launch_server
 from sglang_continuum.core import PrefillModel
-from sglang_continuum.settings import ENV_VAR, Settings
+from sglang_continuum.server.settings import ENV_VAR, Settings
 
 
 def _parse(argv, monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""The overlay's own cost, measured: ``python -m sglang_continuum.bench_overhead``.
+"""The overlay's own cost, measured: ``python -m benchmarks.overhead``.
 
 Three parts, each reporting overlay/stock ratios with min, median and max over repeats:
 

@@ -16,7 +16,7 @@ def register() -> None:
 
     from sglang_continuum.adapter import hooks
     from sglang_continuum.adapter.cache import make_factory
-    from sglang_continuum.settings import BACKEND_NAME, Settings
+    from sglang_continuum.server.settings import BACKEND_NAME, Settings
 
     if BACKEND_NAME in registered_radix_cache_backends():
         return  # already registered in this process

@@ -38,7 +38,7 @@ def _machine() -> dict:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m sglang_continuum.bench_overhead",
+    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead",
                                 description=__doc__)
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
@@ -72,7 +72,7 @@ def run(ns: argparse.Namespace, log=print) -> dict:
         raise SystemExit(f"--parts: unknown {sorted(unknown)}; accepted: {','.join(PARTS)}")
     clock.use_wall_clock(ns.wall)
     cache_spec, policy_spec, e2e_spec = specs(ns)
-    res: dict = {"command": "python -m sglang_continuum.bench_overhead "
+    res: dict = {"command": "python -m benchmarks.overhead "
                  + " ".join(shlex.quote(a) for a in (ns.argv or [])),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": _machine(),
                  "timer_overhead_us": clock.overhead_s() * 1e6}
