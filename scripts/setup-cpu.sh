@@ -15,7 +15,7 @@ echo "installing SGLang's CPU dependencies (torch comes from the local disk on t
 .venv/bin/python -m pip install -q -r requirements/cpu-server.txt 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q --no-deps sglang==0.5.23 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m sglang_continuum.patching apply
-.venv/bin/python -m sglang_continuum.tiny_model >/dev/null
-.venv/bin/python -c "import sglang, sglang_continuum.plugin; print('sglang', sglang.__version__, 'ready')"
+.venv/bin/python -m sglang_continuum.server.patching apply
+.venv/bin/python -m sglang_continuum.server.tiny_model >/dev/null
+.venv/bin/python -c "import sglang, sglang_continuum.server.plugin; print('sglang', sglang.__version__, 'ready')"
 echo "$WANT" > "$STAMP"

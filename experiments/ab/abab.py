@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     wl = next(w for w in WORKLOADS if w.name == args.workload)
     ld = next(x for x in LOADS if x.name == args.load)
     base = load(wl.source, 0, dataclasses.replace(wl.scaling, programs=ld.programs))
-    cmd = shlex.join([sys.executable, *sys.argv])
+    cmd = shlex.join(["python", *sys.argv])
     print(cmd, flush=True)
     runs, t0 = [], time.monotonic()
     with contextlib.ExitStack() as stack:

@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     # SIGTERM stops like Ctrl-C: partial results are written and the server is stopped
     signal.signal(signal.SIGTERM, _interrupt)
     t0 = time.monotonic()
-    meta = {"command": shlex.join([sys.executable, *sys.argv]), "machine": machine(),
+    meta = {"command": shlex.join(["python", *sys.argv]), "machine": machine(),
             "pool": args.pool, "arms": [dataclasses.asdict(a) for a in arms],
             "workloads": [{"name": w.name, "source": w.source, "scaling": w.scaling.describe()}
                           for w in workloads],

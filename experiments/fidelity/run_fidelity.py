@@ -1,9 +1,9 @@
-"""Simulator fidelity (issue 4): real-server mean JCT vs the simulator's, same programs,
+"""Simulator fidelity: real-server mean JCT vs the simulator's, same programs,
 same closed-loop load, with a cpu_tiny profile measured on the same server.
 
     .venv/bin/python experiments/fidelity/run_fidelity.py --out results/runN   # ~4.5 min
     .venv/bin/python experiments/fidelity/run_fidelity.py --sim-only --out results/run2 \
-        --profile sglang_continuum/sim/profiles/cpu_tiny.json --json /tmp/t.json  # seconds
+        --profile sglang_continuum/sim/profiles/cpu_tiny.json --json fidelity.json  # seconds
 
 Real runs: a stock server (``--continuum-disable``), then an overlay server with its
 defaults (+ the measured prefill fit), each playing every load back to back (cache
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from sglang_continuum.profile_decode import measure_decode, measure_prefill, sim_profile
+from sglang_continuum.tools.profile_steps import measure_decode, measure_prefill, sim_profile
 from sglang_continuum.replay import Concurrency, replay
 from sglang_continuum.replay.report import write_json
 from sglang_continuum.sim.profiles import from_json
@@ -148,7 +148,7 @@ def report(args) -> str:
         *rows])
     write_json(args.json or res / "fidelity.json", {"profile": str(profile), "scaling": SCALING.describe(),
                                        "pool": POOL, "rows": data,
-                                       "command": shlex.join([sys.executable, *sys.argv])})
+                                       "command": shlex.join(["python", *sys.argv])})
     return table
 
 
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="where the table's JSON goes "
                     "(default results/fidelity.json)")
     args = ap.parse_args(argv)
-    print(shlex.join([sys.executable, *sys.argv]), "\n", sh("lscpu | head -15"), "\n",
+    print(shlex.join(["python", *sys.argv]), "\n", sh("lscpu | head -15"), "\n",
           sh("uptime"), flush=True)
     if not args.sim_only:
         run_real(args)

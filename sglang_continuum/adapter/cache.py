@@ -13,7 +13,7 @@ import logging
 from sglang.srt.mem_cache.registry import TreeCacheBuildContext, create_unified_radix_cache
 from sglang.srt.mem_cache.unified_radix_cache import UnifiedRadixCache
 
-from sglang_continuum.settings import Settings
+from sglang_continuum.server.settings import Settings
 
 logger = logging.getLogger(__name__)
 

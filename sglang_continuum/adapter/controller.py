@@ -6,28 +6,39 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from sglang_continuum.core import (
     ContinuumPolicy,
     HintError,
     ProgramHints,
+    ProgramKey,
     detect_tool,
     parse_hints,
+    turns,
 )
-from sglang_continuum.adapter.policy_config import policy_config_from_settings
-from sglang_continuum.settings import Settings
+from sglang_continuum.server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_HINTS = "_continuum_hints"  # attribute set on a scheduler Req: (key, hints) or None
+_HINTS = "_continuum_hints"  # attribute set on a scheduler Req: its RequestProgram or None
 _ARRIVAL = "_continuum_arrival"
+_UNPARSED = object()
 
 
-def program_of(req) -> Optional[tuple]:
-    """(key, hints) for a request, parsed once and cached on the request."""
-    cached = getattr(req, _HINTS, False)
-    if cached is not False:
+@dataclass(frozen=True, slots=True)
+class RequestProgram:
+    """The agent program a scheduler request is a turn of."""
+
+    key: ProgramKey  # (tenant, program_id)
+    hints: ProgramHints
+
+
+def program_of(req) -> Optional[RequestProgram]:
+    """The program of a request (None: a stock request), parsed once and cached on it."""
+    cached = getattr(req, _HINTS, _UNPARSED)
+    if cached is not _UNPARSED:
         return cached
     custom = getattr(req.sampling_params, "custom_params", None)
     try:
@@ -38,7 +49,7 @@ def program_of(req) -> Optional[tuple]:
     value = None
     if hints is not None:
         tenant = getattr(req, "cache_salt", None) or getattr(req, "extra_key", None) or ""
-        value = ((tenant, hints.program_id), hints)
+        value = RequestProgram((tenant, hints.program_id), hints)
     setattr(req, _HINTS, value)
     return value
 
@@ -49,8 +60,8 @@ class Controller:
         self.cache = cache
         self.settings = settings
         self.clock = clock
-        self.policy = ContinuumPolicy(policy_config_from_settings(settings), capacity_tokens)
-        self.program_fcfs = settings.program_fcfs
+        self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
+        self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
         self.metrics = None
         if export_metrics:
@@ -76,53 +87,41 @@ class Controller:
         prog = program_of(req)
         if prog is not None:
             self._programs_seen = True
-            self.policy.on_arrival(prog[0], now)
+            self.policy.on_arrival(prog.key, now)
 
     def on_admitted(self, req) -> None:
         prog = program_of(req)
         if prog is None:
             return
         now = self.clock()
-        handle = self.policy.on_admitted(prog[0], now)
-        if handle is not None:
-            self.cache.unlock(handle)
-        elif req.prefix_len * 2 < len(req.origin_input_ids) and self.policy.turns_done(prog[0]):
-            # A later turn whose context was evicted: its wait feeds T of the cost model.
-            self.policy.record_queue_delay(now - getattr(req, _ARRIVAL, now))
+        turns.admit(self.policy, self.cache, prog.key, now,
+                    waited_s=now - getattr(req, _ARRIVAL, now), cached_tokens=req.prefix_len,
+                    input_tokens=len(req.origin_input_ids),
+                    preempted=bool(getattr(req, "is_retracted", False)))
 
     def on_aborted(self, req) -> None:
         prog = program_of(req)
-        if prog is not None and (handle := self.policy.drop(prog[0])) is not None:
-            self.cache.unlock(handle)
+        if prog is not None:
+            turns.drop(self.policy, self.cache, prog.key)
 
     def on_release(self, req, *, checkpointed: bool) -> None:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""
         prog = program_of(req)
         if prog is None or not req.finished():
             return  # stock request, or a retraction (the request will come back)
-        key, hints = prog
+        key, hints = prog.key, prog.hints
         now = self.clock()
         from sglang.srt.managers.schedule_batch import FINISH_ABORT
 
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
-            if (handle := self.policy.drop(key)) is not None:
-                self.cache.unlock(handle)
+            turns.drop(self.policy, self.cache, key)
             return
-        tool = hints.tool or self._detect_tool(req)
-        tokens = len(req.origin_input_ids) + len(req.output_ids)
-        decision = self.policy.on_finish(key, now, context_tokens=tokens, tool=tool,
-                                         last_turn=hints.last_turn, ttl_hint_s=hints.ttl_s)
-        if decision.reason == "last_turn":
-            # The program is over: a lock a concurrent turn of it set goes too.
-            if (handle := self.policy.drop(key)) is not None:
-                self.cache.unlock(handle)
-            return
-        if decision.ttl_s > 0 and req.last_node is not None \
-                and not self.cache.is_root(req.last_node):
-            handle = self.cache.lock(req.last_node)
-            replaced = self.policy.set_lock(key, now, decision.ttl_s, tokens, handle)
-            if replaced is not None:
-                self.cache.unlock(replaced)
+        node = req.last_node
+        turns.finish(self.policy, self.cache, key, now,
+                     context_tokens=len(req.origin_input_ids) + len(req.output_ids),
+                     tool=hints.tool or self._detect_tool(req), last_turn=hints.last_turn,
+                     ttl_hint_s=hints.ttl_s,
+                     target=None if node is None or self.cache.is_root(node) else node)
 
     def _detect_tool(self, req) -> Optional[str]:
         if self.tokenizer is None or not req.output_ids:
@@ -135,8 +134,7 @@ class Controller:
     # --- every scheduler step -------------------------------------------------
     def tick(self) -> None:
         now = self.clock()
-        for _key, handle in self.policy.expired(now):
-            self.cache.unlock(handle)
+        turns.expire(self.policy, self.cache, now)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
             self.metrics.update(self.policy.snapshot())
@@ -148,15 +146,10 @@ class Controller:
         """Release one lock (youngest program first) for the waiting request `head`
         (None: decode pressure). False when no lock may give way."""
         if head is None:
-            released = self.policy.release_for_pressure()
-        else:
-            prog = program_of(head)
-            released = self.policy.release_for_pressure(
-                prog[0] if prog else None, getattr(head, _ARRIVAL, None), engine_idle)
-        if released is None:
-            return False
-        self.cache.unlock(released[1])
-        return True
+            return turns.relieve(self.policy, self.cache)
+        prog = program_of(head)
+        return turns.relieve(self.policy, self.cache, prog.key if prog else None,
+                             getattr(head, _ARRIVAL, None), engine_idle)
 
     def sort_waiting(self, waiting_queue: list) -> None:
         if not self._programs_seen or not self.program_fcfs or len(waiting_queue) < 2:
@@ -167,10 +160,10 @@ class Controller:
         key_fn = self.policy.queue_key_fn()
 
         def key(r):
-            prog = getattr(r, _HINTS, False)  # program_of's cache, read inline: per step
-            if prog is False:
+            prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
+            if prog is _UNPARSED:
                 prog = program_of(r)
-            return key_fn(prog[0] if prog else None, getattr(r, _ARRIVAL, now),
+            return key_fn(prog.key if prog else None, getattr(r, _ARRIVAL, now),
                           bool(r.is_retracted))
 
         # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's

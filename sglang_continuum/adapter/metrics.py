@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from sglang_continuum.core import TAU_BUCKETS
+
 MAX_TOOL_LABELS = 32  # bounds label cardinality: tool names come from clients
-TAU_BUCKETS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, float("inf"))
 _PREFIX = "sglang_continuum_"
 
 

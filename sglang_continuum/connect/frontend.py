@@ -28,7 +28,6 @@ stock requests (no program fields): they are scoring passes, not turns.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from contextvars import ContextVar, Token
@@ -41,6 +40,7 @@ from sglang.lang.interpreter import StreamExecutor
 from sglang.lang.ir import SglSamplingParams
 
 from sglang_continuum.connect.fields import Ttl, custom_params, routing_headers
+from sglang_continuum.connect.sse import sse_chunks
 
 _CURRENT: ContextVar["AgentProgram | None"] = ContextVar("continuum_program", default=None)
 _LOGPROB_FIELDS = ("return_logprob", "logprob_start_len", "top_logprobs_num",
@@ -184,11 +184,7 @@ class ContinuumEndpoint(RuntimeEndpoint):
         data = {**self._payload(s, sampling_params, fields), "stream": True}
         pos, meta_info = 0, {}
         with self._post(program, data, stream=True) as res:
-            for line in res.iter_lines(decode_unicode=False):
-                line = line.decode("utf-8")
-                if not line.startswith("data:") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[5:].strip("\n"))
+            for chunk in sse_chunks(res.iter_lines(decode_unicode=False)):
                 text, meta_info = chunk["text"][pos:], chunk["meta_info"]
                 pos += len(text)
                 yield text, meta_info

@@ -6,7 +6,7 @@ header, and SGLang's OpenAI routes read it as the routing key, which the overlay
 as the program id. So one header gives both affinity and identity. ``ProgramSession``
 and ``ContinuumEndpoint`` send it with every call.
 
-What 0.3.2 forwards (checked against a stub worker; see docs/readme-sections/connect.md):
+What 0.3.2 forwards (checked against a stub worker; see README.md, "Connect your agent"):
 ``/v1/chat/completions`` and ``/generate`` are re-serialised from typed structs that
 drop ``custom_params`` (so ``last_turn``, ``cache_control`` and ``tool`` are lost; the
 server's policy picks the TTL and a last turn's lock lapses instead of being released),

@@ -1,6 +1,7 @@
 """The pure Continuum policy core: no sglang, no torch, no wall clock.
 
-Shared by the SGLang adapter, the simulator and the benches. See docs/design.md.
+Shared by the SGLang adapter, the simulator and the benches. See docs/architecture.md
+and docs/design.md.
 """
 
 from .config import MODES, PolicyConfig
@@ -14,10 +15,12 @@ from .queue_order import queue_key
 from .snapshot import TAU_BUCKETS, PolicySnapshot
 from .tool_detect import detect_tool
 from .ttl import choose_ttl, cold_start_ttl
+from .turns import KvLocks
+from . import turns
 
 __all__ = [
     "MODES", "TAU_BUCKETS", "ContinuumPolicy", "EtaEstimator", "HintError", "LockDecision",
-    "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
+    "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
     "QueueDelayWindow", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
-    "parse_hints", "parse_ttl", "queue_key",
+    "parse_hints", "parse_ttl", "queue_key", "turns",
 ]

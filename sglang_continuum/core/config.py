@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .prefill import PrefillModel
 
 MODES = ("cost_model", "fixed", "off")
-PRESSURE_SCOPES = ("any", "younger")
+PRESSURE_SCOPES = ("younger", "any")
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,10 @@ class PolicyConfig:
     prefill_profile: PrefillModel = field(default_factory=lambda: PrefillModel(0.0, 1e-4, 0.0))
     max_programs: int = 100_000
     max_tools: int = 1024
-    # Which locks give way when the head of the queue does not fit. "any": the youngest
-    # program's lock, whoever the head is (the paper). "younger": only locks of programs
-    # that arrived after the head's program, unless the engine would otherwise idle.
-    pressure_scope: str = "any"
+    # Which locks give way when the head of the queue does not fit. "younger": only
+    # locks of programs that arrived after the head's program, unless the engine would
+    # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
+    pressure_scope: str = "younger"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -216,9 +216,9 @@ class ContinuumPolicy:
 
     # Queue order and estimates --------------------------------------------------------
 
-    def queue_key(self, key: ProgramKey | None, arrival: float, preempted: bool,
-                  now: float) -> tuple[int, int, float, float]:
-        """Sort key of a waiting request; see queue_order.queue_key. `now` is unused:
+    def queue_key(self, key: ProgramKey | None, arrival: float,
+                  preempted: bool) -> tuple[int, int, float, float]:
+        """Sort key of a waiting request; see queue_order.queue_key. It needs no clock:
         a waiting program's lock persists until admission, so it is in TTL iff locked."""
         program = self._programs.get(key) if key is not None else None
         return _queue_key(program, arrival, preempted, self._fcfs)

@@ -14,13 +14,14 @@ lengths (``ignore_eos``); the (scaled) tool gap is slept between turns; ``progra
 
 from .client import HttpSender, Reply, SendError
 from .clock import Clock, FakeClock, RealClock
-from .driver import Concurrency, Poisson, Replay, arrival_times
+from ..workload.arrivals import poisson_arrivals
+from .driver import Concurrency, Poisson, Replay
 from .prompts import Context
 from .results import ProgramResult, TurnResult, summarize
 from .run import replay, save
 
 __all__ = [
     "Clock", "Concurrency", "Context", "FakeClock", "HttpSender", "Poisson", "ProgramResult",
-    "RealClock", "Replay", "Reply", "SendError", "TurnResult", "arrival_times", "replay",
+    "RealClock", "Replay", "Reply", "SendError", "TurnResult", "poisson_arrivals", "replay",
     "save", "summarize",
 ]

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     label = args.label or f"{Path(args.workload).stem}-{ld.describe().replace(' ', '')}"
     meta = {"workload": args.workload, "scaling": scaling.describe(),
             "workload_stats": describe(programs), "seed": args.seed,
-            "command": shlex.join([sys.executable, "-m", "sglang_continuum.replay", *argv])}
+            "command": shlex.join(["python", "-m", "sglang_continuum.replay", *argv])}
     print(knobs_line(scaling.describe()))
     print(f"workload {args.workload}: {meta['workload_stats']}")
     out = replay(args.url, programs, ld, seed=args.seed, shared_prefix_tokens=args.shared_prefix,

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import requests
+
+from ..connect.sse import sse_chunks
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,7 @@ class HttpSender:
         with requests.post(self.url, json=body, stream=True, timeout=self.timeout) as r:
             if r.status_code != 200:
                 raise SendError(f"HTTP {r.status_code} from {self.url}: {r.text[:500]}")
-            for line in r.iter_lines():
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    break
-                chunk = json.loads(payload)
+            for chunk in sse_chunks(r.iter_lines()):
                 if "error" in chunk:
                     raise SendError(f"server error: {chunk['error']}")
                 meta = chunk.get("meta_info", meta)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from sglang_continuum.workload import Program
+from sglang_continuum.workload.arrivals import poisson_arrivals
 
 from .agent import run_program
 from .client import Sender
@@ -52,16 +52,6 @@ class Concurrency:
         return f"concurrency {self.n}"
 
 
-def arrival_times(n: int, rate: float, seed: int) -> list[float]:
-    """``n`` Poisson arrival offsets (seconds, the first at 0) at ``rate`` per second."""
-    rng = random.Random(f"arrivals:{seed}")
-    t, out = 0.0, []
-    for _ in range(n):
-        out.append(t)
-        t += rng.expovariate(rate)
-    return out
-
-
 def _thread(fn: Callable[[], None]):
     th = threading.Thread(target=fn, daemon=True)
     th.start()
@@ -88,7 +78,7 @@ class Replay:
                     self.shared, self.tool_hints, self.on_turn)
 
     def _open_loop(self) -> None:
-        for program, at in zip(self.programs, arrival_times(
+        for program, at in zip(self.programs, poisson_arrivals(
                 len(self.programs), self.load.rate, self.load.seed)):
             if not self.clock.sleep(self._t0 + at - self.clock.now(), self.stop):
                 return

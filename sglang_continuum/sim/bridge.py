@@ -1,17 +1,54 @@
-"""The simulator's adapter: simulator state -> ContinuumPolicy calls, as the SGLang
-adapter translates scheduler state (arrival, admission, finish, expiry, pressure).
+"""The simulator's adapter: simulator state -> the core's turn sequences
+(``core.turns``), as the SGLang adapter translates scheduler state (arrival, admission,
+finish, expiry, pressure).
 
-Lock handles are program indices; the cache is told to lock/unlock them.
+Lock targets are programs; the prefix cache pins a program's prefix while it holds at
+least one lock handle (as SGLang counts references on a tree node).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
-from ..core import LockDecision
+from ..core import LockDecision, turns
 from .cache import PrefixCache
 from .policies import SimPolicy
 from .request import ProgramRun, Request
+
+
+class ProgramLocks:
+    """``core.KvLocks`` over the prefix cache: each lock() is a new handle
+    ``(program index, serial)``; the prefix stays locked until its last handle goes."""
+
+    def __init__(self, cache: PrefixCache):
+        self.cache = cache
+        self.held: dict[int, ProgramRun] = {}  # lock order = insertion order
+        self._handles: dict[int, set] = {}
+        self._serial = itertools.count()
+
+    def lock(self, run: ProgramRun) -> tuple[int, int]:
+        handle = (run.index, next(self._serial))
+        if run.index not in self._handles:
+            self._handles[run.index] = set()
+            self.held[run.index] = run
+            self.cache.lock(run.index)
+        self._handles[run.index].add(handle)
+        return handle
+
+    def unlock(self, handle: tuple[int, int]) -> None:
+        index = handle[0]
+        live = self._handles.get(index)
+        if live is None or handle not in live:
+            raise RuntimeError(f"lock handle {handle} released twice or never given")
+        live.discard(handle)
+        if not live:
+            self.release_all(index)
+
+    def release_all(self, index: int) -> None:
+        self._handles.pop(index, None)
+        self.held.pop(index, None)
+        self.cache.unlock(index)
 
 
 class CoreBridge:
@@ -20,40 +57,32 @@ class CoreBridge:
         self.policy = policy
         self.core = policy.core
         self.cache = cache
+        self.locks = ProgramLocks(cache)
         self._on_lock = on_lock
-        self._locked: dict[int, ProgramRun] = {}  # lock order = insertion order
         self.forced_drops = 0
 
     def arrival(self, req: Request, now: float) -> None:
         self.core.on_arrival(req.program.key, now)
 
     def admitted(self, req: Request, now: float, hit: int) -> None:
-        run = req.program
-        self._unlock(self.core.on_admitted(run.key, now))
-        if req.turn > 0 and not req.preempted and hit < run.context_at_finish:
-            self.core.record_queue_delay(now - req.arrival)
+        turns.admit(self.core, self.locks, req.program.key, now, waited_s=now - req.arrival,
+                    cached_tokens=hit, input_tokens=req.prompt, preempted=req.preempted)
 
     def finished(self, req: Request, now: float) -> LockDecision:
         run = req.program
         turn = run.spec.turns[req.turn]
         last = req.turn == len(run.spec.turns) - 1
-        tokens = self.cache.cached(run.index)
-        decision = self.core.on_finish(run.key, now, tokens, turn.tool, last,
-                                       None if last else self.policy.ttl_hint(req, now))
+        decision = turns.finish(self.core, self.locks, run.key, now,
+                                context_tokens=self.cache.cached(run.index), tool=turn.tool,
+                                last_turn=last,
+                                ttl_hint_s=None if last else self.policy.ttl_hint(req, now),
+                                target=run)
         if decision.ttl_s > 0:
-            previous = self.core.set_lock(run.key, now, decision.ttl_s, tokens, run.index)
-            if previous is not None and previous != run.index:
-                self._unlock(previous)
-            self.cache.lock(run.index)
-            self._locked[run.index] = run
             self._on_lock(now + decision.ttl_s)
         return decision
 
     def expire(self, now: float) -> int:
-        lapsed = self.core.expired(now)
-        for _, handle in lapsed:
-            self._unlock(handle)
-        return len(lapsed)
+        return turns.expire(self.core, self.locks, now)
 
     def relieve(self, head: Request | None = None, engine_idle: bool = True) -> bool:
         """Release one lock for memory pressure, if the policy allows it and one exists
@@ -61,31 +90,21 @@ class CoreBridge:
         if not self.policy.pressure_release:
             return False
         if head is None:
-            released = self.core.release_for_pressure()
-        else:
-            released = self.core.release_for_pressure(head.program.key, head.arrival,
-                                                      engine_idle)
-        if released is None:
-            return False
-        self._unlock(released[1])
-        return True
+            return turns.relieve(self.core, self.locks)
+        return turns.relieve(self.core, self.locks, head.program.key, head.arrival,
+                             engine_idle)
 
     def force_drop(self) -> bool:
         """Deadlock breaker for policies that may not release: drop the oldest lock of a
         program with no waiting turn (else the oldest lock); False if none is held."""
-        if not self._locked:
+        held = self.locks.held
+        if not held:
             return False
-        victim = next((r for r in self._locked.values() if not r.waiting),
-                      next(iter(self._locked.values())))
-        handle = self.core.drop(victim.key)
-        self._unlock(handle if handle is not None else victim.index)
+        victim = next((r for r in held.values() if not r.waiting), next(iter(held.values())))
+        if not turns.drop(self.core, self.locks, victim.key):
+            self.locks.release_all(victim.index)
         self.forced_drops += 1
         return True
 
     def abort(self, run: ProgramRun) -> None:
-        self._unlock(self.core.drop(run.key))
-
-    def _unlock(self, handle) -> None:
-        if handle is not None:
-            self.cache.unlock(handle)
-            self._locked.pop(handle, None)
+        turns.drop(self.core, self.locks, run.key)

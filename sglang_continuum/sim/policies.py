@@ -27,7 +27,7 @@ class SimPolicy:
     def queue_key(self, req: Request, now: float) -> tuple:
         if self.key_fn is not None:
             return self.key_fn(req, now)
-        return self.core.queue_key(req.program.key, req.arrival, req.preempted, now)
+        return self.core.queue_key(req.program.key, req.arrival, req.preempted)
 
     def ttl_hint(self, req: Request, now: float) -> float | None:
         return self.hint_fn(req, now) if self.hint_fn is not None else None
@@ -54,8 +54,7 @@ def _simple(mode: str, fcfs: bool, pressure: bool, **cfg):
 def _oracle(name: str, ctx: PolicyContext) -> SimPolicy:
     """Knows each tool call's true duration: lock for exactly the gap iff the gap is
     shorter than the gain (T*eta + rebuild time), as the hint the core clamps and bounds."""
-    pol = SimPolicy(name, _core(ctx, mode="cost_model", program_fcfs=True,
-                                pressure_scope="younger"), True)
+    pol = SimPolicy(name, _core(ctx, mode="cost_model", program_fcfs=True), True)
 
     def hint(req: Request, now: float) -> float:
         turn = req.program.spec.turns[req.turn]
@@ -80,12 +79,12 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "keep_until_close": _simple("fixed", False, False, fixed_ttl_s=FOREVER_S,
                                 max_ttl_s=FOREVER_S, lock_budget_fraction=1.0,
                                 per_program_max_fraction=1.0),
-    "fixed_ttl": _simple("fixed", True, True, fixed_ttl_s=2.0),
+    "fixed_ttl": _simple("fixed", True, True, fixed_ttl_s=2.0, pressure_scope="any"),
     "program_fcfs": _simple("off", True, True),
-    "ttl_only": _simple("cost_model", False, True, pressure_scope="younger"),
-    # The server's defaults: locks give way only to programs older than their own,
-    # unless the engine would idle. "continuum_any" is the paper's rule (any lock).
-    "continuum": _simple("cost_model", True, True, pressure_scope="younger"),
+    "ttl_only": _simple("cost_model", False, True),
+    # The server's defaults (PolicyConfig's): locks give way only to programs older than
+    # their own, unless the engine would idle. "continuum_any" is the paper's rule.
+    "continuum": _simple("cost_model", True, True),
     "continuum_any": _simple("cost_model", True, True, pressure_scope="any"),
     "oracle": _oracle,
     "autellix": _autellix,

@@ -15,7 +15,6 @@ class ProgramRun:
     arrival: float
     turn: int = 0                  # index of the current (or next) turn
     attained: float = 0.0          # tokens served so far (Autellix least attained service)
-    context_at_finish: int = 0     # KV tokens cached when the previous turn finished
     finish: float | None = None
     waiting: bool = False          # a turn of it is in the waiting queue
     aborted: bool = False

@@ -100,7 +100,6 @@ class Simulator:
             run.spec.program_id, req.turn, req.arrival, req.admitted_at, req.first_token_at,
             now, spec.prompt, req.hit, spec.output, req.retractions))
         self.bridge.finished(req, now)
-        run.context_at_finish = self.cache.cached(run.index)
         run.turn += 1
         if run.turn >= len(run.spec.turns):
             self._end_program(run, now)

@@ -7,26 +7,14 @@ A ``ProgramSpec`` is ``workload.Program`` (``program_id``, ``turns``); a ``Turn`
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 
-from ..workload import PRESETS, SHARED_TRACE, Scaling, Turn, generate, load_trace
+from ..workload import PRESETS, BUNDLED_TRACE, Scaling, Turn, generate, load_trace
 from ..workload import Program as ProgramSpec
+from ..workload.arrivals import poisson_arrivals
 
-__all__ = ["SHARED_TRACE", "ProgramSpec", "Turn", "load_trace", "load_workload",
+__all__ = ["BUNDLED_TRACE", "ProgramSpec", "Turn", "load_trace", "load_workload",
            "poisson_arrivals"]
-
-
-def poisson_arrivals(n: int, rate: float, seed: int) -> list[float]:
-    """n arrival times of a Poisson process of ``rate`` programs/s starting at 0."""
-    if rate <= 0:
-        raise ValueError(f"rate={rate!r}: must be > 0 programs per second")
-    rng = random.Random(f"arrivals:{seed}")
-    t, times = 0.0, []
-    for _ in range(n):
-        times.append(t)
-        t += rng.expovariate(rate)
-    return times
 
 
 def load_workload(name: str, programs: int | None, seed: int,
@@ -34,7 +22,7 @@ def load_workload(name: str, programs: int | None, seed: int,
     """``trace`` (shared trace, first ``programs``), or a synthetic preset (``swebench``,
     ``bfcl``; default 300 programs) whose ``SyntheticSpec`` fields ``overrides`` replace."""
     if name == "trace":
-        progs = load_trace(SHARED_TRACE, limit=programs)
+        progs = load_trace(BUNDLED_TRACE, limit=programs)
     elif name in PRESETS:
         spec = replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
         progs = generate(spec, programs or 300, seed, prefix=name)

@@ -6,18 +6,16 @@ import random
 
 import requests
 
+from sglang_continuum.connect.fields import custom_params
+
 
 def program_fields(program: str | None, last: bool = False, ttl: str | float | None = None,
                    tool: str | None = None) -> dict:
-    """The overlay's request fields, as they ride in SGLang's ``custom_params``."""
+    """The overlay's request fields, as they ride in SGLang's ``custom_params``
+    (``{}`` for a stock request); checked as ``connect.fields.custom_params`` does."""
     if program is None:
         return {}
-    fields = {"program_id": program, "last_turn": last}
-    if ttl is not None:
-        fields["cache_control"] = {"type": "ephemeral", "ttl": ttl}
-    if tool is not None:
-        fields["tool"] = tool
-    return fields
+    return custom_params(program, last_turn=last, tool=tool, ttl=ttl)
 
 
 def generate(url: str, ids: list[int], max_new: int, program: str | None = None,
@@ -43,7 +41,7 @@ def generate_stream(url: str, ids: list[int], max_new: int, started=None,
     ``threading.Event``) when the first token arrives, i.e. once the request is past
     prefill and running, then returns the last chunk (its ``meta_info`` holds the
     finish reason). Tests use it to know a request is running, without guessing."""
-    import json
+    from sglang_continuum.connect.sse import sse_chunks
 
     sp = {"max_new_tokens": max_new, "ignore_eos": True, "temperature": 0.0}
     if program is not None:
@@ -52,10 +50,7 @@ def generate_stream(url: str, ids: list[int], max_new: int, started=None,
     last = None
     with requests.post(f"{url}/generate", json=body, stream=True, timeout=timeout) as r:
         r.raise_for_status()
-        for line in r.iter_lines():
-            if not line.startswith(b"data:") or line.strip() == b"data: [DONE]":
-                continue
-            last = json.loads(line[5:])
+        for last in sse_chunks(r.iter_lines()):
             if started is not None:
                 started.set()
     if last is None:

@@ -19,25 +19,13 @@ from pathlib import Path
 
 import requests
 
+from sglang_continuum.connect.metrics_text import metric_sum, parse_metrics
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class MissingMetric(KeyError):
-    """The server exports no sample of the metric asked for."""
-
-
-def metric_value(samples: dict[str, float], name: str) -> float:
-    """Sum of the samples of ``name`` (any label set) in parsed /metrics output."""
-    pat = re.compile(rf"^{re.escape(name)}(\{{.*\}})?$")
-    vals = [v for k, v in samples.items() if pat.match(k)]
-    if not vals:
-        near = sorted({k.split("{")[0] for k in samples if name.split("_")[0] in k})[:20]
-        raise MissingMetric(f"/metrics has no sample of {name!r}; similar names: {near}")
-    return sum(vals)
 
 
 class Server:
@@ -49,22 +37,13 @@ class Server:
 
     def metrics(self) -> dict[str, float]:
         """Prometheus text of /metrics parsed into {'name{labels}': value}."""
-        text = requests.get(f"{self.url}/metrics", timeout=10).text
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                try:
-                    out[name] = float(value)
-                except ValueError:
-                    pass
-        return out
+        return parse_metrics(requests.get(f"{self.url}/metrics", timeout=10).text)
 
     def metric(self, name: str) -> float:
         """Sum of every sample of a metric name (all label sets). Raises MissingMetric
         when the server exports no sample of that name: a renamed metric must fail a
         test, not read as 0."""
-        return metric_value(self.metrics(), name)
+        return metric_sum(self.metrics(), name)
 
     def wait_metric(self, name: str, expected=None, timeout: float = 60.0) -> float:
         """Poll a metric until it equals ``expected`` (or, when ``expected`` is a

@@ -18,10 +18,10 @@ from .program import Program, Turn
 from .scaling import Scaling
 from .stats import describe
 from .synthetic import PRESETS, SyntheticSpec, generate
-from .trace import SHARED_TRACE, TraceError, load_trace, parse_line
+from .trace import BUNDLED_TRACE, TraceError, load_trace, parse_line
 from .source import load
 
 __all__ = [
-    "PRESETS", "Program", "SHARED_TRACE", "Scaling", "SyntheticSpec", "TraceError", "Turn",
+    "PRESETS", "Program", "BUNDLED_TRACE", "Scaling", "SyntheticSpec", "TraceError", "Turn",
     "describe", "generate", "load", "load_trace", "parse_line",
 ]

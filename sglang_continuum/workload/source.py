@@ -7,7 +7,7 @@ from pathlib import Path
 from .program import Program
 from .scaling import Scaling
 from .synthetic import PRESETS, generate
-from .trace import SHARED_TRACE, load_trace
+from .trace import BUNDLED_TRACE, load_trace
 
 DEFAULT_SYNTHETIC_PROGRAMS = 100
 
@@ -19,8 +19,8 @@ def load(source: str, seed: int = 0, scaling: Scaling = Scaling()) -> list[Progr
     if source in PRESETS:
         n = scaling.programs or DEFAULT_SYNTHETIC_PROGRAMS
         return scaling.apply(generate(source, n, seed))
-    path = SHARED_TRACE if source == "trace" else Path(source)
-    if not path.exists():
+    path = BUNDLED_TRACE if source == "trace" else Path(source)
+    if not path.is_file():
         raise ValueError(f"workload {source!r}: not a preset ({', '.join(PRESETS)}), "
                          f"'trace', or an existing trace file")
     return scaling.apply(load_trace(path, limit=scaling.programs))

@@ -1,4 +1,4 @@
-"""Loader of the shared trace schema (``/work/shared/traces/README.md``).
+"""Loader of the agent-trace schema (``data/README.md`` beside this file).
 
 One JSON object per line: ``{"job_id": str, "turns": [{"in": int, "out": int,
 "tools": [str], "gap_s": float | null, ...}, ...], ...}``. Unknown keys are ignored;
@@ -7,13 +7,17 @@ every violation raises :class:`TraceError` naming the file, line and field.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
+from importlib import resources
 from pathlib import Path
 
 from .program import Program, Turn
 
-SHARED_TRACE = Path("/work/shared/traces/swecontextbench_claudecode.jsonl")
+# Shipped with the package (gzip): 299 Claude Code sessions on SWE-bench tasks.
+BUNDLED_TRACE = resources.files(__package__) / "data" / "swecontextbench_claudecode.jsonl.gz"
 
 
 class TraceError(ValueError):
@@ -82,7 +86,18 @@ def parse_line(text: str, line: int, path="<trace>") -> Program:
     return Program(str(job), tuple(turns))
 
 
-def load_trace(path: Path | str = SHARED_TRACE, limit: int | None = None) -> list[Program]:
+def _open_text(path):
+    """A trace file as text lines; ``.gz`` is decompressed. ``path`` may be a str, a
+    Path or an importlib.resources Traversable (the bundled trace)."""
+    if isinstance(path, str):
+        path = Path(path)
+    raw = path.open("rb")
+    if path.name.endswith(".gz"):
+        raw = gzip.GzipFile(fileobj=raw)
+    return io.TextIOWrapper(raw, encoding="utf-8")
+
+
+def load_trace(path=BUNDLED_TRACE, limit: int | None = None) -> list[Program]:
     """Programs of a trace file in file order (the first ``limit``); blank lines skipped.
 
     Duplicate ``job_id`` values are an error (they key the programs on the server).
@@ -91,7 +106,7 @@ def load_trace(path: Path | str = SHARED_TRACE, limit: int | None = None) -> lis
         raise ValueError(f"limit={limit!r}: expected None or an int >= 1")
     out: list[Program] = []
     seen: dict[str, int] = {}
-    with open(path) as f:
+    with _open_text(path) as f:
         for line_no, text in enumerate(f, start=1):
             if limit is not None and len(out) >= limit:
                 break

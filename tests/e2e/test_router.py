@@ -88,7 +88,7 @@ def test_each_program_sticks_to_one_server_and_hits_its_cache(cluster):
 
 def test_router_keeps_custom_params_on_completions_but_drops_them_on_chat(cluster):
     """Documents sglang-router 0.3.2: a bad field reaches the server (HTTP 400) only
-    through /v1/completions. If this changes, update docs/readme-sections/connect.md."""
+    through /v1/completions. If this changes, update the README section "Connect your agent"."""
     router, _ = cluster
     bad = {"program_id": "p", "last_turn": 3}
     completions = requests.post(f"{router}/v1/completions", json={

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 
 def test_patches_are_applied_to_the_installed_sglang():
-    from sglang_continuum.patching import patch_files, site_root, state
+    from sglang_continuum.server.patching import patch_files, site_root, state
 
     assert patch_files(), "no patches found"
     root = site_root()

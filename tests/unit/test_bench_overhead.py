@@ -10,12 +10,12 @@ import math
 
 import pytest
 
-from sglang_continuum.bench_overhead import CacheSpec, PolicySpec
-from sglang_continuum.bench_overhead.cache_bench import OPS
-from sglang_continuum.bench_overhead.cache_bench import run as run_cache
-from sglang_continuum.bench_overhead.policy_bench import run as run_policy
-from sglang_continuum.bench_overhead.report import markdown, verdicts
-from sglang_continuum.bench_overhead.stats import growth_exponent, ratios, spread
+from benchmarks.overhead import CacheSpec, PolicySpec
+from benchmarks.overhead.cache_bench import OPS
+from benchmarks.overhead.cache_bench import run as run_cache
+from benchmarks.overhead.policy_bench import run as run_policy
+from benchmarks.overhead.report import markdown, verdicts
+from benchmarks.overhead.stats import growth_exponent, ratios, spread
 
 pytest.importorskip("sglang")
 

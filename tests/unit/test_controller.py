@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from sglang_continuum.adapter.controller import Controller
-from sglang_continuum.settings import Settings
+from sglang_continuum.core import PolicyConfig
+from sglang_continuum.server.settings import Settings
 
 
 class FakeCache:
@@ -51,8 +52,8 @@ def req(rid, program=None, n_in=100, n_out=10, last=False, ttl=None, salt=None, 
 @pytest.fixture
 def ctl():
     clock = Clock()
-    c = Controller(FakeCache(), Settings(per_program_max_fraction=0.5), capacity_tokens=1000,
-                   clock=clock)
+    c = Controller(FakeCache(), Settings(PolicyConfig(per_program_max_fraction=0.5)),
+                   capacity_tokens=1000, clock=clock)
     c.clock_ = clock
     return c
 

@@ -15,7 +15,7 @@ def setup(program_fcfs=True):
 
 
 def order(p, requests):
-    keyed = [(p.queue_key(key, arrival, preempted, 10.0), name)
+    keyed = [(p.queue_key(key, arrival, preempted), name)
              for name, key, arrival, preempted in requests]
     return [name for _, name in sorted(keyed)]
 
@@ -39,17 +39,17 @@ def test_queue_order_preempted_then_ttl_then_program_fcfs_then_arrival():
 
 def test_queue_key_shapes():
     p = setup()
-    assert p.queue_key(("", "P"), 9.0, False, 10.0) == (1, 0, 5.0, 9.0)
-    assert p.queue_key(("", "Q"), 8.0, True, 10.0) == (0, 1, 1.0, 8.0)
-    assert p.queue_key(None, 4.0, False, 10.0) == (1, 1, 4.0, 4.0)
+    assert p.queue_key(("", "P"), 9.0, False) == (1, 0, 5.0, 9.0)
+    assert p.queue_key(("", "Q"), 8.0, True) == (0, 1, 1.0, 8.0)
+    assert p.queue_key(None, 4.0, False) == (1, 1, 4.0, 4.0)
 
 
 def test_lock_consumed_leaves_ttl_tier():
     p = setup()
     p.on_arrival(("", "P"), 9.0)
-    assert p.queue_key(("", "P"), 9.0, False, 9.0)[1] == 0
+    assert p.queue_key(("", "P"), 9.0, False)[1] == 0
     p.on_admitted(("", "P"), 9.5)
-    assert p.queue_key(("", "P"), 9.0, False, 9.5)[1] == 1
+    assert p.queue_key(("", "P"), 9.0, False)[1] == 1
 
 
 def test_without_program_fcfs_requests_order_by_own_arrival():

@@ -1,4 +1,4 @@
-"""Issue 5, policy core: client hints cannot exceed the server's bounds, and a program
+"""Policy core invariants: client hints cannot exceed the server's bounds, and a program
 whose last turn finished cannot be locked again by a turn that arrived before its end."""
 
 from __future__ import annotations

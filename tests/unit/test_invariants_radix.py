@@ -1,4 +1,4 @@
-"""Issue 5: TTL locks never leak, never deadlock, and keep the KV pool's books exact.
+"""TTL locks never leak, never deadlock, and keep the KV pool's books exact.
 
 Hypothesis drives random interleavings of agent-program turns through the adapter's
 Controller and the REAL radix cache (ContinuumRadixCache, a UnifiedRadixCache over a
@@ -52,7 +52,8 @@ from sglang.srt.server_args import (  # noqa: E402
 
 from sglang_continuum.adapter.cache import ContinuumRadixCache  # noqa: E402
 from sglang_continuum.adapter.controller import Controller  # noqa: E402
-from sglang_continuum.settings import Settings  # noqa: E402
+from sglang_continuum.core import PolicyConfig  # noqa: E402
+from sglang_continuum.server.settings import Settings  # noqa: E402
 
 POOL = 512
 MAX_INPUT = POOL // 4  # a lone request always fits once every lock has given way
@@ -132,12 +133,12 @@ class LockLifecycle(RuleBasedStateMachine):
               scope="younger"):
         self.cache, self.allocator, self.req_pool = build_cache()
         self.clock = Clock()
-        self.settings = Settings(policy=policy, fixed_ttl_s=fixed_ttl, max_ttl_s=max_ttl,
-                                 lock_budget_fraction=budget,
-                                 per_program_max_fraction=per_program,
-                                 per_tenant_fraction=tenant_share, cold_start_samples=5,
-                                 prefill_profile={"a": 5.0, "b": 1e-3, "c": 0.0},
-                                 status_interval_s=0, pressure_scope=scope)
+        self.settings = Settings.from_mapping(dict(
+            policy=policy, fixed_ttl_s=fixed_ttl, max_ttl_s=max_ttl,
+            lock_budget_fraction=budget, per_program_max_fraction=per_program,
+            per_tenant_fraction=tenant_share, cold_start_samples=5,
+            prefill_profile={"a": 5.0, "b": 1e-3, "c": 0.0}, status_interval_s=0,
+            pressure_scope=scope))
         self.ctl = Controller(self.cache, self.settings, capacity_tokens=POOL,
                               clock=self.clock)
         self.cache.continuum = self.ctl
@@ -413,7 +414,7 @@ class LockLifecycle(RuleBasedStateMachine):
         assert snap.locked_tokens <= policy._budget
         for tenant in TENANTS:
             assert policy._locks.tenant_tokens(tenant) <= policy._tenant_cap
-        ttl_max = self.settings.max_ttl_s
+        ttl_max = self.settings.policy.max_ttl_s
         for lock in table.values():
             assert lock.expires_at - lock.set_at <= ttl_max + 1e-9
 
@@ -438,7 +439,7 @@ class LockLifecycle(RuleBasedStateMachine):
                 event(f"{name} > 0: {getattr(before, name) > 0}")
             except InvalidArgument:  # driven by hand, outside Hypothesis
                 break
-        self.clock.t += self.settings.max_ttl_s + 1.0
+        self.clock.t += self.settings.policy.max_ttl_s + 1.0
         self.ctl.tick()
         snap = self.ctl.policy.snapshot()
         assert snap.locked_tokens == 0 and snap.active_locks == 0
@@ -522,7 +523,7 @@ def test_a_held_lock_is_protected_from_eviction():
     """The harness can fail: with a TTL lock held, eviction cannot take the context."""
     cache, allocator, req_pool = build_cache()
     clock = Clock()
-    ctl = Controller(cache, Settings(policy="fixed", fixed_ttl_s=5.0, status_interval_s=0),
+    ctl = Controller(cache, Settings(PolicyConfig(mode="fixed", fixed_ttl_s=5.0), 0),
                      capacity_tokens=POOL, clock=clock)
     cache.continuum = ctl
     req = Req(rid="x", origin_input_text="", origin_input_ids=array("q", range(10, 110)),

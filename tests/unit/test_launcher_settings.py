@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from sglang_continuum import launch_server
-from sglang_continuum.settings import ENV_VAR, Settings
+from sglang_continuum.server import launch as launch_server
+from sglang_continuum.core import PrefillModel
+from sglang_continuum.server.settings import ENV_VAR, Settings
 
 
 def _parse(argv, monkeypatch, tmp_path):
@@ -45,9 +46,10 @@ def test_our_flags_reach_the_settings(monkeypatch, tmp_path):
                              "--continuum-fixed-ttl", "3", "--continuum-no-program-fcfs",
                              "--continuum-lock-budget", "0.7",
                              "--continuum-prefill-profile", str(prof)], monkeypatch, tmp_path)
-    assert settings.policy == "fixed" and settings.fixed_ttl_s == 3.0
-    assert settings.program_fcfs is False and settings.lock_budget_fraction == 0.7
-    assert settings.prefill_profile == {"a": 0.01, "b": 2e-4, "c": 1e-9}
+    policy = settings.policy
+    assert policy.mode == "fixed" and policy.fixed_ttl_s == 3.0
+    assert policy.program_fcfs is False and policy.lock_budget_fraction == 0.7
+    assert policy.prefill_profile == PrefillModel(0.01, 2e-4, 1e-9)
     assert not any(a.startswith("--continuum") for a in argv)
     assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
 
@@ -57,7 +59,7 @@ def test_config_file_and_flag_override(monkeypatch, tmp_path):
     cfg.write_text(json.dumps({"max_ttl_s": 10, "per_tenant_fraction": 0.3}))
     settings, _ = _parse(["--model-path", "m", "--continuum-config", str(cfg),
                           "--continuum-max-ttl", "20"], monkeypatch, tmp_path)
-    assert settings.max_ttl_s == 20 and settings.per_tenant_fraction == 0.3
+    assert settings.policy.max_ttl_s == 20 and settings.policy.per_tenant_fraction == 0.3
 
 
 @pytest.mark.parametrize("argv, field", [

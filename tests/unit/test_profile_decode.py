@@ -2,7 +2,7 @@
 
 import pytest
 
-from sglang_continuum.profile_decode import fit_decode, fit_prefill, sim_profile
+from sglang_continuum.tools.profile_steps import fit_decode, fit_prefill, sim_profile
 from sglang_continuum.sim.predictor import BatchShape
 from sglang_continuum.sim.profiles import from_json
 

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from sglang_continuum.replay import (Concurrency, FakeClock, Poisson, ProgramResult, Replay,
-                                     Reply, arrival_times)
+                                     Reply, poisson_arrivals)
 from sglang_continuum.replay.agent import run_program, tool_hint
 from sglang_continuum.workload import Program, Turn
 
@@ -78,18 +78,18 @@ def test_poisson_arrivals_paced_by_the_clock():
     progs = [prog(f"p{i}", gaps=(0.0, 0.0)) for i in range(5)]
     inline = lambda fn: fn()  # noqa: E731  (runs each program to completion at once)
     results = Replay(progs, server, Poisson(0.5, seed=7), clock=clock, spawn=inline).run()
-    expected = arrival_times(5, 0.5, 7)
+    expected = poisson_arrivals(5, 0.5, 7)
     assert [r.arrival_s for r in results] == expected
     firsts = [c[0] for c in server.calls if len(c[1]) == 100]
     assert firsts == pytest.approx(expected)
     assert all(r.complete for r in results)
 
 
-def test_arrival_times_are_poisson():
-    ts = arrival_times(20001, 2.0, 1)
+def test_poisson_arrivals_are_poisson():
+    ts = poisson_arrivals(20001, 2.0, 1)
     assert ts[0] == 0.0 and ts == sorted(ts)
     assert (ts[-1] / 20000) == pytest.approx(0.5, rel=0.03)
-    assert arrival_times(10, 2.0, 1) == ts[:10]
+    assert poisson_arrivals(10, 2.0, 1) == ts[:10]
 
 
 def test_concurrency_bounds_programs_in_flight():

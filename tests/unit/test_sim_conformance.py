@@ -10,7 +10,7 @@ from sglang_continuum.core import ContinuumPolicy
 from sglang_continuum.sim import Simulator, load_profile, poisson_arrivals
 from sglang_continuum.sim.cli import main
 from sglang_continuum.sim.recorder import RecordingPolicy, replay
-from sglang_continuum.sim.workload import SHARED_TRACE, load_trace, load_workload
+from sglang_continuum.sim.workload import load_trace, load_workload
 
 VOLATILE = ("sim_wall_s", "sim_requests_per_s")
 
@@ -75,7 +75,6 @@ def test_arrival_admit_finish_sequence_matches_turn_records():
         assert per_key[spec.program_id] == ["on_arrival", "on_admitted", "on_finish"] * n
 
 
-@pytest.mark.skipif(not SHARED_TRACE.exists(), reason="shared trace not present")
 def test_trace_loader_and_cli(tmp_path, capsys):
     progs = load_trace(limit=5)
     assert len(progs) == 5 and all(p.turns for p in progs)

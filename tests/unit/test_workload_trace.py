@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sglang_continuum.workload import SHARED_TRACE, TraceError, load_trace, parse_line
+from sglang_continuum.workload import BUNDLED_TRACE, TraceError, load_trace, parse_line
 
 GOOD = {"job_id": "j1", "turns": [
     {"in": 100, "cached": 0, "out": 5, "tools": ["Bash"], "gap_s": 0.5},
@@ -79,8 +79,7 @@ def test_limit(tmp_path):
     assert len(load_trace(p, limit=2)) == 2  # stops before the broken line
 
 
-@pytest.mark.skipif(not SHARED_TRACE.exists(), reason="shared trace not mounted")
 def test_shared_trace_loads():
-    progs = load_trace(SHARED_TRACE)
+    progs = load_trace(BUNDLED_TRACE)
     assert len(progs) == 299
     assert sum(len(p.turns) for p in progs) == 14459

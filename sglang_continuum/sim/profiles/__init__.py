@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from ..predictor import LinearPredictor, StepCoefficients
 from .roofline import H100_SXM, LLAMA31_70B, LLAMA31_8B, Deployment, coefficients, kv_capacity_tokens
-
-_HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def _builtin(name: str) -> Profile:
     if name == "llama3.1-70b-4xh100":
         d = Deployment(LLAMA31_70B, H100_SXM, tp=4, mfu=0.45, tp_overhead_s=0.002)
         return _gpu_profile(name, d, 8192, 256)
-    return from_json(json.loads((_HERE / f"{name}.json").read_text()))
+    return from_json(json.loads((resources.files(__package__) / f"{name}.json").read_text()))
 
 
 BUILTIN = ("llama3.1-8b-h100", "llama3.1-70b-4xh100", "cpu_tiny")

@@ -1,3 +1,0 @@
-from sglang_continuum.bench_overhead.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""The call sequences of a turn's life, written once for every adapter.
+
+The SGLang controller and the simulator's bridge translate their engine's events into
+these functions; the functions make the policy's calls in one fixed order and apply the
+lock actions through the adapter's :class:`KvLocks` (lock the finished turn's KV,
+release a consumed, replaced, lapsed or dropped lock). An adapter adds no decision of
+its own: the server and the simulator cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .policy import ContinuumPolicy, LockDecision
+from .programs import ProgramKey
+
+
+class KvLocks(Protocol):
+    """How an adapter pins KV: SGLang's radix cache, or the simulator's prefix cache."""
+
+    def lock(self, target: object) -> object:
+        """Pin the KV of `target` (a tree node, a program) and return a new handle."""
+
+    def unlock(self, handle: object) -> None:
+        """Release a handle that lock() returned; each handle is released once."""
+
+
+def context_evicted(cached_tokens: int, input_tokens: int) -> bool:
+    """Did a turn find its context evicted? Less than half its prompt came from the
+    cache (a coarse test: immune to the last token or page that is never cached)."""
+    return cached_tokens * 2 < input_tokens
+
+
+def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
+          waited_s: float, cached_tokens: int, input_tokens: int,
+          preempted: bool = False) -> None:
+    """A waiting turn of `key` was admitted, reusing `cached_tokens` of its prompt.
+
+    It consumes its program's lock. A later turn that found its context evicted
+    samples the queueing delay T of the cost model (not a re-admission after a
+    preemption: its wait includes the time it ran).
+    """
+    handle = policy.on_admitted(key, now)
+    if handle is not None:
+        locks.unlock(handle)
+    elif not preempted and policy.turns_done(key) \
+            and context_evicted(cached_tokens, input_tokens):
+        policy.record_queue_delay(waited_s)
+
+
+def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
+           context_tokens: int, tool: str | None, last_turn: bool,
+           ttl_hint_s: float | None, target: object | None) -> LockDecision:
+    """A turn of `key` finished with `context_tokens` in the cache at `target` (None:
+    nothing lockable, e.g. an empty prefix). Decide, lock, record, release the lock
+    the new one replaced. After the program's last turn, a lock a concurrent turn set
+    goes too."""
+    decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s)
+    if decision.reason == "last_turn":
+        drop(policy, locks, key)
+    elif decision.ttl_s > 0 and target is not None:
+        handle = locks.lock(target)
+        replaced = policy.set_lock(key, now, decision.ttl_s, context_tokens, handle)
+        if replaced is not None:
+            locks.unlock(replaced)
+    return decision
+
+
+def drop(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey) -> bool:
+    """The program is gone (abort, disconnect, last turn): release its lock, if any."""
+    handle = policy.drop(key)
+    if handle is None:
+        return False
+    locks.unlock(handle)
+    return True
+
+
+def expire(policy: ContinuumPolicy, locks: KvLocks, now: float) -> int:
+    """Release every lock past its TTL; returns how many."""
+    lapsed = policy.expired(now)
+    for _key, handle in lapsed:
+        locks.unlock(handle)
+    return len(lapsed)
+
+
+def relieve(policy: ContinuumPolicy, locks: KvLocks, head: ProgramKey | None = None,
+            head_arrival: float | None = None, engine_idle: bool = True) -> bool:
+    """Release one lock for memory pressure, the one the policy picks for the waiting
+    head (None: decode pressure). False when no lock may give way."""
+    released = policy.release_for_pressure(head, head_arrival, engine_idle)
+    if released is None:
+        return False
+    locks.unlock(released[1])
+    return True

@@ -1,0 +1,113 @@
+"""``python -m sglang_continuum.launch_server``: SGLang's server with the overlay.
+
+Every SGLang server argument works as usual; the ``--continuum-*`` flags are added
+(see ``--help``). Without ``--model-path`` it serves the embedded tiny model on the
+CPU, with the flags known to work there; any flag you pass wins over those defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from sglang_continuum.server import settings as settings_mod
+
+logger = logging.getLogger(__name__)
+
+# Known-good flags for the tiny random-weight model on a CPU-only machine.
+CPU_TINY_DEFAULTS = {
+    "--device": "cpu",
+    "--attention-backend": "torch_native",
+    "--sampling-backend": "pytorch",
+    "--disable-cuda-graph": None,
+    "--load-format": "dummy",
+    "--max-total-tokens": "16384",
+    "--mem-fraction-static": "0.1",
+    "--host": "127.0.0.1",
+    "--dtype": "bfloat16",
+    # An idle scheduler otherwise spins a whole core; on a 2-core machine that halves
+    # the speed of everything else. Idle, it wakes at least once a second (TTL expiry).
+    "--sleep-on-idle": None,
+}
+
+
+def _has_flag(argv: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
+def build_sglang_argv(rest: list[str], enabled: bool) -> list[str]:
+    argv = list(rest)
+    if not _has_flag(argv, "--model-path") and not _has_flag(argv, "--model"):
+        from sglang_continuum.server.tiny_model import ensure
+
+        argv += ["--model-path", str(ensure())]
+        for flag, value in CPU_TINY_DEFAULTS.items():
+            if not _has_flag(argv, flag):
+                argv += [flag] if value is None else [flag, value]
+    if enabled:
+        if _has_flag(argv, "--radix-cache-backend"):
+            raise SystemExit("--radix-cache-backend is set by the overlay; pass "
+                             "--continuum-disable to choose another backend")
+        argv += ["--radix-cache-backend", settings_mod.BACKEND_NAME]
+        if not _has_flag(argv, "--enable-metrics"):
+            argv += ["--enable-metrics"]
+    return argv
+
+
+def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
+    """Split our flags from SGLang's; returns (settings or None if disabled, sglang argv)."""
+    ap = argparse.ArgumentParser(
+        prog="python -m sglang_continuum.launch_server", add_help=False,
+        description="SGLang server with the Continuum overlay. All SGLang flags apply.")
+    settings_mod.add_cli_args(ap)
+    ns, rest = ap.parse_known_args(argv)
+    if "-h" in rest or "--help" in rest:
+        ap.print_help()
+        print("\nAll `python -m sglang.launch_server` flags are accepted too:\n")
+        return None, rest
+    enabled = not ns.continuum_disable
+    try:
+        settings = settings_mod.settings_from_args(ns) if enabled else None
+    except ValueError as e:
+        ap.error(str(e))
+    return settings, build_sglang_argv(rest, enabled)
+
+
+def verify_seams_or_exit() -> None:
+    """Refuse to start when a seam the overlay needs moved in the installed SGLang."""
+    from sglang.srt.plugins.hook_registry import HookRegistry
+
+    from sglang_continuum.adapter.hooks import check_seams
+
+    report = check_seams(HookRegistry)
+    if not report.ok:
+        raise SystemExit(report.message())
+    logger.info("%s", report.message())
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    settings, sglang_argv = parse(argv)
+    if settings is not None:
+        os.environ[settings_mod.ENV_VAR] = settings.to_json()
+    else:
+        os.environ.pop(settings_mod.ENV_VAR, None)
+    from sglang.launch_server import run_server
+    from sglang.srt.plugins import load_plugins
+    from sglang.srt.server_args import prepare_server_args
+    from sglang.srt.utils import kill_process_tree
+
+    load_plugins()
+    if settings is not None:
+        verify_seams_or_exit()
+    server_args = prepare_server_args(sglang_argv)
+    try:
+        run_server(server_args)
+    finally:
+        kill_process_tree(os.getpid(), include_parent=False)
+
+
+if __name__ == "__main__":
+    main()
