@@ -25,6 +25,10 @@ class PrometheusExporter:
         self.programs = g("programs", "Programs tracked by the policy")
         self.queue_delay = g("queue_delay_seconds", "T: mean queueing delay of evicted turns")
         self.eta = g("eta", "eta: predictability of remaining turns")
+        self.contention = g("contention", "Share of recent resumed turns that met memory "
+                            "pressure")
+        self.memory_price = g("memory_price", "Price of holding KV in the pressure policy "
+                              "(1 = the paper's, 0 = free)")
         self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
                               ("tool", "quantile"))
         self.tool_samples = g("tool_duration_samples", "Recorded tool durations", ("tool",))
@@ -46,6 +50,8 @@ class PrometheusExporter:
         self.programs.set(snap.programs)
         self.queue_delay.set(snap.queue_delay_s)
         self.eta.set(snap.eta)
+        self.contention.set(snap.contention)
+        self.memory_price.set(snap.memory_price)
         for name, counter in self.counters.items():
             total = getattr(snap, f"locks_{name}")
             delta = total - self._seen.get(name, 0)

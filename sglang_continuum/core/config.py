@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from .prefill import PrefillModel
 
-MODES = ("cost_model", "fixed", "off")
+MODES = ("pressure", "paper", "fixed", "off")
+# Earlier spellings of a mode, still accepted ("cost_model" was the paper's rule).
+MODE_ALIASES = {"cost_model": "paper"}
 PRESSURE_SCOPES = ("younger", "any")
 
 
@@ -15,7 +17,9 @@ PRESSURE_SCOPES = ("younger", "any")
 class PolicyConfig:
     """Knobs of the Continuum policy. Invalid values raise ValueError naming the field."""
 
-    mode: str = "cost_model"
+    # "pressure": the paper's cost model with memory priced by contention (docs/design.md);
+    # "paper": the paper's rule as published; "fixed": fixed_ttl_s; "off": no locks.
+    mode: str = "pressure"
     fixed_ttl_s: float = 2.0
     max_ttl_s: float = 60.0
     cold_start_samples: int = 100
@@ -23,8 +27,11 @@ class PolicyConfig:
     duration_window: int = 10_000
     queue_delay_window: int = 256
     program_fcfs: bool = True
-    lock_budget_fraction: float = 0.5
-    per_program_max_fraction: float = 0.25
+    # Locks give way to older programs and to an idle engine (pressure_scope), so a
+    # budget below the whole pool only lets younger programs thrash: 0.5 cost 1.26x
+    # mean JCT on the shared trace (experiments/sim). One program may lock half.
+    lock_budget_fraction: float = 1.0
+    per_program_max_fraction: float = 0.5
     per_tenant_fraction: float = 1.0
     # Unprofiled default: ~10k tokens/s. Replace with PrefillModel.fit on the target GPU.
     prefill_profile: PrefillModel = field(default_factory=lambda: PrefillModel(0.0, 1e-4, 0.0))
@@ -34,8 +41,16 @@ class PolicyConfig:
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
     pressure_scope: str = "younger"
+    # Mode "pressure": the longest TTL it chooses is this quantile of the tool's
+    # durations; the contention gauge averages over `contention_window` resumed turns
+    # and memory is free to hold once that share met pressure `contention_saturation`.
+    lock_quantile: float = 0.999
+    contention_window: int = 8
+    contention_saturation: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.mode in MODE_ALIASES:
+            object.__setattr__(self, "mode", MODE_ALIASES[self.mode])
         if self.mode not in MODES:
             raise ValueError(f"PolicyConfig.mode: expected one of {MODES}, got {self.mode!r}")
         if self.pressure_scope not in PRESSURE_SCOPES:
@@ -49,6 +64,12 @@ class PolicyConfig:
         _integer(self, "queue_delay_window", low=1)
         _integer(self, "max_programs", low=1)
         _integer(self, "max_tools", low=1)
+        _integer(self, "contention_window", low=1)
+        _number(self, "lock_quantile", low=0.0, high=1.0, strict=True)
+        if self.lock_quantile >= 1.0:
+            raise ValueError(f"PolicyConfig.lock_quantile: expected a number in (0, 1), "
+                             f"got {self.lock_quantile!r}")
+        _number(self, "contention_saturation", low=0.0, high=1.0)
         for name in ("lock_budget_fraction", "per_program_max_fraction", "per_tenant_fraction"):
             _number(self, name, low=0.0, high=1.0)
         if not isinstance(self.program_fcfs, bool):

@@ -10,13 +10,14 @@ from types import MappingProxyType
 from typing import Callable
 
 from .config import PolicyConfig
+from .contention import ContentionGauge
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
 from .locks import Lock, LockTable
 from .programs import ProgramKey, ProgramTable
 from .queue_order import queue_key as _queue_key
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
-from .ttl import choose_ttl, cold_start_ttl
+from .ttl import choose_ttl, cold_start_ttl, priced_cold_start_ttl, priced_ttl
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 class LockDecision:
     """ttl_s > 0: lock the finished turn's KV for ttl_s seconds; 0: do not lock.
 
-    reason: where the TTL came from ("cost_model", "cold_start", "fixed", "hint") or why
+    reason: where the TTL came from ("pressure", "cost_model" (the paper's rule),
+    "cold_start", "fixed", "hint") or why
     there is none ("last_turn", "off", or a refusing bound: "per_program_cap",
     "tenant_share", "lock_budget").
     """
@@ -59,8 +61,10 @@ class ContinuumPolicy:
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
         self._fcfs = config.program_fcfs
-        self._ttl_source = {"cost_model": self._model_ttl, "fixed": self._fixed_ttl,
-                            "off": None}[config.mode]
+        self._contention = ContentionGauge(config.contention_window,
+                                           config.contention_saturation)
+        self._ttl_source = {"pressure": self._priced_ttl, "paper": self._model_ttl,
+                            "fixed": self._fixed_ttl, "off": None}[config.mode]
         self._program_cap = config.per_program_max_fraction * capacity_tokens
         self._tenant_cap = config.per_tenant_fraction * capacity_tokens
         self._budget = config.lock_budget_fraction * capacity_tokens
@@ -92,6 +96,8 @@ class ContinuumPolicy:
         program.last_seen = now
         lock = self._locks.pop(key)
         if lock is None:
+            if program.turns:  # a later turn without a lock: did memory run short?
+                self._contention.resumed()
             return None
         self._counts["consumed"] += 1
         self._unlocked(lock)
@@ -185,6 +191,7 @@ class ContinuumPolicy:
         after the head's program give way, unless the engine is idle (nothing would run
         otherwise: locks never starve the engine).
         """
+        self._contention.pressed()
         bound = -math.inf
         if self.config.pressure_scope == "younger" and not engine_idle:
             program = self._programs.get(head) if head is not None else None
@@ -245,6 +252,7 @@ class ContinuumPolicy:
     def record_queue_delay(self, seconds: float) -> None:
         """Queueing delay of a request whose context had been evicted (feeds T)."""
         self._queue_delay.add(seconds)
+        self._contention.evicted()
 
     def snapshot(self) -> PolicySnapshot:
         c = self._counts
@@ -259,7 +267,8 @@ class ContinuumPolicy:
             tau_buckets=TAU_BUCKETS, tau_counts=self._tau.counts(),
             tools=MappingProxyType(self._stats.estimates()),
             duration_samples=self._stats.total(), queue_delay_s=self._queue_delay.mean(),
-            eta=self._eta.eta())
+            eta=self._eta.eta(), contention=self._contention.level,
+            memory_price=self._contention.price())
 
     # Internals --------------------------------------------------------------------------
 
@@ -272,6 +281,19 @@ class ContinuumPolicy:
             return cold_start_ttl(gain, cfg.cold_start_mean_s, cfg.max_ttl_s), "cold_start"
         gain = delay * self._eta.eta() + reload
         return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
+
+    def _priced_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
+        """The paper's gain, memory priced by contention (ttl.priced_ttl)."""
+        cfg = self.config
+        reload = cfg.prefill_profile.seconds(context_tokens)
+        delay = self._queue_delay.mean()
+        price = self._contention.price()
+        if self._stats.total() < cfg.cold_start_samples:
+            return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
+                                         cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
+        gain = delay * self._eta.eta() + reload
+        return priced_ttl(self._stats.sorted_samples(tool), gain, price, cfg.max_ttl_s,
+                          cfg.lock_quantile), "pressure"
 
     def _fixed_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
         return min(self.config.fixed_ttl_s, self.config.max_ttl_s), "fixed"

@@ -51,6 +51,8 @@ class PolicySnapshot:
     duration_samples: int
     queue_delay_s: float
     eta: float
+    contention: float = 0.0  # share of recent resumed turns that met memory pressure
+    memory_price: float = 1.0  # mode "pressure": price of holding memory (1 = paper's)
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -45,3 +46,74 @@ def cold_start_ttl(gain_s: float, mean_s: float = 1.0, max_ttl_s: float = math.i
     if not gain_s > mean_s or not max_ttl_s > 0:
         return 0.0
     return min(mean_s * math.log(gain_s / mean_s), max_ttl_s)
+
+
+# Candidate TTLs of the priced rule: these quantiles of the tool's durations (plus the
+# configured top quantile, and max_ttl when that quantile lies beyond it). A few
+# nearest-rank lookups in the sorted window instead of a scan of every sample: the
+# decision costs the same at 100 or 10,000 recorded durations.
+PRICED_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95,
+                                    0.97, 0.98, 0.99, 0.995, 0.999)
+
+
+@lru_cache(maxsize=64)
+def _candidate_ranks(n: int, quantile: float) -> tuple[tuple[int, ...], np.ndarray]:
+    """Nearest ranks (1-based) of the candidate quantiles among n samples, and their
+    0-based indices. A pure function of (n, quantile), memoised: a full window has
+    one n."""
+    ranks = [math.ceil(q * n) for q in PRICED_LEVELS if q < quantile]
+    ranks.append(math.ceil(quantile * n))
+    index = np.array([max(0, r - 1) for r in ranks], dtype=np.intp)
+    index.flags.writeable = False
+    return tuple(ranks), index
+
+
+def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_s: float,
+               quantile: float = 0.999) -> float:
+    """argmax over candidate tau of P(tau) * gain_s - price * tau (0.0: do not lock).
+
+    Candidates are the durations at PRICED_LEVELS up to `quantile` (and `quantile`
+    itself); one beyond `max_ttl_s` is replaced by `max_ttl_s` with its own P, and no
+    larger candidate is tried. price = 1 is the paper's rule on a quantile grid;
+    price = 0 (memory free to hold) locks for the `quantile` duration, capped. Ties go
+    to the smaller tau; zero-length candidates are skipped (they catch nothing).
+    """
+    n = samples_sorted.shape[0]
+    if n == 0 or not gain_s > 0 or not max_ttl_s > 0:
+        return 0.0
+    ranks, index = _candidate_ranks(n, quantile)
+    # One take() for every candidate: the rest is arithmetic on Python floats.
+    taus = samples_sorted.take(index).tolist()
+    best_tau, best = 0.0, 0.0
+    scale = gain_s / n
+    for rank, tau in zip(ranks, taus):
+        if tau > max_ttl_s:
+            tau = max_ttl_s
+            rank = int(samples_sorted.searchsorted(max_ttl_s, side="right"))
+            score = rank * scale - price * tau
+            if score > best:
+                best_tau = tau
+            break
+        if tau > 0:
+            score = max(rank, 1) * scale - price * tau
+            if score > best:
+                best, best_tau = score, tau
+    return best_tau
+
+
+def priced_cold_start_ttl(gain_s: float, price: float, mean_s: float = 1.0,
+                          max_ttl_s: float = math.inf, quantile: float = 0.999) -> float:
+    """The priced rule while durations are assumed Exp(mean_s) (cold start).
+
+    d/dtau [(1 - e^(-tau/m)) * G - price * tau] = 0 gives tau = m * ln(G / (price * m)),
+    capped at the `quantile` of Exp(m), -m * ln(1 - quantile), and at max_ttl_s.
+    price = 1 is cold_start_ttl; price = 0 gives the cap.
+    """
+    if not gain_s > 0 or not max_ttl_s > 0:
+        return 0.0
+    cap = -mean_s * math.log1p(-quantile)
+    if price > 0:
+        if not gain_s > price * mean_s:
+            return 0.0
+        cap = min(cap, mean_s * math.log(gain_s / (price * mean_s)))
+    return min(cap, max_ttl_s)

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sglang_continuum.core import PolicyConfig, PrefillModel
-from sglang_continuum.core.config import PRESSURE_SCOPES
+from sglang_continuum.core.config import MODE_ALIASES, PRESSURE_SCOPES
 
 ENV_VAR = "SGLANG_CONTINUUM_SETTINGS"
 BACKEND_NAME = "continuum"
-# The user's spelling of PolicyConfig.mode (flags and config files; "cost_model" too).
-POLICIES = {"cost-model": "cost_model", "fixed": "fixed", "off": "off"}
+# The user's spelling of PolicyConfig.mode (flags and config files; the modes' own names
+# too). "cost-model", the paper's rule's earlier name, is an alias of "paper".
+POLICIES = {"pressure": "pressure", "cost-model": "paper", "paper": "paper",
+            "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
 _PROFILE_NOTES = ("source", "max_tokens")  # written by the profiler; not coefficients
 
@@ -69,7 +71,8 @@ class Settings:
         interval = cfg.pop("status_interval_s", cls.status_interval_s)
         if "policy" in cfg:
             name = cfg.pop("policy")
-            if name not in POLICIES and name not in _POLICY_NAMES:
+            if name not in POLICIES and name not in _POLICY_NAMES \
+                    and name not in MODE_ALIASES:
                 raise ValueError(f"continuum setting 'policy'={name!r}: accepted values are "
                                  f"{', '.join(POLICIES)}")
             cfg["mode"] = POLICIES.get(name, name)
@@ -98,8 +101,10 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--continuum-config", type=Path, metavar="FILE",
                    help="JSON file of settings (keys as in the README); flags override it.")
     g.add_argument("--continuum-policy", choices=tuple(POLICIES),
-                   help="cost-model: TTL from the paper's cost model (default); fixed: the "
-                        "authors' prototype, a fixed TTL; off: no TTL locks.")
+                   help="pressure (default): the paper's cost model with memory priced by "
+                        "contention (long locks only when the pool is contended); paper "
+                        "(alias cost-model): the paper's rule; fixed: the authors' "
+                        "prototype, a fixed TTL; off: no TTL locks.")
     g.add_argument("--continuum-fixed-ttl", type=float, dest="continuum_fixed_ttl_s",
                    metavar="SECONDS", help="TTL of the 'fixed' policy (default 2).")
     g.add_argument("--continuum-max-ttl", type=float, dest="continuum_max_ttl_s",
@@ -113,10 +118,10 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                         "program, unless the engine would idle; any: the youngest program's "
                         "lock whoever waits (the paper's rule).")
     g.add_argument("--continuum-lock-budget", type=float, dest="continuum_lock_budget_fraction",
-                   metavar="FRACTION", help="Share of KV capacity TTL locks may hold (default 0.5).")
+                   metavar="FRACTION", help="Share of KV capacity TTL locks may hold (default 1.0).")
     g.add_argument("--continuum-per-program-cap", type=float,
                    dest="continuum_per_program_max_fraction", metavar="FRACTION",
-                   help="Share of KV capacity one program's lock may hold (default 0.25).")
+                   help="Share of KV capacity one program's lock may hold (default 0.5).")
     g.add_argument("--continuum-tenant-share", type=float, dest="continuum_per_tenant_fraction",
                    metavar="FRACTION", help="Share of KV capacity one tenant's locks may hold "
                    "(default 1.0: no per-tenant limit beyond the lock budget).")

@@ -1,0 +1,119 @@
+"""The pressure-priced TTL rule (mode "pressure", the default), by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sglang_continuum.core import ContinuumPolicy, LockDecision, PolicyConfig, PrefillModel
+from sglang_continuum.core.contention import ContentionGauge
+from sglang_continuum.core.ttl import priced_cold_start_ttl, priced_ttl
+
+A, B = ("t", "a"), ("t", "b")
+D = np.array([0.1, 0.2, 0.3, 5.0])
+
+
+def test_price_one_is_the_papers_choice_on_the_grid():
+    # gain 1: P*G - tau = .25-.1, .5-.2, .75-.3, 1-5 -> 0.3 (the paper's choose_ttl too)
+    assert priced_ttl(D, 1.0, 1.0, 60.0) == pytest.approx(0.3)
+    # gain 10, price 1: 2.4, 4.8, 7.2, 5.0 -> 0.3; price 0.1: 7.47 < 10 - 0.5 -> 5.0
+    assert priced_ttl(D, 10.0, 1.0, 60.0) == pytest.approx(0.3)
+    assert priced_ttl(D, 10.0, 0.1, 60.0) == pytest.approx(5.0)
+
+
+def test_free_memory_locks_for_the_top_quantile_capped():
+    assert priced_ttl(D, 1.0, 0.0, 60.0) == pytest.approx(5.0)
+    # max_ttl 2 < 5: the candidate becomes 2 s with P = 3/4, a tie with 0.3 s -> 0.3
+    assert priced_ttl(D, 1.0, 0.0, 2.0) == pytest.approx(0.3)
+    many = np.arange(1, 1001, dtype=float)  # 1..1000 s
+    assert priced_ttl(many, 1.0, 0.0, 5000.0, quantile=0.99) == 990.0
+    assert priced_ttl(many, 1.0, 0.0, 120.0, quantile=0.99) == 120.0
+    assert priced_ttl(np.array([]), 1.0, 0.0, 60.0) == 0.0
+    assert priced_ttl(np.zeros(4), 1.0, 0.0, 60.0) == 0.0  # zero gaps catch nothing
+
+
+def test_priced_cold_start_closed_form():
+    e2 = math.e ** 2
+    assert priced_cold_start_ttl(e2, 1.0) == pytest.approx(2.0)            # ln(G / m)
+    assert priced_cold_start_ttl(math.e, 1 / math.e) == pytest.approx(2.0)  # ln(G/(p m))
+    assert priced_cold_start_ttl(1.0, 0.0) == pytest.approx(-math.log(0.001))  # Exp q.999
+    assert priced_cold_start_ttl(1.0, 0.0, quantile=0.99, max_ttl_s=3.0) == 3.0
+    assert priced_cold_start_ttl(0.5, 1.0) == 0.0
+
+
+def test_gauge_samples_unlocked_resumptions():
+    g = ContentionGauge(window=4, saturation=0.5)
+    g.resumed()
+    assert g.level == 0.0 and g.price() == 1.0
+    g.pressed()
+    g.resumed()
+    assert g.level == pytest.approx(0.25) and g.price() == pytest.approx(0.5)
+    g.resumed()                   # 0.1875
+    g.evicted()                   # that turn had lost its context: 0.4375
+    g.evicted()                   # counted once
+    assert g.level == pytest.approx(0.4375) and g.price() == pytest.approx(0.125)
+    g.pressed()
+    g.resumed()
+    assert g.price() == 0.0
+
+
+def _policy(**kw):
+    cfg = dict(cold_start_samples=2, prefill_profile=PrefillModel(1.0, 0.0, 0.0))
+    cfg.update(kw)
+    return ContinuumPolicy(PolicyConfig(**cfg), 1000)
+
+
+def _feed(p, key, tool, durations, t=0.0):
+    p.on_arrival(key, t)
+    p.on_admitted(key, t)
+    for d in durations:
+        p.on_finish(key, t, 10, tool, False)
+        t += d
+        p.on_arrival(key, t)
+        p.on_admitted(key, t)
+    return t
+
+
+def test_default_mode_prices_memory_by_contention():
+    p = _policy()
+    assert PolicyConfig().mode == "pressure"
+    _feed(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # four unlocked resumptions, no pressure
+    assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
+                                                                "pressure")
+    # A request did not fit, then a later turn came back without a lock:
+    # level 1/8 >= saturation 0.1 -> price 0 -> the 0.999 quantile, 5 s.
+    assert p.release_for_pressure() is None
+    p.on_arrival(A, 200.0)
+    p.on_admitted(A, 200.0)
+    snap = p.snapshot()
+    assert snap.contention == pytest.approx(1 / 8) and snap.memory_price == 0.0
+    assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(pytest.approx(5.0),
+                                                                "pressure")
+    # Hints are the client's: unchanged by the price.
+    assert p.on_finish(B, 202.0, 10, "cd", False, 7.0) == LockDecision(7.0, "hint")
+
+
+def test_cold_start_under_contention_uses_the_exp_quantile():
+    p = _policy(cold_start_samples=100, prefill_profile=PrefillModel(0.0, 0.0, 0.0))
+    p.on_arrival(A, 0.0)
+    p.on_admitted(A, 0.0)
+    p.on_finish(A, 0.0, 10, "cd", False)
+    p.on_arrival(A, 1.0)
+    p.record_queue_delay(0.5)  # unsampled: nothing to correct
+    p.on_admitted(A, 1.0)      # resumed without a lock: sample 0
+    p.record_queue_delay(0.5)  # ...that had lost its context: sample 1, level 1/8
+    decision = p.on_finish(B, 2.0, 10, "cd", False)
+    assert decision.reason == "cold_start"
+    assert decision.ttl_s == pytest.approx(-math.log(0.001))
+
+
+def test_modes_and_aliases():
+    assert PolicyConfig(mode="cost_model").mode == "paper"
+    with pytest.raises(ValueError, match="lock_quantile"):
+        PolicyConfig(lock_quantile=1.0)
+    with pytest.raises(ValueError, match="contention_window"):
+        PolicyConfig(contention_window=0)
+    paper = _policy(mode="paper")
+    _feed(paper, A, "cd", [0.1, 0.2, 0.3, 5.0])
+    assert paper.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
+                                                                    "cost_model")
