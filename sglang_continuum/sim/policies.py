@@ -51,21 +51,6 @@ def _simple(mode: str, fcfs: bool, pressure: bool, **cfg):
     return make
 
 
-def _oracle(name: str, ctx: PolicyContext) -> SimPolicy:
-    """Knows each tool call's true duration: lock for exactly the gap iff the gap is
-    shorter than the gain (T*eta + rebuild time), as the hint the core clamps and bounds."""
-    pol = SimPolicy(name, _core(ctx, mode="cost_model", program_fcfs=True), True)
-
-    def hint(req: Request, now: float) -> float:
-        turn = req.program.spec.turns[req.turn]
-        snap = pol.core.snapshot()
-        gain = snap.queue_delay_s * snap.eta + ctx.prefill.seconds(req.prompt + req.output)
-        return turn.gap_s + 1e-3 if turn.gap_s < gain else 0.0
-
-    pol.hint_fn = hint
-    return pol
-
-
 def _autellix(name: str, ctx: PolicyContext) -> SimPolicy:
     """Autellix-style PLAS: least attained service (tokens served) of the program first;
     stock LRU cache (no locks)."""
@@ -74,26 +59,39 @@ def _autellix(name: str, ctx: PolicyContext) -> SimPolicy:
     return SimPolicy(name, _core(ctx, mode="off", program_fcfs=False), False, key)
 
 
+# The bounds: a fixed TTL with the server's queue order and pressure scope and no caps
+# (the best of them, in hindsight, per point), and keep-until-close.
+FIXED_TTLS_S = (1, 2, 5, 10, 30, 60, 300)
+_NO_CAPS = dict(lock_budget_fraction=1.0, per_program_max_fraction=1.0)
+# Today's PolicyConfig defaults before the pressure rule (issue 14): the paper's TTL
+# rule under the overlay's scope "younger", lock budget 0.5, per-program cap 0.25.
+_OLD_CAPS = dict(lock_budget_fraction=0.5, per_program_max_fraction=0.25)
+
 POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "lru": _simple("off", False, False),
+    # The server's defaults (PolicyConfig's): the pressure-priced TTL, program FCFS,
+    # locks give way only to programs older than their own unless the engine would idle.
+    "continuum": _simple("pressure", True, True),
+    "old_default": _simple("paper", True, True, **_OLD_CAPS),
+    # The paper's system: its TTL rule and its pressure rule (any lock gives way).
+    "paper": _simple("paper", True, True, pressure_scope="any", **_OLD_CAPS),
+    **{f"fixed_{t}": _simple("fixed", True, True, fixed_ttl_s=float(t),
+                             max_ttl_s=float(max(t, 60)), **_NO_CAPS)
+       for t in FIXED_TTLS_S},
     "keep_until_close": _simple("fixed", False, False, fixed_ttl_s=FOREVER_S,
-                                max_ttl_s=FOREVER_S, lock_budget_fraction=1.0,
-                                per_program_max_fraction=1.0),
+                                max_ttl_s=FOREVER_S, **_NO_CAPS),
     "fixed_ttl": _simple("fixed", True, True, fixed_ttl_s=2.0, pressure_scope="any"),
     "program_fcfs": _simple("off", True, True),
-    "ttl_only": _simple("cost_model", False, True),
-    # The server's defaults (PolicyConfig's): locks give way only to programs older than
-    # their own, unless the engine would idle. "continuum_any" is the paper's rule.
-    "continuum": _simple("cost_model", True, True),
-    "continuum_any": _simple("cost_model", True, True, pressure_scope="any"),
-    "oracle": _oracle,
+    "ttl_only": _simple("paper", False, True, **_OLD_CAPS),
     "autellix": _autellix,
 }
+# Earlier names, still accepted: "continuum_any" is the paper's system.
+ALIASES = {"continuum_any": "paper"}
 
 
 def make_policy(name: str, ctx: PolicyContext) -> SimPolicy:
     try:
-        factory = POLICIES[name]
+        factory = POLICIES[ALIASES.get(name, name)]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}") from None
     return factory(name, ctx)
