@@ -137,7 +137,7 @@ class Controller:
         turns.expire(self.policy, self.cache, now)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
-            self.metrics.update(self.policy.snapshot())
+            self.metrics.update(self.policy.snapshot(now))
         if self.settings.status_interval_s and now >= self._next_status:
             self._next_status = now + self.settings.status_interval_s
             self._log_status()
@@ -176,7 +176,7 @@ class Controller:
             pass
 
     def _log_status(self) -> None:
-        snap = self.policy.snapshot()
+        snap = self.policy.snapshot(self.clock())
         line = json.dumps(snap.to_dict(), sort_keys=True)
         if line != self._last_status:
             self._last_status = line

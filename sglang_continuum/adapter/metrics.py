@@ -27,6 +27,8 @@ class PrometheusExporter:
         self.eta = g("eta", "eta: predictability of remaining turns")
         self.contention = g("contention", "Share of recent resumed turns that met memory "
                             "pressure")
+        self.overdue_locked_tokens = g("overdue_locked_tokens", "KV tokens held by locks "
+                                       "whose tool has run past its learned p99")
         self.memory_price = g("memory_price", "Price of holding KV in the pressure policy "
                               "(1 = the paper's, 0 = free)")
         self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
@@ -52,6 +54,7 @@ class PrometheusExporter:
         self.eta.set(snap.eta)
         self.contention.set(snap.contention)
         self.memory_price.set(snap.memory_price)
+        self.overdue_locked_tokens.set(snap.overdue_locked_tokens)
         for name, counter in self.counters.items():
             total = getattr(snap, f"locks_{name}")
             delta = total - self._seen.get(name, 0)

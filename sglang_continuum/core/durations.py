@@ -100,6 +100,13 @@ class ToolStats:
             return window.sorted()
         return self._global.sorted()
 
+    def quantile(self, tool: str | None, q: float) -> float:
+        """Nearest-rank q-quantile of the window sorted_samples(tool) reads (NaN: none)."""
+        window = self._tools.get(tool) if tool is not None else None
+        if window is None or len(window) <= self._k:
+            window = self._global
+        return window.quantile(q)
+
     def count(self, tool: str | None) -> int:
         """Samples held for `tool` (None: the global window)."""
         if tool is None:

@@ -39,6 +39,10 @@ class LockTable:
     def __len__(self) -> int:
         return len(self._locks)
 
+    def values(self):
+        """The live locks (a view: do not change the table while iterating)."""
+        return self._locks.values()
+
     def get(self, key: ProgramKey) -> Lock | None:
         return self._locks.get(key)
 

@@ -254,7 +254,22 @@ class ContinuumPolicy:
         self._queue_delay.add(seconds)
         self._contention.evicted()
 
-    def snapshot(self) -> PolicySnapshot:
+    def overdue_locked_tokens(self, now: float, q: float = 0.99) -> int:
+        """KV tokens held by locks whose program's tool has run longer than its learned
+        q-quantile (a slow or hung tool; max_ttl_s still bounds it). Locks whose next
+        turn is already queued are not overdue. O(locks): for status and metrics."""
+        total = 0
+        for lock in self._locks.values():
+            if lock.waiting:
+                continue
+            program = self._programs.get(lock.key)
+            limit = self._stats.quantile(program.last_tool if program else None, q)
+            if now - lock.set_at > limit:  # False for NaN (no durations yet)
+                total += lock.tokens
+        return total
+
+    def snapshot(self, now: float | None = None) -> PolicySnapshot:
+        """Counters and estimates; with `now`, also overdue_locked_tokens(now)."""
         c = self._counts
         return PolicySnapshot(
             mode=self.config.mode, capacity_tokens=self.capacity_tokens,
@@ -268,7 +283,8 @@ class ContinuumPolicy:
             tools=MappingProxyType(self._stats.estimates()),
             duration_samples=self._stats.total(), queue_delay_s=self._queue_delay.mean(),
             eta=self._eta.eta(), contention=self._contention.level,
-            memory_price=self._contention.price())
+            memory_price=self._contention.price(),
+            overdue_locked_tokens=0 if now is None else self.overdue_locked_tokens(now))
 
     # Internals --------------------------------------------------------------------------
 

@@ -53,6 +53,8 @@ class PolicySnapshot:
     eta: float
     contention: float = 0.0  # share of recent resumed turns that met memory pressure
     memory_price: float = 1.0  # mode "pressure": price of holding memory (1 = paper's)
+    # KV held by locks whose tool has run past its learned p99 (0 when taken without now)
+    overdue_locked_tokens: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""

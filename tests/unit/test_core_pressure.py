@@ -117,3 +117,19 @@ def test_modes_and_aliases():
     _feed(paper, A, "cd", [0.1, 0.2, 0.3, 5.0])
     assert paper.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
                                                                     "cost_model")
+
+
+def test_overdue_locks_are_those_past_their_tools_p99():
+    p = _policy(mode="fixed", fixed_ttl_s=30.0)
+    _feed(p, A, "cd", [1.0] * 99 + [2.0])  # p99 of "cd" = 1 s (nearest rank 99 of 100)
+    t = 1000.0
+    for key, tokens in ((("t", "x"), 100), (("t", "y"), 40)):
+        assert p.on_finish(key, t, tokens, "cd", False).ttl_s == 30.0
+        p.set_lock(key, t, 30.0, tokens, key)
+    assert p.overdue_locked_tokens(t + 0.5) == 0
+    assert p.snapshot(t + 1.5).overdue_locked_tokens == 140
+    # y's tool returned after 2 s (p99 is now 2 s): its turn waits, it is not overdue
+    p.on_arrival(("t", "y"), t + 2.0)
+    assert p.overdue_locked_tokens(t + 2.0) == 0
+    assert p.overdue_locked_tokens(t + 2.5) == 100
+    assert p.snapshot().overdue_locked_tokens == 0  # no clock: not computed
