@@ -46,7 +46,7 @@ class PolicyConfig:
     # and memory is free to hold once that share met pressure `contention_saturation`.
     lock_quantile: float = 0.999
     contention_window: int = 8
-    contention_saturation: float = 0.1
+    contention_saturation: float = 0.05
 
     def __post_init__(self) -> None:
         if self.mode in MODE_ALIASES:

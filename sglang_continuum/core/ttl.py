@@ -82,6 +82,12 @@ def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_
     if n == 0 or not gain_s > 0 or not max_ttl_s > 0:
         return 0.0
     ranks, index = _candidate_ranks(n, quantile)
+    if price <= 0:
+        # Free memory: the score is P * gain, so the top candidate wins when it fits
+        # under max_ttl_s (one lookup: the contended case costs O(1)).
+        top = samples_sorted.item(int(index[-1]))
+        if top <= max_ttl_s:
+            return top if top > 0 else 0.0
     # One take() for every candidate: the rest is arithmetic on Python floats.
     taus = samples_sorted.take(index).tolist()
     best_tau, best = 0.0, 0.0

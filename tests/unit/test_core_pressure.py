@@ -133,3 +133,14 @@ def test_overdue_locks_are_those_past_their_tools_p99():
     assert p.overdue_locked_tokens(t + 2.0) == 0
     assert p.overdue_locked_tokens(t + 2.5) == 100
     assert p.snapshot().overdue_locked_tokens == 0  # no clock: not computed
+
+
+def test_free_memory_shortcut_matches_the_full_candidate_scan():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        d = np.sort(rng.lognormal(0.0, 2.0, int(rng.integers(1, 300))))
+        d[: int(rng.integers(0, 3))] = 0.0
+        d.sort()
+        gain, cap = float(rng.uniform(0.01, 50)), float(rng.choice([0.5, 2, 60, 1e4]))
+        # price 1e-300: the general scan, numerically price 0
+        assert priced_ttl(d, gain, 0.0, cap) == priced_ttl(d, gain, 1e-300, cap)
