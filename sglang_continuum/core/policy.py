@@ -17,7 +17,7 @@ from .locks import Lock, LockTable
 from .programs import ProgramKey, ProgramTable
 from .queue_order import queue_key as _queue_key
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
-from .ttl import choose_ttl, cold_start_ttl, priced_cold_start_ttl, priced_ttl
+from .rules import TtlRules
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +26,9 @@ logger = logging.getLogger(__name__)
 class LockDecision:
     """ttl_s > 0: lock the finished turn's KV for ttl_s seconds; 0: do not lock.
 
-    reason: where the TTL came from ("pressure", "cost_model" (the paper's rule),
-    "cold_start", "fixed", "hint") or why
-    there is none ("last_turn", "off", or a refusing bound: "per_program_cap",
-    "tenant_share", "lock_budget").
+    reason: where the TTL came from ("pressure", "cost_model" (paper), "cold_start",
+    "fixed", "hint") or why there is none ("last_turn", "off", or a refusing bound:
+    "per_program_cap", "tenant_share", "lock_budget").
     """
 
     ttl_s: float
@@ -63,8 +62,8 @@ class ContinuumPolicy:
         self._fcfs = config.program_fcfs
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
-        self._ttl_source = {"pressure": self._priced_ttl, "paper": self._model_ttl,
-                            "fixed": self._fixed_ttl, "off": None}[config.mode]
+        self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
+                                    self._contention).for_mode(config.mode)
         self._program_cap = config.per_program_max_fraction * capacity_tokens
         self._tenant_cap = config.per_tenant_fraction * capacity_tokens
         self._budget = config.lock_budget_fraction * capacity_tokens
@@ -255,18 +254,11 @@ class ContinuumPolicy:
         self._contention.evicted()
 
     def overdue_locked_tokens(self, now: float, q: float = 0.99) -> int:
-        """KV tokens held by locks whose program's tool has run longer than its learned
-        q-quantile (a slow or hung tool; max_ttl_s still bounds it). Locks whose next
-        turn is already queued are not overdue. O(locks): for status and metrics."""
-        total = 0
-        for lock in self._locks.values():
-            if lock.waiting:
-                continue
-            program = self._programs.get(lock.key)
-            limit = self._stats.quantile(program.last_tool if program else None, q)
-            if now - lock.set_at > limit:  # False for NaN (no durations yet)
-                total += lock.tokens
-        return total
+        """KV held by locks whose tool has run past its learned q-quantile (slow or hung;
+        a queued next turn is not). O(locks): for status and metrics. NaN: not overdue."""
+        get, quantile = self._programs.get, self._stats.quantile
+        return sum(lock.tokens for lock in self._locks.values() if not lock.waiting and
+                   now - lock.set_at > quantile(getattr(get(lock.key), "last_tool", None), q))
 
     def snapshot(self, now: float | None = None) -> PolicySnapshot:
         """Counters and estimates; with `now`, also overdue_locked_tokens(now)."""
@@ -287,32 +279,6 @@ class ContinuumPolicy:
             overdue_locked_tokens=0 if now is None else self.overdue_locked_tokens(now))
 
     # Internals --------------------------------------------------------------------------
-
-    def _model_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
-        cfg = self.config
-        reload = cfg.prefill_profile.seconds(context_tokens)
-        delay = self._queue_delay.mean()
-        if self._stats.total() < cfg.cold_start_samples:
-            gain = delay + reload  # eta = 1 and Exp(mean) durations until K samples
-            return cold_start_ttl(gain, cfg.cold_start_mean_s, cfg.max_ttl_s), "cold_start"
-        gain = delay * self._eta.eta() + reload
-        return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
-
-    def _priced_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
-        """The paper's gain, memory priced by contention (ttl.priced_ttl)."""
-        cfg = self.config
-        reload = cfg.prefill_profile.seconds(context_tokens)
-        delay = self._queue_delay.mean()
-        price = self._contention.price()
-        if self._stats.total() < cfg.cold_start_samples:
-            return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
-                                         cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
-        gain = delay * self._eta.eta() + reload
-        return priced_ttl(self._stats.sorted_samples(tool), gain, price, cfg.max_ttl_s,
-                          cfg.lock_quantile), "pressure"
-
-    def _fixed_ttl(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
-        return min(self.config.fixed_ttl_s, self.config.max_ttl_s), "fixed"
 
     def _refusal(self, key: ProgramKey, tokens: int) -> str | None:
         held = self._locks.get(key)
