@@ -15,18 +15,20 @@ class SortedWindow:
     Insert and evict are one memmove each.
     """
 
-    __slots__ = ("_size", "_order", "_buf", "_n")
+    __slots__ = ("_size", "_order", "_buf", "_n", "_view")
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._order: deque[float] = deque()
         self._buf = np.empty(min(size, 64), dtype=np.float64)
         self._n = 0
+        self._view: np.ndarray | None = None  # sorted()'s answer until the next add()
 
     def __len__(self) -> int:
         return self._n
 
     def add(self, value: float) -> None:
+        self._view = None
         if self._n == self._size:
             self._remove(self._order.popleft())
         self._order.append(value)
@@ -48,8 +50,10 @@ class SortedWindow:
 
     def sorted(self) -> np.ndarray:
         """Read-only view of the sorted values; valid until the next add()."""
-        view = self._buf[:self._n]
-        view.flags.writeable = False
+        view = self._view
+        if view is None:
+            view = self._view = self._buf[:self._n]
+            view.flags.writeable = False
         return view
 
     def quantile(self, q: float) -> float:

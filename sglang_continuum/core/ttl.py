@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from functools import lru_cache
 from typing import Sequence
@@ -88,6 +89,15 @@ def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_
         top = samples_sorted.item(int(index[-1]))
         if top <= max_ttl_s:
             return top if top > 0 else 0.0
+        # Beyond max_ttl_s: max_ttl_s itself (its P counts every sample under it) wins
+        # unless the last grid candidate under it has the same P (ties: smaller tau).
+        r = int(samples_sorted.searchsorted(max_ttl_s, side="right"))
+        k = bisect.bisect_right(ranks, r) - 1
+        if k >= 0 and ranks[k] == r:
+            tau = samples_sorted.item(r - 1)
+            if tau > 0:
+                return tau
+        return max_ttl_s if r > 0 else 0.0
     # One take() for every candidate: the rest is arithmetic on Python floats.
     taus = samples_sorted.take(index).tolist()
     best_tau, best = 0.0, 0.0
@@ -101,7 +111,7 @@ def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_
                 best_tau = tau
             break
         if tau > 0:
-            score = max(rank, 1) * scale - price * tau
+            score = rank * scale - price * tau  # ranks are >= 1
             if score > best:
                 best, best_tau = score, tau
     return best_tau
