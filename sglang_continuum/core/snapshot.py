@@ -51,6 +51,9 @@ class PolicySnapshot:
     duration_samples: int
     queue_delay_s: float
     eta: float
+    # Program inference (the adapter's IdentityTable; 0 where it is off or absent).
+    programs_inferred: int = 0  # requests with no id that started a new program
+    turns_inferred: int = 0  # requests with no id found to continue a finished turn
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""
