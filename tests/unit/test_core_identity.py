@@ -172,3 +172,10 @@ def test_start_names_new_programs_and_counts_them():
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"IdentityConfig.{field}"):
         IdentityConfig(**{field: value})
+
+
+def test_the_cost_benchmark_runs():
+    from benchmarks.identity_bench import measure
+
+    row = measure(prompt_tokens=600, programs=4, reps=5)
+    assert row["match_us"] is not None and row["miss_us"] > 0 and row["record_us"] > 0
