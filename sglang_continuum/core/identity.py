@@ -39,6 +39,7 @@ import math
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import islice
 from typing import Sequence
 
 from .programs import ProgramKey
@@ -50,7 +51,7 @@ class IdentityConfig:
 
     head_tokens: int = 32  # bucket key; shorter prompts are never inferred
     probe_tokens: int = 4
-    probes: int = 8
+    probes: int = 4
     output_tokens: int = 64
     min_fraction: float = 0.9
     max_candidates: int = 64  # most recent turns examined per lookup
@@ -77,7 +78,7 @@ class IdentityConfig:
                              f"got {a!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ runs once per finished request
 class _Turn:
     """The fingerprint of a finished turn's context."""
 
@@ -115,14 +116,16 @@ class IdentityTable:
         cfg = self.config
         if len(prompt) <= cfg.head_tokens:
             return None
+        if type(prompt) is not array or prompt.typecode != "q":
+            prompt = array("q", prompt)  # SGLang's Req already holds array('q')
         self._expire(now)
-        bucket = self._buckets.get((tenant, _cut(prompt, 0, cfg.head_tokens).tobytes()))
+        bucket = self._buckets.get((tenant, prompt[:cfg.head_tokens].tobytes()))
         if not bucket:
             return None
         best, best_a = None, -1
         n = len(prompt)
         passed = 0
-        for turn in _recent(bucket, cfg.max_candidates):
+        for turn in islice(reversed(bucket.values()), cfg.max_candidates):
             p = turn.prompt_len
             if n <= p or not _agrees(prompt, turn.blocks):
                 continue
@@ -183,23 +186,19 @@ class IdentityTable:
             self._remove(turn.key)
 
 
-def _recent(bucket: OrderedDict, limit: int):
-    for i, turn in enumerate(reversed(bucket.values())):
-        if i >= limit:
-            return
-        yield turn
-
-
 def _blocks(prompt: Sequence[int], cfg: IdentityConfig) -> tuple:
-    """Sampled blocks of a prompt past its head: `probes` spread ones, then its last."""
+    """Sampled blocks of a prompt past its head: its last, then `probes` spread ones."""
     p, k, h = len(prompt), cfg.probe_tokens, cfg.head_tokens
-    starts = {max(h, p - k)}
-    span = p - k - h
-    if span > 0:
-        starts.update(h + span * i // cfg.probes for i in range(cfg.probes))
+    end = max(h, p - k)
     # The prompt's end first: siblings under one system prompt differ there, so most
     # candidates are rejected by one comparison.
-    return tuple((i, _cut(prompt, i, i + k)) for i in sorted(starts, reverse=True))
+    blocks = [(end, _cut(prompt, end, end + k))]
+    span = end - h
+    if span > 0 and cfg.probes:
+        step = span / cfg.probes
+        blocks += [(i, _cut(prompt, i, i + k))
+                   for i in {h + int(step * j) for j in range(cfg.probes)}]
+    return tuple(blocks)
 
 
 def _cut(seq: Sequence[int], start: int, stop: int) -> array:
@@ -209,21 +208,21 @@ def _cut(seq: Sequence[int], start: int, stop: int) -> array:
     return piece if type(piece) is array and piece.typecode == "q" else array("q", piece)
 
 
-def _agrees(prompt: Sequence[int], blocks: tuple) -> bool:
-    for i, ids in blocks:
-        if _cut(prompt, i, i + len(ids)) != ids:
+def _agrees(prompt: array, blocks: tuple) -> bool:
+    for i, ids in blocks:  # the prompt's end first
+        if prompt[i:i + len(ids)] != ids:
             return False
     return True
 
 
-def _agreement(prompt: Sequence[int], start: int, head: array) -> int:
+def _agreement(prompt: array, start: int, head: array) -> int:
     """How many leading ids of `head` equal prompt[start:] (binary search on slices)."""
-    if _cut(prompt, start, start + len(head)) == head:
+    if prompt[start:start + len(head)] == head:
         return len(head)
     lo, hi = 1, len(head) - 1  # caller checked head[0]; the whole head did not agree
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _cut(prompt, start, start + mid) == head[:mid]:
+        if prompt[start:start + mid] == head[:mid]:
             lo = mid
         else:
             hi = mid - 1

@@ -179,3 +179,10 @@ def test_the_cost_benchmark_runs():
 
     row = measure(prompt_tokens=600, programs=4, reps=5)
     assert row["match_us"] is not None and row["miss_us"] > 0 and row["record_us"] > 0
+
+
+def test_no_spread_probes_is_a_valid_config():
+    t = IdentityTable(IdentityConfig(probes=0))
+    prompt, out = SYSTEM + USER, ids(10, 110)
+    t.record(("", "a"), prompt, out, now=0.0)
+    assert t.continues("", prompt + out + [1], now=1.0) == ("", "a")
