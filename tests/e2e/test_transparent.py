@@ -95,3 +95,17 @@ def test_programs_sharing_system_prompt_and_first_message_are_not_merged(server,
     assert after["turns_inferred"] - before["turns_inferred"] == 2
     assert after["locks_set"] - before["locks_set"] == 4 + 1  # A1, B1, A2, B2 + barrier
     assert after["locks_consumed"] - before["locks_consumed"] == 2 + 1  # + the barrier's
+
+
+def test_sglang_session_id_is_a_program_id_and_is_not_inferred(server):
+    before = _counts(server)
+    prompt = random_ids(400, 5000)
+    first = generate(server.url, prompt, 4, session_id="sess-1")
+    second = generate(server.url, prompt + first["output_ids"] + random_ids(20, 5001), 4,
+                      session_id="sess-1")
+    assert second["meta_info"]["cached_tokens"] >= 400
+    after = _counts(server)
+    assert after["programs_inferred"] == before["programs_inferred"]
+    assert after["turns_inferred"] == before["turns_inferred"]
+    assert after["locks_set"] - before["locks_set"] == 2 + 1  # both turns + the barrier
+    assert after["locks_consumed"] - before["locks_consumed"] == 1 + 1
