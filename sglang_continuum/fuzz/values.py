@@ -1,0 +1,117 @@
+"""Hypothesis strategies for the values the request bodies are built from.
+
+Small building blocks only; ``bodies`` assembles them into whole requests per category.
+Sizes that Hypothesis cannot draw cheaply (a 100,000-token prompt) are drawn as a length
+and a seed and expanded with ``random.Random``, so a case stays reproducible and fast.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+ROUTES = ("/generate", "/v1/completions", "/v1/chat/completions")
+LOW_ID = 10  # ids below are special tokens in the tiny model; keep prompts ordinary
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the server under test accepts: the bounds the cases straddle."""
+
+    vocab: int = 2048
+    context: int = 16384
+    pool: int = 8192
+    small_new: int = 8  # max_new_tokens of ordinary cases
+
+
+def ids_of(n: int, seed: int, vocab: int) -> list[int]:
+    rng = random.Random(seed)
+    hi = max(LOW_ID + 1, min(vocab, 2000))
+    return [rng.randrange(LOW_ID, hi) for _ in range(n)]
+
+
+def words_of(n_chars: int, seed: int) -> str:
+    rng = random.Random(seed)
+    words = ("def", "return", "pytest", "grep", "error", "the", "file", "line", "ok", "x")
+    out, size = [], 0
+    while size < n_chars:
+        w = rng.choice(words)
+        out.append(w)
+        size += len(w) + 1
+    return " ".join(out)[:n_chars]
+
+
+seeds = st.integers(0, 2**32 - 1)
+small_new = st.integers(1, 8)
+plain_text = st.text(alphabet="abcdefghij klmnop\n.,()=", min_size=1, max_size=60)
+
+
+def in_vocab_ids(limits: Limits, max_len: int = 64) -> st.SearchStrategy[list[int]]:
+    hi = max(LOW_ID + 1, min(limits.vocab, 2000)) - 1
+    return st.lists(st.integers(LOW_ID, hi), min_size=1, max_size=max_len)
+
+
+def oov_id(limits: Limits) -> st.SearchStrategy[int]:
+    v = limits.vocab
+    return st.sampled_from([v, v + 1, 2 * v, 10**6, 2**31 - 1, 2**31, 2**63 - 1, 2**63,
+                            2**64, -1, -2, -v, -(2**63), -(2**64)])
+
+
+# Every JSON type, for "wrong type" mutations; a few per type, edge values first.
+any_json_scalar = st.sampled_from([None, True, False, 0, -1, 1, 2**64, -(2**70), 0.5, -0.0,
+                                   1e308, -1e308, "", "1", "x", "null", "true", "\u0000"])
+any_json_container = st.sampled_from([[], [None], [1, "a"], [[]], {}, {"a": 1}, {"": None},
+                                      [{"role": "user"}]])
+any_json = st.one_of(any_json_scalar, any_json_container)
+
+unicode_text = st.one_of(
+    st.text(min_size=1, max_size=80),  # Hypothesis' full unicode range, no surrogates
+    st.sampled_from([
+        "\ud800", "a\udfffb",  # lone surrogates (json.dumps escapes them; invalid UTF-16)
+        "\u0000", "\ufeff", "\u202eevil", "e\u0301\u0301\u0301", "🧪🔥" * 50,
+        "\U0010ffff", "\r\n\t\x0b\x0c", "null", "<|end|><|assistant|>", "</s><s>",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢" * 20, "\u200b" * 500, "ﷺ" * 100,
+    ]),
+)
+
+
+@dataclass(frozen=True)
+class RawJSON:
+    """A JSON fragment spliced verbatim into the encoded body (json.dumps would recurse)."""
+
+    text: str
+
+
+@st.composite
+def deep(draw, depth_choices=(2, 50, 500, 5_000, 50_000)) -> RawJSON:
+    """A value nested `depth` levels deep (lists, objects or a mix)."""
+    depth = draw(st.sampled_from(depth_choices))
+    kind = draw(st.sampled_from(["list", "dict", "mixed"]))
+    opens = [("[", "]") if kind == "list" or (kind == "mixed" and i % 2) else ('{"a":', "}")
+             for i in range(depth)]
+    return RawJSON("".join(o for o, _ in opens) + "1" + "".join(c for _, c in reversed(opens)))
+
+
+@st.composite
+def huge_ids(draw, limits: Limits) -> list[int]:
+    """Prompts around and past the pool and the context length."""
+    n = draw(st.sampled_from([
+        limits.pool // 2, limits.pool - 8, limits.pool, limits.pool + 1,
+        limits.context - 1, limits.context, limits.context + 1, 4 * limits.context,
+        100_000,
+    ]))
+    return ids_of(n, draw(seeds), limits.vocab)
+
+
+@st.composite
+def huge_text(draw, limits: Limits) -> str:
+    n = draw(st.sampled_from([20_000, 4 * limits.context, 400_000, 2_000_000]))
+    return words_of(n, draw(seeds))
+
+
+absurd_ints = st.sampled_from([-1, -(2**31), 0, 2**31, 2**31 - 1, 2**53, 2**63 - 1, 2**63,
+                               2**64, 10**9, 10**30, -(10**30)])
+absurd_numbers = st.one_of(absurd_ints, st.sampled_from(
+    [1e308, -1e308, 1e-320, -0.0, 0.5, 1.5, -2.5, 2.0000001, 1e20]))

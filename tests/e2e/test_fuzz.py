@@ -1,0 +1,133 @@
+"""A short fuzz campaign against one live server with the overlay.
+
+About 200 generated requests (every category of ``sglang_continuum.fuzz.cases``,
+reproducible by seed) on ``/generate``, ``/v1/completions`` and
+``/v1/chat/completions``, sent beside real agent programs that hold TTL locks. Pass:
+the server never dies, every answer is 2xx or 4xx with a message, the agent programs
+finish, and once idle no token is locked and the KV pool is whole. Then the crashes
+the long campaigns found (patches 0003-0005) are checked one by one on the same server.
+
+Long campaigns: ``python -m sglang_continuum.fuzz --cases 2000`` (experiments/fuzz).
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from sglang_continuum.fuzz import campaign, cases, report
+from sglang_continuum.fuzz import server as fuzz_server
+from sglang_continuum.testing.server import launch
+
+from .conftest import LOG_DIR
+
+pytestmark = pytest.mark.server
+
+CASES = 200  # about 2 minutes on 2 busy cores; long runs: python -m sglang_continuum.fuzz
+SEED = 0
+
+
+@pytest.fixture(scope="module")
+def server():
+    with launch(fuzz_server.SERVER_ARGS, LOG_DIR, overlay=True, name="fuzz",
+                env=fuzz_server.SERVER_ENV) as srv:
+        yield srv
+
+
+def _post(url: str, route: str, body: dict) -> requests.Response:
+    return requests.post(url + route, json=body, timeout=120)
+
+
+def _healthy(server) -> bool:
+    return server.alive() and requests.get(f"{server.url}/health", timeout=60).status_code == 200
+
+
+def test_short_campaign_keeps_the_server_up_and_the_pool_whole(server):
+    limits = fuzz_server.limits_of(server.url, vocab=2048)
+    drawn = cases.draw_cases(CASES, SEED, limits)
+    assert {c.category for c in drawn} == set(cases.CATEGORIES)
+    opts = campaign.Options(concurrency=6, batch=50, agent_threads=2, agent_turns=3,
+                            seed=SEED, timeout=120, settle_timeout=60)
+    res = campaign.run(server.url, drawn, opts, alive=server.alive, progress=False)
+    failures = [o for o in res.outcomes if o.verdict in ("5xx", "crash", "4xx-silent")]
+    assert res.passed, (f"seed {SEED}: replay with `python -m sglang_continuum.fuzz --cases "
+                        f"{CASES} --seed {SEED} --only <index>`\n{report.markdown(res)}\n"
+                        f"failures: {failures[:10]}\nproblems: {res.problems[:10]}\n"
+                        f"server log: {server.log_path}")
+    assert len(res.outcomes) == len(drawn)
+    assert res.agents and all(a.turns_done == opts.agent_turns for a in res.agents)
+    assert res.final["locked_tokens == 0"] == 0
+    assert res.final["used_tokens == 0"] == 0
+    assert res.final["after_flush"]["num_used_tokens"] == 0
+    assert server.metric("sglang_continuum_locked_tokens") == 0
+
+
+@pytest.mark.parametrize("route,body", [
+    ("/generate", {"input_ids": [[], [11]], "sampling_params": {"max_new_tokens": 1}}),
+    ("/generate", {"input_ids": [[11], []], "sampling_params": {"max_new_tokens": 1},
+                   "stream": True}),
+    ("/v1/completions", {"model": "default", "prompt": [[], [11]], "max_tokens": 1}),
+])
+def test_empty_prompt_in_a_batch_is_a_400_and_the_server_lives(server, route, body):
+    """patches/0004: without it the scheduler dies (AssertionError in release_kv_cache)."""
+    r = _post(server.url, route, body)
+    streamed = body.get("stream", False)  # the 400 then comes as an error event
+    assert r.status_code == (200 if streamed else 400), r.text
+    assert "is an empty list" in r.text, r.text
+    assert _healthy(server)
+
+
+@pytest.mark.parametrize("route,body,field", [
+    ("/generate", {"input_ids": [[11], [12]], "sampling_params": [{"max_new_tokens": 2}]},
+     "sampling_params has 1 entries for a batch of 2"),
+    ("/generate", {"input_ids": [11, 12], "sampling_params": []}, "sampling_params"),
+    ("/generate", {"text": ["a", "b"], "sampling_params": {"max_new_tokens": 2},
+                   "return_logprob": [True]}, "return_logprob has 1 entries"),
+])
+def test_mismatched_batch_lists_are_a_400_naming_the_field(server, route, body, field):
+    """patches/0003: without it these are bare HTTP 500s (IndexError)."""
+    r = _post(server.url, route, body)
+    assert r.status_code == 400 and field in r.text, r.text
+
+
+@pytest.mark.parametrize("route,body", [
+    ("/v1/completions", {"model": "default", "prompt": "hi", "max_tokens": 2, "n": 2**63}),
+    ("/v1/chat/completions", {"model": "default", "max_tokens": 2, "n": 0,
+                              "messages": [{"role": "user", "content": "hi"}]}),
+    ("/generate", {"text": "hi", "sampling_params": {"max_new_tokens": 2, "n": -3}}),
+    ("/generate", {"text": "hi", "sampling_params": {"max_new_tokens": 2, "n": 10**6}}),
+])
+def test_bad_n_is_a_400_naming_n(server, route, body):
+    """patches/0005: without it 2**63 is an HTTP 500, 0 a misleading message."""
+    r = _post(server.url, route, body)
+    assert r.status_code == 400 and "n (parallel samples)" in r.text, r.text
+    assert _healthy(server)
+
+
+@pytest.mark.parametrize("route,body", [
+    ("/generate", {"input_ids": [11, 12, 13], "return_logprob": True, "logprob_start_len": 0,
+                   "top_logprobs_num": 100_000, "sampling_params": {"max_new_tokens": 1}}),
+    ("/v1/completions", {"model": "default", "prompt": [11, 12, 13], "max_tokens": 1,
+                         "echo": True, "logprobs": 100_000}),
+])
+def test_top_logprobs_above_vocab_is_a_400_and_the_server_lives(server, route, body):
+    """patches/0006: without it torch.topk fails in the scheduler, which exits."""
+    r = _post(server.url, route, body)
+    assert r.status_code == 400 and "top_logprobs_num" in r.text, r.text
+    assert _healthy(server)
+
+
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_too_deep_nesting_is_a_400_and_the_server_lives(server, depth):
+    """patches/0008: JSON this deep parses (orjson allows 1024 levels) but pickling it to
+    the scheduler raises RecursionError: without the patch a bare HTTP 500."""
+    nested = '{"a":' * depth + "1" + "}" * depth
+    raw = ('{"input_ids": [11, 12], "sampling_params": {"max_new_tokens": 1, '
+           f'"custom_params": {{"zz": {nested}}}}}}}')
+    r = requests.post(f"{server.url}/generate", data=raw.encode(), timeout=120,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "nested too deeply" in r.text, r.text[:300]
+    assert _healthy(server)
+    ok = _post(server.url, "/generate", {"input_ids": [11, 12],
+                                         "sampling_params": {"max_new_tokens": 1}})
+    assert ok.status_code == 200, ok.text
