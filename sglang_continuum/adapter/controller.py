@@ -3,6 +3,7 @@ into tree locks. Every decision is the core's; this class only translates."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -12,6 +13,7 @@ from typing import Callable, Optional
 from sglang_continuum.core import (
     ContinuumPolicy,
     HintError,
+    IdentityTable,
     ProgramHints,
     ProgramKey,
     detect_tool,
@@ -33,6 +35,7 @@ class RequestProgram:
 
     key: ProgramKey  # (tenant, program_id)
     hints: ProgramHints
+    inferred: bool = False  # no id sent: the key comes from the IdentityTable
 
 
 def program_of(req) -> Optional[RequestProgram]:
@@ -42,16 +45,20 @@ def program_of(req) -> Optional[RequestProgram]:
         return cached
     custom = getattr(req.sampling_params, "custom_params", None)
     try:
-        hints = parse_hints(custom, getattr(req, "routing_key", None))
+        hints = parse_hints(custom, getattr(req, "routing_key", None),
+                            getattr(req, "session_id", None))
     except HintError as e:  # validated at the HTTP edge; a direct engine call may skip it
         logger.warning("request %s: ignoring invalid continuum fields: %s", req.rid, e)
         hints = None
     value = None
     if hints is not None:
-        tenant = getattr(req, "cache_salt", None) or getattr(req, "extra_key", None) or ""
-        value = RequestProgram((tenant, hints.program_id), hints)
+        value = RequestProgram((tenant_of(req), hints.program_id), hints)
     setattr(req, _HINTS, value)
     return value
+
+
+def tenant_of(req) -> str:
+    return getattr(req, "cache_salt", None) or getattr(req, "extra_key", None) or ""
 
 
 class Controller:
@@ -61,6 +68,7 @@ class Controller:
         self.settings = settings
         self.clock = clock
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
+        self.identity = IdentityTable() if settings.infer_programs else None
         self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
         self.metrics = None
@@ -85,6 +93,8 @@ class Controller:
         now = self.clock()
         setattr(req, _ARRIVAL, now)
         prog = program_of(req)
+        if prog is None and self.identity is not None:
+            prog = self._infer(req, now)
         if prog is not None:
             self._programs_seen = True
             self.policy.on_arrival(prog.key, now)
@@ -116,12 +126,26 @@ class Controller:
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
             turns.drop(self.policy, self.cache, key)
             return
+        if prog.inferred and self.identity is not None:
+            self.identity.record(key, req.origin_input_ids, req.output_ids, now)
         node = req.last_node
         turns.finish(self.policy, self.cache, key, now,
                      context_tokens=len(req.origin_input_ids) + len(req.output_ids),
                      tool=hints.tool or self._detect_tool(req), last_turn=hints.last_turn,
                      ttl_hint_s=hints.ttl_s,
                      target=None if node is None or self.cache.is_root(node) else node)
+
+    def _infer(self, req, now: float) -> Optional[RequestProgram]:
+        """The program of a request that sent no id: the one whose finished turn its
+        prompt continues, else a new one (core/identity.py holds the rule)."""
+        if len(req.origin_input_ids) <= self.identity.config.head_tokens:
+            return None  # too short to be keyed (health checks, probes): a stock request
+        tenant = tenant_of(req)
+        key = self.identity.continues(tenant, req.origin_input_ids, now) \
+            or self.identity.start(tenant, str(req.rid))
+        value = RequestProgram(key, ProgramHints(key[1]), inferred=True)
+        setattr(req, _HINTS, value)
+        return value
 
     def _detect_tool(self, req) -> Optional[str]:
         if self.tokenizer is None or not req.output_ids:
@@ -137,7 +161,7 @@ class Controller:
         turns.expire(self.policy, self.cache, now)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
-            self.metrics.update(self.policy.snapshot(now))
+            self.metrics.update(self.snapshot(now))
         if self.settings.status_interval_s and now >= self._next_status:
             self._next_status = now + self.settings.status_interval_s
             self._log_status()
@@ -175,8 +199,17 @@ class Controller:
         while self.policy.release_for_pressure() is not None:
             pass
 
+    def snapshot(self, now: float | None = None):
+        """The policy's snapshot (with `now`: the overdue-lock metric too), with the
+        identity table's counts."""
+        snap = self.policy.snapshot(now)
+        if self.identity is None:
+            return snap
+        return dataclasses.replace(snap, programs_inferred=self.identity.started,
+                                   turns_inferred=self.identity.matched)
+
     def _log_status(self) -> None:
-        snap = self.policy.snapshot(self.clock())
+        snap = self.snapshot(self.clock())
         line = json.dumps(snap.to_dict(), sort_keys=True)
         if line != self._last_status:
             self._last_status = line

@@ -83,7 +83,8 @@ def after_validate_one_request(result, self, obj, *args, **kwargs):
     from sglang_continuum.core import parse_hints
 
     sp = obj.sampling_params if isinstance(obj.sampling_params, dict) else {}
-    parse_hints(sp.get("custom_params"), getattr(obj, "routing_key", None))
+    parse_hints(sp.get("custom_params"), getattr(obj, "routing_key", None),
+                getattr(obj, "session_id", None))
 
 
 # (target, hook, hook type name): the one list install() registers and seams checks.

@@ -41,6 +41,12 @@ class PrometheusExporter:
         }
         self.programs_ended = c("programs_ended", "Programs whose last turn finished")
         self._ended_seen = 0
+        self.inferred = {
+            "programs_inferred": c("programs_inferred",
+                                   "Requests with no program id that started a new program"),
+            "turns_inferred": c("turns_inferred", "Requests with no program id found to "
+                                "continue a finished turn of a program"),
+        }
         self.tau = Histogram(_PREFIX + "tau_seconds", "TTL chosen per finished turn",
                              buckets=TAU_BUCKETS[1:], registry=None)
         self._seen: dict[str, int] = {}
@@ -57,6 +63,12 @@ class PrometheusExporter:
         self.overdue_locked_tokens.set(snap.overdue_locked_tokens)
         for name, counter in self.counters.items():
             total = getattr(snap, f"locks_{name}")
+            delta = total - self._seen.get(name, 0)
+            if delta > 0:
+                counter.inc(delta)
+            self._seen[name] = total
+        for name, counter in self.inferred.items():
+            total = getattr(snap, name)
             delta = total - self._seen.get(name, 0)
             if delta > 0:
                 counter.inc(delta)

@@ -7,6 +7,7 @@ and docs/design.md.
 from .config import MODES, PolicyConfig
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
+from .identity import IdentityConfig, IdentityTable
 from .hints import HintError, ProgramHints, parse_hints, parse_ttl
 from .policy import ContinuumPolicy, LockDecision
 from .prefill import PrefillModel
@@ -19,7 +20,7 @@ from .turns import KvLocks
 from . import turns
 
 __all__ = [
-    "MODES", "TAU_BUCKETS", "ContinuumPolicy", "EtaEstimator", "HintError", "LockDecision",
+    "MODES", "TAU_BUCKETS", "ContinuumPolicy", "EtaEstimator", "HintError", "IdentityConfig", "IdentityTable", "LockDecision",
     "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
     "QueueDelayWindow", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
     "parse_hints", "parse_ttl", "queue_key", "turns",

@@ -32,11 +32,13 @@ class ProgramHints:
     ttl_s: float | None = None  # None: the server's policy decides
 
 
-def parse_hints(custom_params: dict | None, routing_key: str | None) -> ProgramHints | None:
-    """The overlay's hints of one request; None for a stock request (no program id).
+def parse_hints(custom_params: dict | None, routing_key: str | None,
+                session_id: str | None = None) -> ProgramHints | None:
+    """The overlay's hints of one request; None for a request with no program id (the
+    adapter may then infer one, see identity.py).
 
-    `program_id` falls back to `routing_key`. Unknown keys are ignored: they may belong
-    to other SGLang features.
+    `program_id` falls back to SGLang's top-level `session_id`, then to `routing_key`.
+    Unknown keys are ignored: they may belong to other SGLang features.
     """
     if custom_params is None:
         custom_params = {}
@@ -44,6 +46,8 @@ def parse_hints(custom_params: dict | None, routing_key: str | None) -> ProgramH
         raise HintError("custom_params", f"expected an object, got {_kind(custom_params)}")
     if custom_params.get("program_id") is not None:
         program_id = _program_id(custom_params["program_id"], "program_id")
+    elif session_id is not None and session_id != "":
+        program_id = _program_id(session_id, "session_id")
     elif routing_key is not None and routing_key != "":
         program_id = _program_id(routing_key, "routing_key")
     else:

@@ -55,6 +55,9 @@ class PolicySnapshot:
     memory_price: float = 1.0  # mode "pressure": price of holding memory (1 = paper's)
     # KV held by locks whose tool has run past its learned p99 (0 when taken without now)
     overdue_locked_tokens: int = 0
+    # Program inference (the adapter's IdentityTable; 0 where it is off or absent).
+    programs_inferred: int = 0  # requests with no id that started a new program
+    turns_inferred: int = 0  # requests with no id found to continue a finished turn
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""

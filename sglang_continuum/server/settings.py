@@ -38,6 +38,8 @@ class Settings:
 
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     status_interval_s: float = 10.0
+    # Requests with no program id get one inferred from their prompt (core/identity.py).
+    infer_programs: bool = False
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):
@@ -47,6 +49,9 @@ class Settings:
                 or v < 0:
             raise ValueError(f"continuum setting 'status_interval_s'={v!r}: must be a "
                              "finite number of seconds >= 0")
+        if not isinstance(self.infer_programs, bool):
+            raise ValueError(f"continuum setting 'infer_programs'={self.infer_programs!r}: "
+                             "must be true or false")
 
     def to_mapping(self) -> dict:
         """The flat form of a config file (keys as in the README)."""
@@ -54,6 +59,7 @@ class Settings:
         out["policy"] = _POLICY_NAMES[out.pop("mode")]
         out["prefill_profile"] = self.policy.prefill_profile.to_dict()
         out["status_interval_s"] = self.status_interval_s
+        out["infer_programs"] = self.infer_programs
         return out
 
     def to_json(self) -> str:
@@ -61,7 +67,8 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, data: dict) -> "Settings":
-        known = {"policy", "status_interval_s"} | {f.name for f in fields(PolicyConfig)}
+        known = {"policy", "status_interval_s", "infer_programs"} \
+            | {f.name for f in fields(PolicyConfig)}
         known.discard("mode")
         unknown = set(data) - known
         if unknown:
@@ -69,6 +76,7 @@ class Settings:
                 f"unknown continuum setting(s) {sorted(unknown)}; accepted: {sorted(known)}")
         cfg = dict(data)
         interval = cfg.pop("status_interval_s", cls.status_interval_s)
+        infer = cfg.pop("infer_programs", cls.infer_programs)
         if "policy" in cfg:
             name = cfg.pop("policy")
             if name not in POLICIES and name not in _POLICY_NAMES \
@@ -78,7 +86,7 @@ class Settings:
             cfg["mode"] = POLICIES.get(name, name)
         if "prefill_profile" in cfg:
             cfg["prefill_profile"] = _prefill(cfg["prefill_profile"])
-        return cls(PolicyConfig(**cfg), interval)
+        return cls(PolicyConfig(**cfg), interval, infer)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Settings | None":
@@ -128,6 +136,11 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--continuum-prefill-profile", type=Path, metavar="FILE",
                    help="JSON written by `python -m sglang_continuum.profile` "
                         "(prefill seconds = a + b*n + c*n^2).")
+    g.add_argument("--continuum-infer-programs", choices=("on", "off"),
+                   help="on: a request with no program id continues the program whose "
+                        "finished turn its prompt extends (same tenant), or starts a new one, "
+                        "so unmodified agents get locks; off (default): such requests are "
+                        "served as stock SGLang requests.")
     g.add_argument("--continuum-status-interval", type=float, dest="continuum_status_interval_s",
                    metavar="SECONDS", help="Seconds between JSON status log lines (0: never).")
 
@@ -148,6 +161,8 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
             data[name] = v
     if ns.continuum_pressure_scope is not None:
         data["pressure_scope"] = ns.continuum_pressure_scope
+    if getattr(ns, "continuum_infer_programs", None) is not None:
+        data["infer_programs"] = ns.continuum_infer_programs == "on"
     if ns.continuum_no_program_fcfs:
         data["program_fcfs"] = False
     if ns.continuum_prefill_profile is not None:

@@ -67,3 +67,11 @@ def test_bad_hints_name_the_field(field, params, routing_key):
     assert info.value.field == field
     assert repr(field) in str(info.value) and "expected" in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_session_id_is_a_program_id_between_program_id_and_routing_key():
+    assert parse_hints(None, "route", "sess-1") == ProgramHints("sess-1")
+    assert parse_hints({"program_id": "p"}, "route", "sess-1") == ProgramHints("p")
+    assert parse_hints(None, "route", "") == ProgramHints("route")
+    with pytest.raises(HintError, match="session_id"):
+        parse_hints(None, None, "x" * 200)

@@ -1,0 +1,93 @@
+"""Cost per request of program inference in the scheduler (core/identity.py).
+
+For each prompt length and table population, times with ``perf_counter_ns``:
+- ``match``: ``continues()`` for a next turn whose program is in the table, with every
+  other program sharing the same system prompt (one bucket: the worst case, all of its
+  ``max_candidates`` most recent turns are examined);
+- ``miss``: ``continues()`` for a first turn under the same shared system prompt, then
+  ``start()`` (a new program);
+- ``record``: ``record()`` of a finished turn.
+Token sequences are ``array('q')``, as SGLang 0.5.23's ``Req`` holds them.
+
+    python -m benchmarks.identity_bench [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import time
+from array import array
+
+from sglang_continuum.core import IdentityTable
+
+SYSTEM_TOKENS = 2_000
+
+
+def _ids(n: int, rng: random.Random) -> list[int]:
+    return [rng.randrange(10, 150_000) for _ in range(n)]
+
+
+def _median_us(fn, reps: int) -> float:
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - t0)
+    return statistics.median(samples) / 1e3
+
+
+def measure(prompt_tokens: int, programs: int, reps: int, seed: int = 0) -> dict:
+    rng = random.Random(seed)
+    system = _ids(min(SYSTEM_TOKENS, prompt_tokens // 2), rng)
+    table = IdentityTable()
+    contexts = []
+    for i in range(programs):  # every program shares the system prompt: one bucket
+        prompt = system + _ids(prompt_tokens - len(system), rng)
+        out = _ids(200, rng)
+        table.record(("", f"p{i}"), array("q", prompt), array("q", out), now=0.0)
+        contexts.append((i, prompt, out))
+    i, prompt, out = contexts[0]  # the oldest: examined last in its bucket
+    nxt = array("q", prompt + out + _ids(300, rng))
+    fresh = array("q", system + _ids(prompt_tokens - len(system), rng))
+    prompt_a, out_a = array("q", prompt), array("q", out)
+
+    def match():
+        key = table.continues("", nxt, now=1.0)
+        table.record(key, prompt_a, out_a, now=1.0)  # put it back (not timed apart)
+
+    gc.disable()
+    try:
+        both = _median_us(match, reps)
+        rec = _median_us(lambda: table.record(("", "p0"), prompt_a, out_a, now=1.0), reps)
+        miss = _median_us(lambda: table.continues("", fresh, now=1.0) or table.start("", "r"),
+                          reps)
+    finally:
+        gc.enable()
+    return {"prompt_tokens": prompt_tokens, "programs_in_bucket": programs,
+            "match_us": round(both - rec, 2), "miss_us": round(miss, 2),
+            "record_us": round(rec, 2)}
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few reps (a smoke test)")
+    args = ap.parse_args(argv)
+    reps = 50 if args.quick else 2_000
+    rows = [measure(n, p, reps) for n in (1_000, 8_000, 32_000) for p in (1, 64)]
+    print(f"{'prompt':>7} {'bucket':>6} {'match µs':>9} {'miss µs':>8} {'record µs':>10}")
+    for r in rows:
+        print(f"{r['prompt_tokens']:>7} {r['programs_in_bucket']:>6} {r['match_us']:>9} "
+              f"{r['miss_us']:>8} {r['record_us']:>10}")
+    rng = random.Random(1)
+    prompt, out = array("q", _ids(8_000, rng)), array("q", _ids(200, rng))
+    yardstick = _median_us(lambda: prompt + out, reps)
+    print(f"for scale, on this machine: prompt + output of an 8,000-token request (SGLang "
+          f"concatenates its ids per request): {yardstick:.2f} µs")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Program identity for requests that carry none: which finished turn does a prompt continue?
+
+An agent that sends no program id still resends its whole conversation each turn, so
+its next prompt begins with its last turn's context (prompt + output). The rule, for a
+prompt Q of a tenant and a finished turn T of the same tenant (prompt P tokens, output
+O tokens, context L = P + O):
+
+1. Q is longer than P and agrees with T's prompt (checked on sampled blocks: the first
+   ``head_tokens``, the last ``probe_tokens`` before the output, and ``probes`` blocks
+   spread in between).
+2. The agreement l = P + a, where a is how far Q agrees with T's output (read up to
+   ``output_tokens``; all of them agreeing counts as the whole output), covers most of
+   the context: l >= ``min_fraction`` * L. Chat templates re-render the previous
+   assistant message, so its tokens may differ from the generated ids (near the end,
+   or from the first token when the text does not re-tokenize to the same ids): the
+   rule asks for a longest common prefix covering most of the context, not for an
+   exact extension.
+3. Among the turns that pass, the one with the longest agreement a wins, then the most
+   recently finished. Reaching into T's *output* is what tells two programs apart that
+   share a system prompt and a first user message: their prompts are equal, their
+   outputs are not. So a winner with a = 0 stands only when it is the only turn that
+   passed; two or more such turns are ambiguous and the prompt starts a new program
+   (a missed inference, never a merge). A matched turn is consumed: one context is
+   continued once.
+
+The checks cost a fixed number of short slice comparisons per candidate, whatever the
+prompt's length, so a lookup costs microseconds. The sampled prompt check is not an
+exact comparison; a wrong match costs only scheduling (a lock consumed by the wrong
+program), never correctness: KV reuse is the radix tree's exact match.
+
+Memory is bounded: at most ``max_entries`` finished turns (one per program, its latest),
+each holding about ``head_tokens + probes * probe_tokens + output_tokens`` ids; turns
+older than ``max_age_s`` are dropped. Nothing here reads a clock: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import OrderedDict
+from dataclasses import dataclass
+from itertools import islice
+from typing import Sequence
+
+from .programs import ProgramKey
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Knobs of program inference. Invalid values raise ValueError naming the field."""
+
+    head_tokens: int = 32  # bucket key; shorter prompts are never inferred
+    probe_tokens: int = 4
+    probes: int = 4
+    output_tokens: int = 64
+    min_fraction: float = 0.9
+    max_candidates: int = 64  # most recent turns examined per lookup
+    max_entries: int = 16_384
+    max_age_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        for name in ("head_tokens", "probe_tokens", "output_tokens", "max_candidates",
+                     "max_entries"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"IdentityConfig.{name}: expected an integer >= 1, got {v!r}")
+        if isinstance(self.probes, bool) or not isinstance(self.probes, int) or self.probes < 0:
+            raise ValueError(f"IdentityConfig.probes: expected an integer >= 0, "
+                             f"got {self.probes!r}")
+        f = self.min_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1:
+            raise ValueError(f"IdentityConfig.min_fraction: expected a number in [0, 1], "
+                             f"got {f!r}")
+        a = self.max_age_s
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) \
+                or a <= 0:
+            raise ValueError(f"IdentityConfig.max_age_s: expected a finite number > 0, "
+                             f"got {a!r}")
+
+
+@dataclass(slots=True)  # not frozen: its __init__ runs once per finished request
+class _Turn:
+    """The fingerprint of a finished turn's context."""
+
+    key: ProgramKey
+    bucket: tuple
+    prompt_len: int
+    output_len: int
+    blocks: tuple  # ((position, ids), ...): sampled blocks of the prompt, its end first
+    output_head: array
+    finished_at: float
+
+
+class IdentityTable:
+    """Finished turns of programs without an id, looked up by the prompts that follow.
+
+    ``continues(tenant, prompt, now)`` names the program a prompt continues (consuming
+    that turn) or None; ``record(key, prompt, output, now)`` remembers a finished turn.
+    Token sequences are any sliceable sequences of ints (lists, ``array('q')``):
+    the few short slices read are compared as ``array('q')``.
+    """
+
+    def __init__(self, config: IdentityConfig | None = None) -> None:
+        self.config = config or IdentityConfig()
+        self._buckets: dict[tuple, OrderedDict[ProgramKey, _Turn]] = {}
+        self._by_key: OrderedDict[ProgramKey, _Turn] = OrderedDict()  # oldest finish first
+        self.matched = 0  # prompts found to continue a finished turn
+        self.started = 0  # prompts that continue none: first turns of new programs
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def continues(self, tenant: str, prompt: Sequence[int], now: float) -> ProgramKey | None:
+        """The program whose finished turn `prompt` continues, or None. A match
+        consumes the turn."""
+        cfg = self.config
+        if len(prompt) <= cfg.head_tokens:
+            return None
+        if type(prompt) is not array or prompt.typecode != "q":
+            prompt = array("q", prompt)  # SGLang's Req already holds array('q')
+        self._expire(now)
+        bucket = self._buckets.get((tenant, prompt[:cfg.head_tokens].tobytes()))
+        if not bucket:
+            return None
+        best, best_a = None, -1
+        n = len(prompt)
+        passed = 0
+        for turn in islice(reversed(bucket.values()), cfg.max_candidates):
+            p = turn.prompt_len
+            if n <= p or not _agrees(prompt, turn.blocks):
+                continue
+            head = turn.output_head
+            a = _agreement(prompt, p, head) if prompt[p] == head[0] else 0
+            total = p + turn.output_len
+            cover = total if a == len(head) else p + a
+            if cover < cfg.min_fraction * total:
+                continue
+            passed += 1
+            if a > best_a:
+                best, best_a = turn, a
+        if best is None or (best_a == 0 and passed > 1):
+            return None
+        self._remove(best.key)
+        self.matched += 1
+        return best.key
+
+    def start(self, tenant: str, request_id: str) -> ProgramKey:
+        """The key of a new program whose first turn is request `request_id`."""
+        self.started += 1
+        return (tenant, f"~{request_id}")
+
+    def record(self, key: ProgramKey, prompt: Sequence[int], output: Sequence[int],
+               now: float) -> None:
+        """Remember the finished turn of `key` (replacing the program's previous one)."""
+        cfg = self.config
+        self._remove(key)
+        if len(prompt) <= cfg.head_tokens or not output:
+            return  # too short to key, or nothing to tell siblings apart by
+        self._expire(now)
+        while len(self._by_key) >= cfg.max_entries:
+            self._remove(next(iter(self._by_key)))
+        bucket = (key[0], _cut(prompt, 0, cfg.head_tokens).tobytes())
+        turn = _Turn(key, bucket, len(prompt), len(output), _blocks(prompt, cfg),
+                     _cut(output, 0, cfg.output_tokens), now)
+        self._by_key[key] = turn
+        self._buckets.setdefault(bucket, OrderedDict())[key] = turn
+
+    def forget(self, key: ProgramKey) -> None:
+        self._remove(key)
+
+    def _remove(self, key: ProgramKey) -> None:
+        turn = self._by_key.pop(key, None)
+        if turn is None:
+            return
+        bucket = self._buckets[turn.bucket]
+        del bucket[key]
+        if not bucket:
+            del self._buckets[turn.bucket]
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.config.max_age_s
+        while self._by_key:
+            turn = next(iter(self._by_key.values()))
+            if turn.finished_at >= horizon:
+                return
+            self._remove(turn.key)
+
+
+def _blocks(prompt: Sequence[int], cfg: IdentityConfig) -> tuple:
+    """Sampled blocks of a prompt past its head: its last, then `probes` spread ones."""
+    p, k, h = len(prompt), cfg.probe_tokens, cfg.head_tokens
+    end = max(h, p - k)
+    # The prompt's end first: siblings under one system prompt differ there, so most
+    # candidates are rejected by one comparison.
+    blocks = [(end, _cut(prompt, end, end + k))]
+    span = end - h
+    if span > 0 and cfg.probes:
+        step = span / cfg.probes
+        blocks += [(i, _cut(prompt, i, i + k))
+                   for i in {h + int(step * j) for j in range(cfg.probes)}]
+    return tuple(blocks)
+
+
+def _cut(seq: Sequence[int], start: int, stop: int) -> array:
+    """seq[start:stop] as an ``array('q')``: a copy-free slice of SGLang's arrays, and
+    compared with memcmp speed (a list is converted, only this short slice of it)."""
+    piece = seq[start:stop]
+    return piece if type(piece) is array and piece.typecode == "q" else array("q", piece)
+
+
+def _agrees(prompt: array, blocks: tuple) -> bool:
+    for i, ids in blocks:  # the prompt's end first
+        if prompt[i:i + len(ids)] != ids:
+            return False
+    return True
+
+
+def _agreement(prompt: array, start: int, head: array) -> int:
+    """How many leading ids of `head` equal prompt[start:] (binary search on slices)."""
+    if prompt[start:start + len(head)] == head:
+        return len(head)
+    lo, hi = 1, len(head) - 1  # caller checked head[0]; the whole head did not agree
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if prompt[start:start + mid] == head[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,74 @@
+"""The Controller's glue for program inference: requests without ids get a program from
+the IdentityTable, explicit fields and SGLang's session_id win, the flag turns it off."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from sglang_continuum.adapter.controller import Controller, program_of
+from sglang_continuum.core import PolicyConfig
+from sglang_continuum.server.settings import Settings
+from tests.unit.test_controller import Clock, FakeCache
+
+
+def req(rid, prompt, output, program=None, session_id=None, salt=None):
+    custom = {"program_id": program} if program else None
+    return SimpleNamespace(
+        rid=rid, sampling_params=SimpleNamespace(custom_params=custom), routing_key=None,
+        session_id=session_id, cache_salt=salt, extra_key=None, origin_input_ids=prompt,
+        output_ids=output, last_node=f"node-{rid}", prefix_len=0, is_retracted=False,
+        finished_reason=None, finished=lambda: True)
+
+
+def make(infer=True):
+    clock = Clock()
+    settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0,
+                                     per_program_max_fraction=0.5), infer_programs=infer)
+    ctl = Controller(FakeCache(), settings, capacity_tokens=10_000, clock=clock)
+    return ctl, clock
+
+
+def turn(ctl, clock, r):
+    ctl.on_queued(r, False)
+    ctl.on_admitted(r)
+    clock.t += 1.0
+    ctl.on_release(r, checkpointed=True)
+    clock.t += 1.0
+    return program_of(r)
+
+
+def test_an_unmodified_agent_gets_a_lock_that_its_next_turn_consumes():
+    ctl, clock = make()
+    p1 = list(range(100, 400))
+    first = turn(ctl, clock, req("r1", p1, [5, 6, 7]))
+    assert first.inferred and first.key == ("", "~r1")
+    assert ctl.cache.locked == [("lock", "node-r1")]
+    second = req("r2", p1 + [5, 6, 7] + [9] * 20, [8])
+    ctl.on_queued(second, False)
+    assert program_of(second).key == ("", "~r1")
+    ctl.on_admitted(second)
+    assert ctl.cache.unlocked == [("lock", "node-r1")]
+    snap = ctl.snapshot()
+    assert (snap.programs_inferred, snap.turns_inferred) == (1, 1)
+
+
+def test_explicit_program_id_and_session_id_win_and_are_not_recorded():
+    ctl, clock = make()
+    p1 = list(range(100, 400))
+    assert turn(ctl, clock, req("r1", p1, [5], program="mine")).key == ("", "mine")
+    assert turn(ctl, clock, req("r2", p1 + [5, 9], [6], session_id="s-1")).key == ("", "s-1")
+    assert len(ctl.identity) == 0
+    assert ctl.snapshot().programs_inferred == 0
+
+
+def test_off_serves_requests_without_ids_as_stock():
+    ctl, clock = make(infer=False)
+    assert turn(ctl, clock, req("r1", list(range(100, 400)), [5])) is None
+    assert ctl.cache.locked == [] and ctl.identity is None
+    assert ctl.snapshot().programs_inferred == 0
+
+
+def test_prompts_too_short_to_key_stay_stock_requests():
+    ctl, clock = make()
+    assert turn(ctl, clock, req("health", [0], [5])) is None
+    assert ctl.cache.locked == [] and ctl.snapshot().programs_inferred == 0
