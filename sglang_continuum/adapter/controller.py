@@ -134,6 +134,11 @@ class Controller:
                      tool=hints.tool or self._detect_tool(req), last_turn=hints.last_turn,
                      ttl_hint_s=hints.ttl_s,
                      target=None if node is None or self.cache.is_root(node) else node)
+        if hints.last_turn and self.metrics is not None:
+            # A program ended (once per program, not per step): export now, so a client
+            # that saw its last answer reads /metrics that already count it.
+            self._next_metrics = now + 0.25
+            self.metrics.update(self.snapshot(now))
 
     def _infer(self, req, now: float) -> Optional[RequestProgram]:
         """The program of a request that sent no id: the one whose finished turn its

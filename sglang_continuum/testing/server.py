@@ -66,7 +66,9 @@ class Server:
         program (a locked first turn, then its last turn) through the scheduler and
         returns once /metrics counts it ended. The scheduler processes requests in
         order, so everything sent before is then in the exported snapshot, and the
-        barrier left nothing behind (its lock consumed, its program forgotten)."""
+        barrier left nothing behind (its lock consumed, its program forgotten). The
+        overlay exports its snapshot as soon as a program ends (before the answer goes
+        out), so the count read first is current and the wait ends on this barrier."""
         from sglang_continuum.testing.client import generate, random_ids
 
         ended = self.metric("sglang_continuum_programs_ended_total")

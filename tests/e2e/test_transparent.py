@@ -24,6 +24,8 @@ def server(start_server):
     return start_server(["--max-total-tokens", str(POOL), "--enable-cache-report",
                          "--continuum-policy", "fixed", "--continuum-fixed-ttl", "30",
                          "--continuum-lock-budget", "0.9",
+                         # The competitors' 1500-token prompts must not lock (see below).
+                         "--continuum-per-program-cap", "0.25",
                          "--continuum-infer-programs", "on"], name="transparent")
 
 
