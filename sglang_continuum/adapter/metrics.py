@@ -34,14 +34,13 @@ class PrometheusExporter:
         self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
                               ("tool", "quantile"))
         self.tool_samples = g("tool_duration_samples", "Recorded tool durations", ("tool",))
+        # Snapshot field -> counter of the same name: the snapshot carries totals, the
+        # exporter adds what is new since the last update.
         self.counters = {
-            name: c(f"locks_{name}", f"TTL locks {name.replace('_', ' ')}")
-            for name in ("set", "consumed", "lapsed", "released_pressure", "refused",
-                         "dropped")
-        }
-        self.programs_ended = c("programs_ended", "Programs whose last turn finished")
-        self._ended_seen = 0
-        self.inferred = {
+            **{f"locks_{name}": c(f"locks_{name}", f"TTL locks {name.replace('_', ' ')}")
+               for name in ("set", "consumed", "lapsed", "released_pressure", "refused",
+                            "dropped")},
+            "programs_ended": c("programs_ended", "Programs whose last turn finished"),
             "programs_inferred": c("programs_inferred",
                                    "Requests with no program id that started a new program"),
             "turns_inferred": c("turns_inferred", "Requests with no program id found to "
@@ -62,20 +61,11 @@ class PrometheusExporter:
         self.memory_price.set(snap.memory_price)
         self.overdue_locked_tokens.set(snap.overdue_locked_tokens)
         for name, counter in self.counters.items():
-            total = getattr(snap, f"locks_{name}")
-            delta = total - self._seen.get(name, 0)
-            if delta > 0:
-                counter.inc(delta)
-            self._seen[name] = total
-        for name, counter in self.inferred.items():
             total = getattr(snap, name)
             delta = total - self._seen.get(name, 0)
             if delta > 0:
                 counter.inc(delta)
             self._seen[name] = total
-        if snap.programs_ended > self._ended_seen:
-            self.programs_ended.inc(snap.programs_ended - self._ended_seen)
-            self._ended_seen = snap.programs_ended
         # The snapshot carries cumulative bucket counts; feed the new ones as observations
         # at each bucket's upper bound so the exported histogram matches it.
         for i, (bound, count) in enumerate(zip(snap.tau_buckets, snap.tau_counts)):

@@ -83,7 +83,9 @@ class Server:
         return self.proc.poll() is None
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    """Until ``/health`` answers 200; raises with the log's tail if the process exits or
+    the timeout passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -115,7 +117,7 @@ def launch(args: list[str], log_dir: Path, overlay: bool = True, timeout: float 
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc, log_path, timeout)
+        wait_ready(url, proc, log_path, timeout)
         yield Server(proc, url, log_path)
     finally:
         stop_process_group(proc, timeout=30)

@@ -14,14 +14,13 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 import requests
 
-from sglang_continuum.testing.server import free_port, stop_process_group
+from sglang_continuum.testing.server import free_port, stop_process_group, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,16 +101,7 @@ def test_installed_server_serves(installed):
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1.0)
+        wait_ready(url, proc, log, timeout=240)
         body = {"input_ids": list(range(10, 60)), "sampling_params": {
             "max_new_tokens": 2, "ignore_eos": True,
             "custom_params": {"program_id": "wheel", "last_turn": False}}}

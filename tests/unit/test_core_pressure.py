@@ -8,6 +8,7 @@ import pytest
 from sglang_continuum.core import ContinuumPolicy, LockDecision, PolicyConfig, PrefillModel
 from sglang_continuum.core.contention import ContentionGauge
 from sglang_continuum.core.ttl import priced_cold_start_ttl, priced_ttl
+from tests.unit.test_core_policy import feed_durations
 
 A, B = ("t", "a"), ("t", "b")
 D = np.array([0.1, 0.2, 0.3, 5.0])
@@ -63,21 +64,10 @@ def _policy(**kw):
     return ContinuumPolicy(PolicyConfig(**cfg), 1000)
 
 
-def _feed(p, key, tool, durations, t=0.0):
-    p.on_arrival(key, t)
-    p.on_admitted(key, t)
-    for d in durations:
-        p.on_finish(key, t, 10, tool, False)
-        t += d
-        p.on_arrival(key, t)
-        p.on_admitted(key, t)
-    return t
-
-
 def test_default_mode_prices_memory_by_contention():
     p = _policy()
     assert PolicyConfig().mode == "pressure"
-    _feed(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # four unlocked resumptions, no pressure
+    feed_durations(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # four unlocked resumptions, no pressure
     assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
                                                                 "pressure")
     # A request did not fit, then a later turn came back without a lock:
@@ -114,14 +104,14 @@ def test_modes_and_aliases():
     with pytest.raises(ValueError, match="contention_window"):
         PolicyConfig(contention_window=0)
     paper = _policy(mode="paper")
-    _feed(paper, A, "cd", [0.1, 0.2, 0.3, 5.0])
+    feed_durations(paper, A, "cd", [0.1, 0.2, 0.3, 5.0])
     assert paper.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
                                                                     "cost_model")
 
 
 def test_overdue_locks_are_those_past_their_tools_p99():
     p = _policy(mode="fixed", fixed_ttl_s=30.0)
-    _feed(p, A, "cd", [1.0] * 99 + [2.0])  # p99 of "cd" = 1 s (nearest rank 99 of 100)
+    feed_durations(p, A, "cd", [1.0] * 99 + [2.0])  # p99 of "cd" = 1 s (nearest rank 99 of 100)
     t = 1000.0
     for key, tokens in ((("t", "x"), 100), (("t", "y"), 40)):
         assert p.on_finish(key, t, tokens, "cd", False).ttl_s == 30.0
