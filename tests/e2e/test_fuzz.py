@@ -77,6 +77,25 @@ def test_empty_prompt_in_a_batch_is_a_400_and_the_server_lives(server, route, bo
     assert _healthy(server)
 
 
+@pytest.mark.parametrize("route,body", [
+    ("/generate", {"text": "", "sampling_params": {"max_new_tokens": 1}}),
+    ("/generate", {"text": ["", "hello"], "sampling_params": {"max_new_tokens": 1}}),
+    ("/generate", {"text": "", "sampling_params": {"max_new_tokens": 1}, "stream": True}),
+])
+def test_prompt_empty_after_tokenization_is_a_400_and_the_server_lives(server, route, body):
+    """patches/0013: the tiny model's tokenizer adds no BOS, so "" is 0 tokens; without
+    the patch the scheduler dies (zero-token forward, or AssertionError in
+    release_kv_cache when batched)."""
+    r = _post(server.url, route, body)
+    streamed = body.get("stream", False)  # the 400 then comes as an error event
+    assert r.status_code == (200 if streamed else 400), r.text
+    assert "The prompt is empty" in r.text, r.text
+    assert _healthy(server)
+    ok = _post(server.url, "/generate", {"text": "hello", "sampling_params": {
+        "max_new_tokens": 2, "ignore_eos": True}})
+    assert ok.status_code == 200 and ok.json()["meta_info"]["completion_tokens"] == 2, ok.text
+
+
 @pytest.mark.parametrize("route,body,field", [
     ("/generate", {"input_ids": [[11], [12]], "sampling_params": [{"max_new_tokens": 2}]},
      "sampling_params has 1 entries for a batch of 2"),
