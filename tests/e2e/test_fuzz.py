@@ -96,6 +96,21 @@ def test_prompt_empty_after_tokenization_is_a_400_and_the_server_lives(server, r
     assert ok.status_code == 200 and ok.json()["meta_info"]["completion_tokens"] == 2, ok.text
 
 
+@pytest.mark.parametrize("route,body", [
+    ("/generate", {"input_ids": [5, 6], "sampling_params": {
+        "max_new_tokens": 2, "min_new_tokens": 1, "stop_token_ids": [4096]}}),
+    ("/v1/completions", {"model": "default", "prompt": "hi", "max_tokens": 2,
+                         "min_tokens": 1, "stop_token_ids": [-1]}),
+])
+def test_stop_token_ids_outside_the_vocabulary_are_a_400_and_the_server_lives(
+        server, route, body):
+    """patches/0014: without it the min_new_tokens penalizer's scatter kills the
+    scheduler (index out of bounds)."""
+    r = _post(server.url, route, body)
+    assert r.status_code == 400 and "stop_token_ids must hold token ids in [0, " in r.text, r.text
+    assert _healthy(server)
+
+
 @pytest.mark.parametrize("route,body,field", [
     ("/generate", {"input_ids": [[11], [12]], "sampling_params": [{"max_new_tokens": 2}]},
      "sampling_params has 1 entries for a batch of 2"),
