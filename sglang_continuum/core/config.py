@@ -47,6 +47,9 @@ class PolicyConfig:
     lock_quantile: float = 0.999
     contention_window: int = 8
     contention_saturation: float = 0.05
+    # A host tier under the device pool (SGLang's HiCache): a lock that lapses or gives
+    # way moves its KV to host memory, and prefill_profile then prices a reload.
+    host_tier: bool = False
 
     def __post_init__(self) -> None:
         if self.mode in MODE_ALIASES:
@@ -72,6 +75,9 @@ class PolicyConfig:
         _number(self, "contention_saturation", low=0.0, high=1.0)
         for name in ("lock_budget_fraction", "per_program_max_fraction", "per_tenant_fraction"):
             _number(self, name, low=0.0, high=1.0)
+        if not isinstance(self.host_tier, bool):
+            raise ValueError(
+                f"PolicyConfig.host_tier: expected true or false, got {self.host_tier!r}")
         if not isinstance(self.program_fcfs, bool):
             raise ValueError(
                 f"PolicyConfig.program_fcfs: expected true or false, got {self.program_fcfs!r}"
