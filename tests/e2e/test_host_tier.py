@@ -1,7 +1,7 @@
 """End to end: the host tier (SGLang HiCache) on the CPU server, with the overlay.
 
 One server, ``--enable-hierarchical-cache`` on the CPU device (patches/0012), a host
-pool of twice the 8192-token device pool. First a stock prefix evicted from the device
+pool of twice a 4096-token device pool (small pools keep the test fast). First a stock prefix evicted from the device
 pool comes back from host memory on its next hit (no re-prefill, same output as a device
 hit). Then a program whose TTL lock gives way under memory pressure: its KV is demoted
 to host memory (device slots freed, held on host inside its TTL) and its next turn loads
@@ -15,13 +15,15 @@ from sglang_continuum.testing.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 
-PROMPT = 1500
-COMPETITOR = 3000  # three of these overflow the 8192-token device pool
+POOL = 4096
+PROMPT = 800
+COMPETITOR = 1500  # three of these overflow the device pool
 
 
 @pytest.fixture(scope="module")
 def server(start_server):
-    return start_server(["--enable-hierarchical-cache"], name="host-tier")
+    return start_server(["--enable-hierarchical-cache", "--max-total-tokens", str(POOL)],
+                        name="host-tier")
 
 
 def _host_hit_tokens(server) -> float:
@@ -56,7 +58,7 @@ def test_a_lock_that_gives_way_demotes_and_the_next_turn_loads_it_back(server):
     server.wait_metric("sglang_continuum_locked_tokens", len(context))
 
     # A prompt that fits only if the lock gives way (the engine is idle: it may).
-    generate(server.url, random_ids(7000, 8), 4)
+    generate(server.url, random_ids(POOL - 700, 8), 4)
     server.wait_metric("sglang_continuum_locks_released_pressure_total", released + 1)
     server.wait_metric("sglang_continuum_locks_demoted_total", demoted + 1)
     # Demoted and held on host while the program is inside its TTL.
@@ -73,5 +75,6 @@ def test_a_lock_that_gives_way_demotes_and_the_next_turn_loads_it_back(server):
     # all of it is served).
     assert server.wait_metric("sglang_continuum_host_holds", 0) == 0
     assert server.metric("sglang_continuum_locked_tokens") == 0
-    assert generate(server.url, random_ids(7800, 10), 2)["meta_info"]["prompt_tokens"] == 7800
+    big = generate(server.url, random_ids(POOL - 200, 10), 2)
+    assert big["meta_info"]["prompt_tokens"] == POOL - 200
     assert "Traceback" not in server.log()
