@@ -101,6 +101,11 @@ def make_factory(settings_loader):
         if cache.has_host_tier:  # locks that lapse or give way demote to host memory
             settings = dataclasses.replace(
                 settings, policy=dataclasses.replace(settings.policy, host_tier=True))
+            if settings.policy.host_reload_profile is None:
+                logger.warning("sglang-continuum: host tier on, but no measured reload "
+                               "time: the cost model prices a lapse as a prefill. Run "
+                               "`python -m sglang_continuum.profile --host-reload` and "
+                               "pass --continuum-prefill-profile FILE.")
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
                                      export_metrics=ctx.tp_rank == 0
                                      and bool(ctx.params.enable_metrics))

@@ -112,3 +112,37 @@ def test_the_simulator_demotes_as_the_server_does():
     assert cache.cached(0) == 300
     assert kv.demote(second) is not None
     assert (cache.cached(0), cache.host_len(0), cache.free) == (0, 300, 1000)
+
+
+def _ttl(**cfg):
+    p = ContinuumPolicy(PolicyConfig(mode="paper", **cfg), 100_000)
+    return p.on_finish(A, 0.0, 20_000, "ls", False).ttl_s
+
+
+def test_the_cost_model_prices_a_lapse_as_a_reload_with_a_host_tier():
+    slow_prefill = PrefillModel(0.0, 1e-3, 0.0)  # 20 s to recompute 20k tokens
+    fast_reload = PrefillModel(0.0, 1e-4, 0.0)   # 2 s to reload them
+    prefill_ttl = _ttl(prefill_profile=slow_prefill)
+    reload_ttl = _ttl(prefill_profile=slow_prefill, host_tier=True,
+                      host_reload_profile=fast_reload)
+    assert 0 < reload_ttl < prefill_ttl  # a cheaper rebuild is worth a shorter wait
+    # A reload profile means nothing without a host tier; a host tier without one
+    # falls back to the prefill.
+    assert _ttl(prefill_profile=slow_prefill, host_reload_profile=fast_reload) == prefill_ttl
+    assert _ttl(prefill_profile=slow_prefill, host_tier=True) == prefill_ttl
+
+
+def test_settings_read_the_reload_profile_from_the_profile_file(tmp_path):
+    import argparse
+    import json
+
+    from sglang_continuum.server.settings import Settings, add_cli_args, settings_from_args
+
+    f = tmp_path / "profile.json"
+    f.write_text(json.dumps({"a": 0.0, "b": 1e-4, "c": 0.0, "source": "test",
+                             "host_reload": {"a": 0.0, "b": 2e-6, "c": 0.0, "samples": []}}))
+    ap = argparse.ArgumentParser()
+    add_cli_args(ap)
+    settings = settings_from_args(ap.parse_args(["--continuum-prefill-profile", str(f)]))
+    assert settings.policy.host_reload_profile == PrefillModel(0.0, 2e-6, 0.0)
+    assert Settings.from_mapping(json.loads(settings.to_json())) == settings
