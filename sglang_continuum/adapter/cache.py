@@ -45,10 +45,13 @@ class ContinuumRadixCache(UnifiedRadixCache):
         host lock on the node, or None when the node is not a device leaf nobody else
         holds (left as ordinary cache: device eviction demotes or drops it later)."""
         node = handle.node
+        if not self.has_host_tier or self.is_root(node):
+            self.unlock(handle)
+            return None
+        if self.ongoing_write_through:  # finish write-throughs: they lock their nodes
+            self.writing_check(write_back=True)
         before = self.full_evictable_size()
         self.unlock(handle)
-        if not self.has_host_tier or self.is_root(node):
-            return None
         # Our lock was the last on the node iff unlocking made its tokens evictable
         # (a lock on a node counts on its whole path): a running request may hold it.
         if self.full_evictable_size() == before:
@@ -56,11 +59,8 @@ class ContinuumRadixCache(UnifiedRadixCache):
         (*_, info), = self.tree_core.collect_path_info([node])
         if info.num_children or info.full_value_len is None:
             return None  # not a device leaf (a later turn extended it), or host-only
-        if not self.is_backuped(node):
-            if self.ongoing_write_through:  # a write-through of it may be in flight
-                self.writing_check(write_back=True)
-            if not self.is_backuped(node) and not self.backup_node_for_write_back(node):
-                return None  # the host pool is full: stays ordinary device cache
+        if not self.is_backuped(node) and not self.backup_node_for_write_back(node):
+            return None  # the host pool is full: it stays ordinary device cache
         host = TreeLock(node, self.inc_host_lock_ref(node).to_dec_params())
         self._demote(node, defaultdict(int))
         return host
