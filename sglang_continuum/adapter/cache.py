@@ -8,10 +8,12 @@ turn, at expiry, under memory pressure, or when the program ends.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections import defaultdict
 
 from sglang.srt.mem_cache.registry import TreeCacheBuildContext, create_unified_radix_cache
-from sglang.srt.mem_cache.unified_radix_cache import UnifiedRadixCache
+from sglang.srt.mem_cache.unified_radix_cache import TreeLock, UnifiedRadixCache
 
 from sglang_continuum.server.settings import Settings
 
@@ -29,6 +31,43 @@ class ContinuumRadixCache(UnifiedRadixCache):
         super().on_release(req, checkpointed=checkpointed)
         if self.continuum is not None:
             self.continuum.on_release(req, checkpointed=checkpointed)
+
+    @property
+    def has_host_tier(self) -> bool:
+        """HiCache (--enable-hierarchical-cache) keeps a host copy of the tree's KV."""
+        return self.cache_controller is not None and \
+            getattr(self, "host_memory_mode", "cache") == "cache"
+
+    def demote(self, handle):
+        """``core.turns.HostTier.demote``: release a TTL lock and move its node's KV to
+        host memory as SGLang's eviction loop does (back up, then demote), so the device
+        slots are free at once and the program's next turn loads the KV back. Returns a
+        host lock on the node, or None when the node is not a device leaf nobody else
+        holds (left as ordinary cache: device eviction demotes or drops it later)."""
+        node = handle.node
+        if not self.has_host_tier or self.is_root(node):
+            self.unlock(handle)
+            return None
+        if self.ongoing_write_through:  # finish write-throughs: they lock their nodes
+            self.writing_check(write_back=True)
+        before = self.full_evictable_size()
+        self.unlock(handle)
+        # Our lock was the last on the node iff unlocking made its tokens evictable
+        # (a lock on a node counts on its whole path): a running request may hold it.
+        if self.full_evictable_size() == before:
+            return None
+        (*_, info), = self.tree_core.collect_path_info([node])
+        if info.num_children or info.full_value_len is None:
+            return None  # not a device leaf (a later turn extended it), or host-only
+        if not self.is_backuped(node) and not self.backup_node_for_write_back(node):
+            return None  # the host pool is full: it stays ordinary device cache
+        host = TreeLock(node, self.inc_host_lock_ref(node).to_dec_params())
+        self._demote(node, defaultdict(int))
+        return host
+
+    def unhold(self, host_handle) -> None:
+        """``core.turns.HostTier.unhold``: release a host lock demote() returned."""
+        self.dec_host_lock_ref(host_handle.node, host_handle.receipt)
 
     def reset(self) -> None:
         # flush_cache: every TreeLock becomes stale; forget them before the tree goes.
@@ -59,6 +98,14 @@ def make_factory(settings_loader):
             logger.warning("sglang-continuum: radix cache disabled; the overlay is inactive")
             return cache
         capacity = int(ctx.params.token_to_kv_pool_allocator.size)
+        if cache.has_host_tier:  # locks that lapse or give way demote to host memory
+            settings = dataclasses.replace(
+                settings, policy=dataclasses.replace(settings.policy, host_tier=True))
+            if settings.policy.host_reload_profile is None:
+                logger.warning("sglang-continuum: host tier on, but no measured reload "
+                               "time: the cost model prices a lapse as a prefill. Run "
+                               "`python -m sglang_continuum.profile --host-reload` and "
+                               "pass --continuum-prefill-profile FILE.")
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
                                      export_metrics=ctx.tp_rank == 0
                                      and bool(ctx.params.enable_metrics))

@@ -31,6 +31,10 @@ class PrometheusExporter:
                                        "whose tool has run past its learned p99")
         self.memory_price = g("memory_price", "Price of holding KV in the pressure policy "
                               "(1 = the paper's, 0 = free)")
+        self.host_holds = g("host_holds", "Programs whose demoted KV is held in host "
+                            "memory inside their TTL")
+        self.host_held_tokens = g("host_held_tokens", "KV tokens held in host memory for "
+                                  "programs inside their TTL")
         self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
                               ("tool", "quantile"))
         self.tool_samples = g("tool_duration_samples", "Recorded tool durations", ("tool",))
@@ -39,7 +43,7 @@ class PrometheusExporter:
         self.counters = {
             **{f"locks_{name}": c(f"locks_{name}", f"TTL locks {name.replace('_', ' ')}")
                for name in ("set", "consumed", "lapsed", "released_pressure", "refused",
-                            "dropped")},
+                            "dropped", "demoted")},
             "programs_ended": c("programs_ended", "Programs whose last turn finished"),
             "programs_inferred": c("programs_inferred",
                                    "Requests with no program id that started a new program"),
@@ -60,6 +64,8 @@ class PrometheusExporter:
         self.contention.set(snap.contention)
         self.memory_price.set(snap.memory_price)
         self.overdue_locked_tokens.set(snap.overdue_locked_tokens)
+        self.host_holds.set(snap.host_holds)
+        self.host_held_tokens.set(snap.host_held_tokens)
         for name, counter in self.counters.items():
             total = getattr(snap, name)
             delta = total - self._seen.get(name, 0)

@@ -35,7 +35,16 @@ MEMBERS: dict[str, tuple[str, ...]] = {
            "cache_salt", "extra_key"),
     "sglang.srt.sampling.sampling_params.SamplingParams": ("custom_params",),
     _TOKENIZER: ("server_args",),
-    _CACHE: ("lock", "unlock", "on_release", "reset", "is_root", "disable"),
+    _CACHE: ("lock", "unlock", "on_release", "reset", "is_root", "disable",
+             # host tier (adapter/cache.py demote/unhold); _demote is private
+             "cache_controller", "host_memory_mode", "tree_core", "full_evictable_size",
+             "is_backuped", "ongoing_write_through", "writing_check",
+             "backup_node_for_write_back", "inc_host_lock_ref", "dec_host_lock_ref",
+             "_demote"),
+    "sglang.srt.mem_cache.unified_cache.unified_tree_core_interface.TreePathNodeInfo":
+        ("num_children", "full_value_len"),
+    "sglang.srt.mem_cache.unified_cache.unified_tree_core_interface.UnifiedTreeCoreInterface":
+        ("collect_path_info",),
     "sglang.srt.managers.schedule_policy.AddReqResult": ("NO_TOKEN",),
     "sglang.srt.managers.schedule_batch": ("FINISH_ABORT",),
     "sglang.srt.mem_cache.registry": ("TreeCacheBuildContext", "create_unified_radix_cache",
@@ -53,6 +62,8 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     f"{_TOKENIZER}._validate_one_request": ("obj",),
     f"{_CACHE}.on_release": ("req", "checkpointed"),
     "sglang.srt.mem_cache.registry.create_unified_radix_cache": ("cache_class",),
+    f"{_CACHE}._demote": ("node_id", "tracker"),
+    f"{_CACHE}.dec_host_lock_ref": ("node_id", "params"),
 }
 
 

@@ -47,6 +47,12 @@ class PolicyConfig:
     lock_quantile: float = 0.999
     contention_window: int = 8
     contention_saturation: float = 0.05
+    # A host tier under the device pool (SGLang's HiCache): a lock that lapses or gives
+    # way moves its KV to host memory, and what a lapse costs to rebuild is the reload
+    # (host_reload_profile, measured by `python -m sglang_continuum.profile
+    # --host-reload`) instead of a prefill; the queueing a lapse causes is priced as ever.
+    host_tier: bool = False
+    host_reload_profile: PrefillModel | None = None
 
     def __post_init__(self) -> None:
         if self.mode in MODE_ALIASES:
@@ -72,15 +78,30 @@ class PolicyConfig:
         _number(self, "contention_saturation", low=0.0, high=1.0)
         for name in ("lock_budget_fraction", "per_program_max_fraction", "per_tenant_fraction"):
             _number(self, name, low=0.0, high=1.0)
+        if not isinstance(self.host_tier, bool):
+            raise ValueError(
+                f"PolicyConfig.host_tier: expected true or false, got {self.host_tier!r}")
         if not isinstance(self.program_fcfs, bool):
             raise ValueError(
                 f"PolicyConfig.program_fcfs: expected true or false, got {self.program_fcfs!r}"
             )
+        if self.host_reload_profile is not None and \
+                not isinstance(self.host_reload_profile, PrefillModel):
+            raise ValueError("PolicyConfig.host_reload_profile: expected a PrefillModel or "
+                             f"None, got {type(self.host_reload_profile).__name__}")
         if not isinstance(self.prefill_profile, PrefillModel):
             raise ValueError(
                 "PolicyConfig.prefill_profile: expected a PrefillModel, "
                 f"got {type(self.prefill_profile).__name__}"
             )
+
+
+def rebuild_profile(cfg: PolicyConfig) -> PrefillModel:
+    """Seconds to rebuild a lapsed lock's KV: a reload from host memory with a host tier
+    whose reload was measured, else a prefill."""
+    if cfg.host_tier and cfg.host_reload_profile is not None:
+        return cfg.host_reload_profile
+    return cfg.prefill_profile
 
 
 def _number(cfg: PolicyConfig, name: str, low: float, high: float = math.inf,

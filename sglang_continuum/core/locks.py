@@ -78,6 +78,20 @@ class LockTable:
             self._compact()
         return lock
 
+    def refusal(self, key: ProgramKey, tokens: int, program_cap: float, tenant_cap: float,
+                budget: float) -> str | None:
+        """The bound a new lock of `tokens` for `key` would break (the lock it replaces
+        counts as gone), checked in this order; None when it fits."""
+        held = self._locks.get(key)
+        replaced = held.tokens if held is not None else 0
+        if tokens > program_cap:
+            return "per_program_cap"
+        if self.tenant_tokens(key[0]) - replaced + tokens > tenant_cap:
+            return "tenant_share"
+        if self._tokens - replaced + tokens > budget:
+            return "lock_budget"
+        return None
+
     def set_waiting(self, key: ProgramKey, waiting: bool) -> None:
         """Record whether the lock's program has a turn waiting in the queue."""
         lock = self._locks.get(key)

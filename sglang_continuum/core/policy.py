@@ -13,6 +13,7 @@ from .config import PolicyConfig
 from .contention import ContentionGauge
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
+from .host_holds import HostHolds
 from .locks import Lock, LockTable
 from .programs import ProgramKey, ProgramTable
 from .queue_order import queue_key as _queue_key
@@ -54,6 +55,7 @@ class ContinuumPolicy:
         # turn that arrived before the end and finishes after it must not lock.
         self._ended: OrderedDict[ProgramKey, None] = OrderedDict()
         self._locks = LockTable()
+        self._holds = HostHolds()
         self._stats = ToolStats(config.duration_window, config.cold_start_samples,
                                 config.max_tools)
         self._queue_delay = QueueDelayWindow(config.queue_delay_window)
@@ -144,7 +146,8 @@ class ContinuumPolicy:
         self._tau.add(ttl)
         if ttl <= 0:
             return LockDecision(0.0, reason)
-        refusal = self._refusal(key, context_tokens)
+        refusal = self._locks.refusal(key, context_tokens, self._program_cap,
+                                      self._tenant_cap, self._budget)
         if refusal is not None:
             self._counts["refused"] += 1
             self._refused[refusal] = self._refused.get(refusal, 0) + 1
@@ -204,6 +207,11 @@ class ContinuumPolicy:
         self._counts["released_pressure"] += 1
         self._unlocked(lock)
         return lock.key, lock.handle
+
+    @property
+    def host_holds(self) -> HostHolds | None:
+        """With a host tier, where released locks' KV goes (core/host_holds.py)."""
+        return self._holds if self.config.host_tier else None
 
     def drop(self, key: ProgramKey) -> object | None:
         """Remove the lock of `key` (abort, last turn, disconnect); the program stops
@@ -276,22 +284,14 @@ class ContinuumPolicy:
             duration_samples=self._stats.total(), queue_delay_s=self._queue_delay.mean(),
             eta=self._eta.eta(), contention=self._contention.level,
             memory_price=self._contention.price(),
-            overdue_locked_tokens=0 if now is None else self.overdue_locked_tokens(now))
+            overdue_locked_tokens=0 if now is None else self.overdue_locked_tokens(now),
+            **self._holds.counts())
 
     # Internals --------------------------------------------------------------------------
 
-    def _refusal(self, key: ProgramKey, tokens: int) -> str | None:
-        held = self._locks.get(key)
-        replaced = held.tokens if held is not None else 0
-        if tokens > self._program_cap:
-            return "per_program_cap"
-        if self._locks.tenant_tokens(key[0]) - replaced + tokens > self._tenant_cap:
-            return "tenant_share"
-        if self._locks.tokens - replaced + tokens > self._budget:
-            return "lock_budget"
-        return None
-
     def _unlocked(self, lock: Lock) -> None:
+        if self.config.host_tier:  # a lock that lapses or gives way may demote its KV
+            self._holds.released(lock.key, lock.expires_at, lock.tokens)
         program = self._programs.get(lock.key)
         if program is None:
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .config import PolicyConfig
+from .config import PolicyConfig, rebuild_profile
 from .contention import ContentionGauge
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
@@ -26,6 +26,7 @@ class TtlRules:
         self._queue_delay = queue_delay
         self._eta = eta
         self._contention = contention
+        self._rebuild = rebuild_profile(config)  # prefill, or a reload from host memory
 
     def for_mode(self, mode: str) -> TtlRule | None:
         """The rule of `mode` (None for "off")."""
@@ -34,7 +35,7 @@ class TtlRules:
 
     def paper(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
         cfg = self._cfg
-        reload = cfg.prefill_profile.seconds(context_tokens)
+        reload = self._rebuild.seconds(context_tokens)
         delay = self._queue_delay.mean()
         if self._stats.total() < cfg.cold_start_samples:
             gain = delay + reload  # eta = 1 and Exp(mean) durations until K samples
@@ -45,7 +46,7 @@ class TtlRules:
     def pressure(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
         """The paper's gain, memory priced by contention (ttl.priced_ttl)."""
         cfg = self._cfg
-        reload = cfg.prefill_profile.seconds(context_tokens)
+        reload = self._rebuild.seconds(context_tokens)
         delay = self._queue_delay.mean()
         price = self._contention.price()
         if self._stats.total() < cfg.cold_start_samples:

@@ -58,6 +58,11 @@ class PolicySnapshot:
     # Program inference (the adapter's IdentityTable; 0 where it is off or absent).
     programs_inferred: int = 0  # requests with no id that started a new program
     turns_inferred: int = 0  # requests with no id found to continue a finished turn
+    # Host tier (core/host_holds.py): locks whose KV was demoted to host memory when
+    # they lapsed or gave way, and the demoted KV held there inside its TTL.
+    locks_demoted: int = 0
+    host_holds: int = 0
+    host_held_tokens: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .host_holds import HostHolds
 from .policy import ContinuumPolicy, LockDecision
 from .programs import ProgramKey
 
@@ -23,6 +24,18 @@ class KvLocks(Protocol):
 
     def unlock(self, handle: object) -> None:
         """Release a handle that lock() returned; each handle is released once."""
+
+
+class HostTier(KvLocks, Protocol):
+    """KvLocks over a cache with a host-memory tier under the device pool."""
+
+    def demote(self, handle: object) -> object | None:
+        """Release `handle` (a lock() handle) and move its KV to host memory, freeing
+        its device slots; returns a lock on the host copy, or None when the KV could
+        not be demoted (the device lock is released either way)."""
+
+    def unhold(self, host_handle: object) -> None:
+        """Release a host lock that demote() returned; each is released once."""
 
 
 def context_evicted(cached_tokens: int, input_tokens: int) -> bool:
@@ -41,6 +54,7 @@ def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, 
     preemption: its wait includes the time it ran).
     """
     handle = policy.on_admitted(key, now)
+    _unhold(locks, policy.host_holds, key)  # its KV is back on the device
     if handle is not None:
         locks.unlock(handle)
     elif not preempted and policy.turns_done(key) \
@@ -69,6 +83,7 @@ def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float,
 def drop(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey) -> bool:
     """The program is gone (abort, disconnect, last turn): release its lock, if any."""
     handle = policy.drop(key)
+    _unhold(locks, policy.host_holds, key)
     if handle is None:
         return False
     locks.unlock(handle)
@@ -76,10 +91,14 @@ def drop(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey) -> bool:
 
 
 def expire(policy: ContinuumPolicy, locks: KvLocks, now: float) -> int:
-    """Release every lock past its TTL; returns how many."""
+    """Release every lock past its TTL (with a host tier: demote its KV); returns how
+    many. Host holds past their TTL go too."""
     lapsed = policy.expired(now)
-    for _key, handle in lapsed:
-        locks.unlock(handle)
+    for key, handle in lapsed:
+        _give_way(policy, locks, key, handle)
+    if policy.host_holds is not None:  # a lapsed lock's hold ends here too
+        for host_handle in policy.host_holds.expired(now):
+            locks.unhold(host_handle)
     return len(lapsed)
 
 
@@ -90,5 +109,24 @@ def relieve(policy: ContinuumPolicy, locks: KvLocks, head: ProgramKey | None = N
     released = policy.release_for_pressure(head, head_arrival, engine_idle)
     if released is None:
         return False
-    locks.unlock(released[1])
+    _give_way(policy, locks, *released)
     return True
+
+
+def _give_way(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey,
+              handle: object) -> None:
+    """A lock lapsed or gave way: without a host tier its KV becomes ordinary cache;
+    with one it moves to host memory (held there while the TTL lasts)."""
+    holds = policy.host_holds
+    if holds is None:
+        locks.unlock(handle)
+        return
+    release = holds.demoted(key, locks.demote(handle))
+    if release is not None:
+        locks.unhold(release)
+
+
+def _unhold(locks: KvLocks, holds: HostHolds | None, key: ProgramKey) -> None:
+    handle = holds.take(key) if holds is not None else None
+    if handle is not None:
+        locks.unhold(handle)

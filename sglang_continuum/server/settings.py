@@ -58,6 +58,8 @@ class Settings:
         out = {f.name: getattr(self.policy, f.name) for f in fields(PolicyConfig)}
         out["policy"] = _POLICY_NAMES[out.pop("mode")]
         out["prefill_profile"] = self.policy.prefill_profile.to_dict()
+        reload = self.policy.host_reload_profile
+        out["host_reload_profile"] = None if reload is None else reload.to_dict()
         out["status_interval_s"] = self.status_interval_s
         out["infer_programs"] = self.infer_programs
         return out
@@ -86,6 +88,9 @@ class Settings:
             cfg["mode"] = POLICIES.get(name, name)
         if "prefill_profile" in cfg:
             cfg["prefill_profile"] = _prefill(cfg["prefill_profile"])
+        if cfg.get("host_reload_profile") is not None:
+            cfg["host_reload_profile"] = _prefill(cfg["host_reload_profile"],
+                                                  "host_reload_profile")
         return cls(PolicyConfig(**cfg), interval, infer)
 
     @classmethod
@@ -94,9 +99,9 @@ class Settings:
         return None if raw is None else cls.from_mapping(json.loads(raw))
 
 
-def _prefill(profile) -> PrefillModel:
+def _prefill(profile, name: str = "prefill_profile") -> PrefillModel:
     if not isinstance(profile, dict):
-        raise ValueError(f"continuum setting 'prefill_profile'={profile!r}: must be a "
+        raise ValueError(f"continuum setting '{name}'={profile!r}: must be a "
                          "mapping with keys a, b, c (seconds = a + b*n + c*n^2)")
     return PrefillModel.from_dict({k: v for k, v in profile.items()
                                    if k not in _PROFILE_NOTES})
@@ -135,7 +140,8 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                    "(default 1.0: no per-tenant limit beyond the lock budget).")
     g.add_argument("--continuum-prefill-profile", type=Path, metavar="FILE",
                    help="JSON written by `python -m sglang_continuum.profile` "
-                        "(prefill seconds = a + b*n + c*n^2).")
+                        "(prefill seconds = a + b*n + c*n^2; with --host-reload, also "
+                        "the host tier's reload time, used with a host tier).")
     g.add_argument("--continuum-infer-programs", choices=("on", "off"),
                    help="on: a request with no program id continues the program whose "
                         "finished turn its prompt extends (same tenant), or starts a new one, "
@@ -168,4 +174,7 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
     if ns.continuum_prefill_profile is not None:
         prof = json.loads(Path(ns.continuum_prefill_profile).read_text())
         data["prefill_profile"] = {k: prof[k] for k in ("a", "b", "c")}
+        if "host_reload" in prof:
+            data["host_reload_profile"] = {k: prof["host_reload"][k]
+                                           for k in ("a", "b", "c")}
     return Settings.from_mapping(data)

@@ -45,6 +45,19 @@ class ProgramLocks:
         if not live:
             self.release_all(index)
 
+    def demote(self, handle: tuple[int, int]) -> tuple[int, int] | None:
+        """``core.turns.HostTier.demote``: release, then move the program's prefix to
+        the host tier unless another handle still holds it. The host tier is unbounded
+        (nothing evicts from it), so the host handle guards nothing."""
+        self.unlock(handle)
+        index = handle[0]
+        if index in self._handles or not self.cache.demote(index):
+            return None
+        return (index, next(self._serial))
+
+    def unhold(self, host_handle: tuple[int, int]) -> None:
+        """``core.turns.HostTier.unhold``: nothing to release in an unbounded tier."""
+
     def release_all(self, index: int) -> None:
         self._handles.pop(index, None)
         self.held.pop(index, None)

@@ -81,6 +81,19 @@ class PrefixCache:
             self._locked.discard(p)
             self._enter(p)
 
+    def demote(self, p: int) -> bool:
+        """Move an evictable program's device prefix to the host tier at once (the
+        server's demote of a lock that lapsed or gave way). False: nothing moved."""
+        if not self.host_tier or not self.is_evictable(p):
+            return False
+        n = self._len[p]
+        self._host[p] = max(self._host.get(p, 0), n)
+        self._len[p] = 0
+        self.used -= n
+        self.evictable -= n
+        self.evicted_tokens += n
+        return True
+
     def grow(self, p: int, n: int) -> None:
         """Add ``n`` tokens to a pinned program's prefix; the caller made room."""
         if n > self.free:

@@ -38,10 +38,12 @@ class PolicyContext:
     capacity_tokens: int
     prefill: PrefillModel           # seconds to rebuild n tokens (prefill, or host reload)
     wrap: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda core: core
+    host_tier: bool = False         # locks that lapse or give way demote (as the server)
 
 
 def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
-    return ctx.wrap(ContinuumPolicy(PolicyConfig(prefill_profile=ctx.prefill, **cfg),
+    return ctx.wrap(ContinuumPolicy(PolicyConfig(prefill_profile=ctx.prefill,
+                                                 host_tier=ctx.host_tier, **cfg),
                                     ctx.capacity_tokens))
 
 

@@ -45,7 +45,7 @@ class Simulator:
         self.profile = profile
         self.cache = PrefixCache(profile.kv_capacity_tokens, host_tier)
         self.policy = make_policy(policy, PolicyContext(profile.kv_capacity_tokens, rebuild,
-                                                        wrap_core))
+                                                        wrap_core, host_tier))
         self.loop = EventLoop()
         self.bridge = CoreBridge(self.policy, self.cache, self._schedule_expiry)
         cfg = engine or EngineConfig(profile.chunk_size, profile.max_running)

@@ -4,7 +4,9 @@ write the fit used by the cost model's PrefillReload term.
 Sends prompts of growing length made of fresh tokens (no cache hit possible) with one
 output token, keeps the fastest of a few repeats per size, subtracts the one-token
 request's time (fixed overheads), and fits seconds = a + b*n + c*n^2.
-Pass the file to the server with ``--continuum-prefill-profile FILE``.
+Pass the file to the server with ``--continuum-prefill-profile FILE``. With
+``--host-reload`` (a server with a host tier) it also measures the reload time from host
+memory (tools/profile_reload.py), which the cost model uses with a host tier.
 """
 
 from __future__ import annotations
@@ -55,11 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--vocab", type=int, default=2000,
                     help="token ids are drawn from [10, vocab) (the tiny model has 2048)")
+    ap.add_argument("--host-reload", action="store_true",
+                    help="also measure the host tier's reload time (a server with "
+                         "--enable-hierarchical-cache)")
+    ap.add_argument("--reload-sizes", type=int, nargs="+", default=None,
+                    help="prompt lengths for --host-reload (default 256 512 1024 2048)")
     a = ap.parse_args(argv)
     samples = measure(a.url, a.sizes, a.repeats, a.vocab)
     model = PrefillModel.fit(samples)
     out = {**model.to_dict(), "source": f"measured on {a.url}",
            "max_tokens": max(a.sizes), "samples": samples}
+    if a.host_reload:
+        from sglang_continuum.tools.profile_reload import DEFAULT_SIZES as RELOAD_SIZES
+        from sglang_continuum.tools.profile_reload import measure_reload
+
+        reload_samples = measure_reload(a.url, a.reload_sizes or RELOAD_SIZES,
+                                        vocab=a.vocab)
+        reload = PrefillModel.fit(reload_samples)
+        out["host_reload"] = {**reload.to_dict(), "samples": reload_samples}
+        for n, t in reload_samples:
+            print(f"reload {n:6d} tokens: {t:.4f} s (fit {reload.seconds(n):.4f})")
     a.out.write_text(json.dumps(out, indent=2))
     print("tokens  measured_s  fit_s")
     for n, t in samples:

@@ -11,6 +11,7 @@ fails when either side's sequence is changed alone.
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
 
 import pytest
@@ -108,6 +109,11 @@ class RecordingLocks:
         self._log.entries.append(("unlock", self._log.name(handle)))
         self._locks.unlock(handle)
 
+    def demote(self, handle):  # host tier: release and move the KV to host memory
+        host = self._locks.demote(handle)
+        self._log.entries.append(("demote", self._log.name(handle), host is not None))
+        return host
+
     def __getattr__(self, attr):
         return getattr(self._locks, attr)
 
@@ -115,12 +121,12 @@ class RecordingLocks:
 class ServerSide:
     """The scheduler's calls into the overlay, as in test_invariants_radix.py."""
 
-    def __init__(self):
+    def __init__(self, config=CONFIG):
         self.log = Log()
         self.cache, self.allocator, self.req_pool = build_cache()
         self.clock = Clock()
         self.clock.t = T0
-        self.ctl = Controller(self.cache, Settings(CONFIG, 0), capacity_tokens=POOL,
+        self.ctl = Controller(self.cache, Settings(config, 0), capacity_tokens=POOL,
                               clock=self.clock)
         self.cache.continuum = self.ctl
         self.ctl.policy = RecordingPolicy(self.ctl.policy, self.log)
@@ -186,11 +192,11 @@ class ServerSide:
 class SimSide:
     """The simulator engine's calls into its bridge, one program turn at a time."""
 
-    def __init__(self):
+    def __init__(self, config=CONFIG):
         self.log = Log()
         self.now = T0
         self.cache = PrefixCache(POOL)
-        self.bridge = CoreBridge(SimPolicy("conformance", ContinuumPolicy(CONFIG, POOL), True),
+        self.bridge = CoreBridge(SimPolicy("conformance", ContinuumPolicy(config, POOL), True),
                                  self.cache)
         self.bridge.core = RecordingPolicy(self.bridge.core, self.log)
         self.bridge.locks = RecordingLocks(self.bridge.locks, self.log,
@@ -256,6 +262,19 @@ def test_server_and_simulator_make_the_same_calls():
     assert calls.count("record_queue_delay") == 2 and calls.count("release_for_pressure") == 1
     assert calls.count("lock") == 6 and calls.count("unlock") == 6
     assert ("drop", (("", "b"),), "L5") in server
+
+
+def test_with_a_host_tier_both_demote_where_they_unlocked():
+    """The policy with a host tier over caches that have none (the radix cache here has
+    no HiCache; the e2e test has): the same calls, each release a demote attempt that
+    moves nothing, on both sides."""
+    config = dataclasses.replace(CONFIG, host_tier=True)
+    server, sim = play(ServerSide(config)), play(SimSide(config))
+    assert server == sim
+    calls = [entry[0] for entry in server]
+    # Of the 6 locks, the 3 that lapse and the one that gives way demote; the one
+    # consumed and the one dropped unlock.
+    assert calls.count("demote") == 4 and calls.count("unlock") == 2
 
 
 def _server_counts_every_later_turn_as_evicted(self, req):
