@@ -1,0 +1,67 @@
+"""Model presets: dummy-weight Llama shapes the launcher builds locally (no download).
+
+``tiny`` is the default (fast tests). ``testbed-100m`` is the live testbed: about
+100M parameters, whose prefill on two CPU cores costs about what a long agent context
+costs on a GPU relative to its tool gaps and turn time (``experiments/live/``). Every
+preset shares the tiny model's tokenizer; only ``config.json``'s shape differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sglang_continuum.server import tiny_model
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    summary: str
+    # Keys of config.json that differ from the tiny model's shape.
+    shape: dict = field(default_factory=dict)
+    # SGLang flags this preset sets unless the user passes them.
+    server_defaults: dict = field(default_factory=dict)
+
+    def folder(self) -> Path:
+        if not self.shape:
+            return tiny_model.default_dir()
+        return tiny_model.cache_root() / f"{self.name}-v{tiny_model.FORMAT_VERSION}"
+
+    def ensure(self) -> Path:
+        return tiny_model.ensure(self.folder(), self.shape or None)
+
+    def parameters(self) -> int:
+        """Weights of the shape (embeddings and LM head untied), for the docs and tests."""
+        s = {**tiny_model.TINY_SHAPE, **self.shape}
+        h, inter, head = s["hidden_size"], s["intermediate_size"], s["head_dim"]
+        q, kv = s["num_attention_heads"] * head, s["num_key_value_heads"] * head
+        per_layer = h * q + 2 * h * kv + q * h + 3 * h * inter + 2 * h
+        return s["num_hidden_layers"] * per_layer + 2 * tiny_model.VOCAB_SIZE * h + h
+
+
+PRESETS = {
+    p.name: p for p in (
+        ModelPreset("tiny", "4 layers, hidden 256 (~4M parameters): the default, for tests"),
+        ModelPreset(
+            "testbed-100m",
+            "8 layers, hidden 1024, 16 heads, 4 KV heads, bf16 (~94M parameters): "
+            "the live testbed with a GPU's economics",
+            shape={"hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 8,
+                   "num_attention_heads": 16, "num_key_value_heads": 4, "head_dim": 64},
+            # 6,000 tokens: three 2,000-token contexts; the contended load overfills it
+            # about 2x (see experiments/live/ratios.md). A larger pool also slows every
+            # torch_native step on the CPU.
+            server_defaults={"--max-total-tokens": "6000"},
+        ),
+    )
+}
+DEFAULT = "tiny"
+
+
+def get(name: str) -> ModelPreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"--model-preset {name!r}: unknown; accepted: "
+                         f"{', '.join(sorted(PRESETS))}") from None
