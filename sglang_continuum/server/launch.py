@@ -61,6 +61,20 @@ def build_sglang_argv(rest: list[str], enabled: bool, preset: str | None = None)
     return argv
 
 
+def _with_preset_profile(settings: settings_mod.Settings,
+                         preset: presets.ModelPreset) -> settings_mod.Settings:
+    """The preset's measured prefill fit, unless the user chose one."""
+    from dataclasses import replace
+
+    from sglang_continuum.core import PolicyConfig, PrefillModel
+
+    if preset.prefill_profile is None \
+            or settings.policy.prefill_profile != PolicyConfig().prefill_profile:
+        return settings
+    profile = PrefillModel.from_dict(preset.prefill_profile)
+    return replace(settings, policy=replace(settings.policy, prefill_profile=profile))
+
+
 def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
     """Split our flags from SGLang's; returns (settings or None if disabled, sglang argv)."""
     ap = argparse.ArgumentParser(
@@ -80,6 +94,8 @@ def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
     try:
         settings = settings_mod.settings_from_args(ns) if enabled else None
         sglang_argv = build_sglang_argv(rest, enabled, ns.model_preset)
+        if settings is not None and ns.model_preset is not None:
+            settings = _with_preset_profile(settings, presets.get(ns.model_preset))
     except ValueError as e:
         ap.error(str(e))
     return settings, sglang_argv

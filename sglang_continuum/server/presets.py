@@ -22,6 +22,10 @@ class ModelPreset:
     shape: dict = field(default_factory=dict)
     # SGLang flags this preset sets unless the user passes them.
     server_defaults: dict = field(default_factory=dict)
+    # The overlay's PrefillReload fit (a, b, c) for this model on the CPU, used unless
+    # the user gives one (--continuum-prefill-profile or a config file): the cost
+    # model must price a rebuild at what it costs on this server.
+    prefill_profile: dict | None = None
 
     def folder(self) -> Path:
         if not self.shape:
@@ -53,6 +57,9 @@ PRESETS = {
             # about 2x (see experiments/live/ratios.md). A larger pool also slows every
             # torch_native step on the CPU.
             server_defaults={"--max-total-tokens": "6000"},
+            # `python -m sglang_continuum.profile` on this preset, 2-core AMD EPYC, quiet
+            # machine (cold prefill; patch 0010 does not change it).
+            prefill_profile={"a": 0.0, "b": 5.8e-4, "c": 1.1e-7},
         ),
     )
 }
