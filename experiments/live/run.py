@@ -56,9 +56,10 @@ def _counters(server) -> dict:
     return out
 
 
-def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str) -> Path:
+def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str,
+            preset: str = PRESET) -> Path:
     programs = load("trace", 0, setup.scaling)
-    flags = ["--model-preset", PRESET, "--max-total-tokens", str(setup.pool_tokens),
+    flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),
              "--random-seed", "0", "--enable-metrics", *arm.flags]
     label = f"{ld.name}-{arm.name}-r{rep}"
     load_before = os.getloadavg()
@@ -70,7 +71,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                            "workload_stats": describe(programs)})
         counters = _counters(server) if arm.overlay else {}
         cpu1 = group_cpu_seconds(server.proc.pid)
-    out["live"] = {"arm": arm.name, "load": ld.name, "rep": rep, "preset": PRESET,
+    out["live"] = {"arm": arm.name, "load": ld.name, "rep": rep, "preset": preset,
                    "server_flags": flags + ([] if arm.overlay else ["--continuum-disable"]),
                    "sessions": arm.sessions, "pool_tokens": setup.pool_tokens,
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
@@ -97,6 +98,8 @@ def main(argv=None) -> int:
                     help="folder of results/, results.md, summary.json, PNGs "
                     "(default: this folder; quick: ./quick)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--preset", default=PRESET,
+                    help="model preset (tiny: a pipeline smoke test, not a measurement)")
     a = ap.parse_args(argv)
     setup = arms_mod.QUICK if a.quick else arms_mod.FULL
     out = a.out or (HERE / "quick" if a.quick else HERE)
@@ -121,7 +124,8 @@ def main(argv=None) -> int:
         for ld in loads:
             for name in order([x.name for x in arm_list], rep):
                 run_one(arms_mod.arm(name), ld, setup, rep, out / "results",
-                        Path(os.environ.get("TMPDIR", "/tmp")) / "live-logs", command)
+                        Path(os.environ.get("TMPDIR", "/tmp")) / "live-logs", command,
+                        a.preset)
         report.write_all(out)
     return 0
 
