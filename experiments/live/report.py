@@ -78,8 +78,10 @@ def summarize(runs: list[dict]) -> dict:
             entry["ratio_vs_best_stock"] = {
                 k: d[k]["median"] / b[k]["median"]
                 for k in ("jct_mean_s", "jct_p95_s") if d[k]["median"] and b[k]["median"]}
-            entry["ranges_separate"] = (d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
-                                        or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
+            # With one repeat a range is a point: nothing to separate.
+            entry["ranges_separate"] = None if min(d["reps"], b["reps"]) < 2 else (
+                d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
+                or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
         out[cell] = entry
     return out
 
@@ -93,7 +95,8 @@ def _fmt(s: dict, digits=1) -> str:
 def markdown(summary: dict, runs: list[dict]) -> str:
     cmds = sorted({r["live"]["command"] for r in runs})
     dates = sorted(r["live"]["started"] for r in runs)
-    lines = ["# Live A/B on the testbed preset (`--model-preset testbed-100m`)", "",
+    presets = sorted({r["live"].get("preset", "?") for r in runs})
+    lines = ["# Live A/B on `--model-preset " + ", ".join(presets) + "`", "",
              "Command(s): " + ", ".join(f"`{c}`" for c in cmds) + "  ",
              f"Runs: {len(runs)}, from {dates[0]} to {dates[-1]}  ",
              "The machine (2 cores) was shared with other engineers' servers and tests "
@@ -117,7 +120,9 @@ def markdown(summary: dict, runs: list[dict]) -> str:
             r = entry["ratio_vs_best_stock"]
             lines += ["", f"Best stock arm: `{entry['best_stock']}`. `{DEFAULT_ARM}` vs it: "
                       + ", ".join(f"{k} x{v:.2f}" for k, v in r.items())
-                      + f"; min/max ranges of mean JCT separate: {entry['ranges_separate']}."]
+                      + "; min/max ranges of mean JCT separate: "
+                      + {None: "n/a (one repeat)", True: "yes", False: "no (overlap)"}[
+                          entry["ranges_separate"]] + "."]
         lines.append("")
     return "\n".join(lines)
 

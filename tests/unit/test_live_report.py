@@ -51,7 +51,7 @@ def test_summary_picks_the_best_stock_arm_and_ratios(live, tmp_path):
     cell = report.summarize(runs)["trace/contended"]
     assert cell["best_stock"] == "stock-tlru"
     assert cell["ratio_vs_best_stock"]["jct_mean_s"] == pytest.approx(51 / 96)
-    assert cell["ranges_separate"] is True
+    assert cell["ranges_separate"] is True  # 3 repeats each
     d = cell["arms"]["overlay-default"]
     assert d["jct_mean_s"] == {"median": 51, "min": 50, "max": 52}
     # per program: 2 turns of queue 1, prefill 2, decode 1; tool = JCT - 8
