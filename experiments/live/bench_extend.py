@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
         for label, applied in (("before", False), ("after", True)):
             _set_patch(applied)
             load0 = os.getloadavg()
-            with launch(["--model-preset", a.preset], Path("/tmp") / "bench-extend-logs",
+            with launch(["--model-preset", a.preset], Path(tempfile.gettempdir()) / "bench-extend-logs",
                         overlay=False, name=f"bench-{label}", timeout=600) as server:
                 res = measure(server.url, a.sizes, a.repeats, label)
             results["runs"][label] = {"results": res, "loadavg_before": load0,

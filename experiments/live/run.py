@@ -18,6 +18,7 @@ import dataclasses
 import os
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
         for ld in loads:
             for name in order([x.name for x in arm_list], rep):
                 run_one(arms_mod.arm(name), ld, setup, rep, out / "results",
-                        Path(os.environ.get("TMPDIR", "/tmp")) / "live-logs", command,
+                        Path(tempfile.gettempdir()) / "live-logs", command,
                         a.preset)
         report.write_all(out)
     return 0
