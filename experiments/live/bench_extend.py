@@ -77,8 +77,8 @@ def main(argv=None) -> int:
         for label, applied in (("before", False), ("after", True)):
             _set_patch(applied)
             load0 = os.getloadavg()
-            with launch(["--model-preset", a.preset], Path(tempfile.gettempdir()) / "bench-extend-logs",
-                        overlay=False, name=f"bench-{label}", timeout=600) as server:
+            logs = Path(tempfile.gettempdir()) / "bench-extend-logs"
+            with launch(["--model-preset", a.preset], logs, overlay=False, name=f"bench-{label}", timeout=600) as server:
                 res = measure(server.url, a.sizes, a.repeats, label)
             results["runs"][label] = {"results": res, "loadavg_before": load0,
                                       "loadavg_after": os.getloadavg()}
