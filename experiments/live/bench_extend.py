@@ -78,7 +78,8 @@ def main(argv=None) -> int:
             _set_patch(applied)
             load0 = os.getloadavg()
             logs = Path(tempfile.gettempdir()) / "bench-extend-logs"
-            with launch(["--model-preset", a.preset], logs, overlay=False, name=f"bench-{label}", timeout=600) as server:
+            with launch(["--model-preset", a.preset], logs, overlay=False,
+                        name=f"bench-{label}", timeout=900) as server:
                 res = measure(server.url, a.sizes, a.repeats, label)
             results["runs"][label] = {"results": res, "loadavg_before": load0,
                                       "loadavg_after": os.getloadavg()}
