@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a prefix common to all programs (system prompt)")
     ap.add_argument("--no-tool-hints", action="store_true",
                     help="do not send the trace's tool names in custom_params.tool")
+    ap.add_argument("--sessions", action="store_true",
+                    help="one SGLang radix-native session per program (serve with "
+                    "--enable-session-radix-cache): opened before its first turn, "
+                    "top-level session_id on every call, closed after its last turn")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per-call HTTP timeout (s)")
     ap.add_argument("--label", help="results file name (default: workload-load)")
     ap.add_argument("--out", type=Path, default=Path("replay-results"))
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload {args.workload}: {meta['workload_stats']}")
     out = replay(args.url, programs, ld, seed=args.seed, shared_prefix_tokens=args.shared_prefix,
                  tool_hints=not args.no_tool_hints, progress=not args.no_progress,
-                 timeout=args.timeout, label=label, meta=meta)
+                 timeout=args.timeout, label=label, meta=meta, sessions=args.sessions)
     paths = save(out, args.out)
     print(knobs_line(scaling.describe()) + f"; load: {out['load']}")
     print(markdown_table([out["summary"]]))

@@ -43,11 +43,14 @@ class HttpSender:
         self.timeout = timeout
         self.clock = clock
 
-    def __call__(self, input_ids, max_new_tokens, custom_params) -> Reply:
+    def __call__(self, input_ids, max_new_tokens, custom_params,
+                 session_id: str | None = None) -> Reply:
         sp = {"max_new_tokens": int(max_new_tokens), "ignore_eos": True, "temperature": 0.0}
         if custom_params:
             sp["custom_params"] = custom_params
         body = {"input_ids": list(input_ids), "sampling_params": sp, "stream": True}
+        if session_id is not None:
+            body["session_id"] = session_id
         start = self.clock()
         ttft, ids, meta = None, [], {}
         with requests.post(self.url, json=body, stream=True, timeout=self.timeout) as r:
@@ -64,3 +67,34 @@ class HttpSender:
         if not meta:
             raise SendError(f"no response chunk from {self.url}")
         return Reply(tuple(ids), ttft if ttft is not None else self.clock() - start, meta)
+
+
+class RadixSessionSender:
+    """Stock SGLang's radix-native sessions (``--enable-session-radix-cache``), run the
+    way they are meant to be: one session per program, opened (``/open_session``) before
+    its first call, every call carrying the top-level ``session_id``, closed
+    (``/close_session``) after its last turn. The program id is the session id."""
+
+    def __init__(self, inner: HttpSender, base_url: str):
+        self.inner = inner
+        self.base = base_url.rstrip("/")
+        self.timeout = inner.timeout
+        self._open: set[str] = set()
+
+    def _post(self, route: str, body: dict) -> None:
+        r = requests.post(f"{self.base}/{route}", json=body, timeout=self.timeout)
+        if r.status_code != 200:
+            raise SendError(f"HTTP {r.status_code} from /{route}: {r.text[:300]}")
+
+    def __call__(self, input_ids, max_new_tokens, custom_params) -> Reply:
+        sid = (custom_params or {}).get("program_id")
+        if sid is None:
+            return self.inner(input_ids, max_new_tokens, custom_params)
+        if sid not in self._open:
+            self._post("open_session", {"session_id": sid, "capacity_of_str_len": 1 << 24})
+            self._open.add(sid)
+        reply = self.inner(input_ids, max_new_tokens, custom_params, session_id=sid)
+        if custom_params.get("last_turn"):
+            self._open.discard(sid)
+            self._post("close_session", {"session_id": sid})
+        return reply

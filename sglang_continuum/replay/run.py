@@ -10,7 +10,7 @@ from typing import Sequence
 
 from sglang_continuum.workload import Program
 
-from .client import HttpSender
+from .client import HttpSender, RadixSessionSender
 from .driver import Concurrency, Poisson, Replay
 from .prompts import shared_prefix
 from .report import knobs_line, markdown_table, plot_jct_cdf, write_json
@@ -22,9 +22,11 @@ logger = logging.getLogger(__name__)
 def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *,
            seed: int = 0, shared_prefix_tokens: int = 0, tool_hints: bool = True,
            progress: bool = True, timeout: float = 1800.0, label: str = "run",
-           meta: dict | None = None, stop: threading.Event | None = None) -> dict:
+           meta: dict | None = None, stop: threading.Event | None = None,
+           sessions: bool = False) -> dict:
     """Play ``programs`` against the SGLang server at ``url``; returns a JSON-able dict:
-    ``label, load, meta, summary, programs`` (per-program and per-turn details)."""
+    ``label, load, meta, summary, programs`` (per-program and per-turn details).
+    ``sessions``: one SGLang radix-native session per program (see RadixSessionSender)."""
     bar = None
     if progress:
         from tqdm import tqdm
@@ -32,7 +34,10 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
         bar = tqdm(total=sum(len(p.turns) for p in programs), desc=label, unit="turn",
                    dynamic_ncols=True)
     shared = shared_prefix(shared_prefix_tokens, seed) if shared_prefix_tokens else ()
-    runner = Replay(programs, HttpSender(url, timeout=timeout), load, stop=stop, seed=seed,
+    send = HttpSender(url, timeout=timeout)
+    if sessions:
+        send = RadixSessionSender(send, url)
+    runner = Replay(programs, send, load, stop=stop, seed=seed,
                     shared=shared, tool_hints=tool_hints,
                     on_turn=(lambda _t: bar.update(1)) if bar is not None else None)
     try:

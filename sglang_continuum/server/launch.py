@@ -1,8 +1,9 @@
 """``python -m sglang_continuum.launch_server``: SGLang's server with the overlay.
 
 Every SGLang server argument works as usual; the ``--continuum-*`` flags are added
-(see ``--help``). Without ``--model-path`` it serves the embedded tiny model on the
-CPU, with the flags known to work there; any flag you pass wins over those defaults.
+(see ``--help``). Without ``--model-path`` it serves a locally built dummy-weight model
+on the CPU (``--model-preset``, default ``tiny``; see ``server/presets.py``), with the
+flags known to work there; any flag you pass wins over those defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 import sys
 
+from sglang_continuum.server import presets
 from sglang_continuum.server import settings as settings_mod
 
 logger = logging.getLogger(__name__)
@@ -37,13 +39,16 @@ def _has_flag(argv: list[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in argv)
 
 
-def build_sglang_argv(rest: list[str], enabled: bool) -> list[str]:
+def build_sglang_argv(rest: list[str], enabled: bool, preset: str | None = None) -> list[str]:
     argv = list(rest)
-    if not _has_flag(argv, "--model-path") and not _has_flag(argv, "--model"):
-        from sglang_continuum.server.tiny_model import ensure
-
-        argv += ["--model-path", str(ensure())]
-        for flag, value in CPU_TINY_DEFAULTS.items():
+    has_model = _has_flag(argv, "--model-path") or _has_flag(argv, "--model")
+    if preset is not None and has_model:
+        raise ValueError(f"--model-preset {preset!r}: a preset builds its own model; "
+                         "pass either --model-preset or --model-path, not both")
+    if not has_model:
+        chosen = presets.get(preset or presets.DEFAULT)
+        argv += ["--model-path", str(chosen.ensure())]
+        for flag, value in {**CPU_TINY_DEFAULTS, **chosen.server_defaults}.items():
             if not _has_flag(argv, flag):
                 argv += [flag] if value is None else [flag, value]
     if enabled:
@@ -56,12 +61,30 @@ def build_sglang_argv(rest: list[str], enabled: bool) -> list[str]:
     return argv
 
 
+def _with_preset_profile(settings: settings_mod.Settings,
+                         preset: presets.ModelPreset) -> settings_mod.Settings:
+    """The preset's measured prefill fit, unless the user chose one."""
+    from dataclasses import replace
+
+    from sglang_continuum.core import PolicyConfig, PrefillModel
+
+    if preset.prefill_profile is None \
+            or settings.policy.prefill_profile != PolicyConfig().prefill_profile:
+        return settings
+    profile = PrefillModel.from_dict(preset.prefill_profile)
+    return replace(settings, policy=replace(settings.policy, prefill_profile=profile))
+
+
 def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
     """Split our flags from SGLang's; returns (settings or None if disabled, sglang argv)."""
     ap = argparse.ArgumentParser(
         prog="python -m sglang_continuum.launch_server", add_help=False,
         description="SGLang server with the Continuum overlay. All SGLang flags apply.")
     settings_mod.add_cli_args(ap)
+    ap.add_argument("--model-preset", metavar="NAME", default=None,
+                    help="serve a locally built dummy-weight model on the CPU: "
+                    + "; ".join(f"{p.name}: {p.summary}" for p in presets.PRESETS.values())
+                    + f" (default {presets.DEFAULT} when no --model-path is given)")
     ns, rest = ap.parse_known_args(argv)
     if "-h" in rest or "--help" in rest:
         ap.print_help()
@@ -70,9 +93,12 @@ def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
     enabled = not ns.continuum_disable
     try:
         settings = settings_mod.settings_from_args(ns) if enabled else None
+        sglang_argv = build_sglang_argv(rest, enabled, ns.model_preset)
+        if settings is not None and ns.model_preset is not None:
+            settings = _with_preset_profile(settings, presets.get(ns.model_preset))
     except ValueError as e:
         ap.error(str(e))
-    return settings, build_sglang_argv(rest, enabled)
+    return settings, sglang_argv
 
 
 def verify_seams_or_exit() -> None:

@@ -2,7 +2,8 @@
 
 Served with ``--load-format dummy``: output text is noise, but token counts, timings
 and the KV cache behave as with real weights. Built once into a cache folder (a second
-or two: a byte-level BPE is trained on a fixed corpus), never downloaded.
+or two: a byte-level BPE is trained on a fixed corpus), never downloaded. Larger shapes
+with the same tokenizer (``server/presets.py``) are built by the same code.
 """
 
 from __future__ import annotations
@@ -25,9 +26,18 @@ SPECIAL_TOKENS = ["<s>", "</s>", "<unk>", "<|end|>", "<|system|>", "<|user|>",
                   "<|assistant|>", "<|tool|>"]
 
 
-def default_dir() -> Path:
+# The tiny model's shape; a preset overrides some of these keys of config.json.
+TINY_SHAPE = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64}
+
+
+def cache_root() -> Path:
     root = os.environ.get("SGLANG_CONTINUUM_CACHE") or Path.home() / ".cache" / "sglang-continuum"
-    return Path(root) / f"tiny-llama-v{FORMAT_VERSION}"
+    return Path(root)
+
+
+def default_dir() -> Path:
+    return cache_root() / f"tiny-llama-v{FORMAT_VERSION}"
 
 
 def _corpus() -> list[str]:
@@ -50,7 +60,8 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build(path: Path) -> Path:
+def build(path: Path, shape: dict | None = None) -> Path:
+    """Write tokenizer and config.json (the tiny shape, ``shape`` keys overriding)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -72,8 +83,7 @@ def build(path: Path) -> Path:
     vocab = tok.get_vocab_size()
     config = {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-        "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
+        **TINY_SHAPE, **(shape or {}),
         "vocab_size": vocab, "max_position_embeddings": 131072,
         "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
         "bos_token_id": tok.token_to_id("<s>"), "eos_token_id": tok.token_to_id("</s>"),
@@ -83,15 +93,15 @@ def build(path: Path) -> Path:
     (path / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": config["bos_token_id"], "eos_token_id": config["eos_token_id"]}))
     (path / "READY").write_text(str(FORMAT_VERSION))
-    logger.info("Built the tiny model at %s (vocab %d)", path, vocab)
+    logger.info("Built a dummy model at %s (vocab %d)", path, vocab)
     return path
 
 
-def ensure(path: Path | None = None) -> Path:
-    """Return the tiny model's folder, building it first if absent."""
+def ensure(path: Path | None = None, shape: dict | None = None) -> Path:
+    """Return the model's folder (default: the tiny model's), building it first if absent."""
     path = Path(path) if path else default_dir()
     if not (path / "READY").exists():
-        build(path)
+        build(path, shape)
     return path
 
 

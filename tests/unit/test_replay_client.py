@@ -63,3 +63,38 @@ def test_http_error_and_error_chunk():
             HttpSender(url)([1], 1, None)
     finally:
         srv.shutdown()
+
+
+def test_radix_sessions_open_tag_and_close_per_program():
+    from sglang_continuum.replay.client import RadixSessionSender
+
+    seen = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            if self.path == "/generate":
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b"data: " + json.dumps({"output_ids": [5],
+                                                         "meta_info": meta(1)}).encode())
+                self.wfile.write(b"\n\ndata: [DONE]\n\n")
+            else:
+                self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        send = RadixSessionSender(HttpSender(url), url)
+        send([1], 1, {"program_id": "p1", "last_turn": False})
+        send([1, 5], 1, {"program_id": "p1", "last_turn": True})
+    finally:
+        srv.shutdown()
+    assert [p for p, _ in seen] == ["/open_session", "/generate", "/generate", "/close_session"]
+    assert seen[0][1]["session_id"] == "p1" and seen[3][1] == {"session_id": "p1"}
+    assert seen[1][1]["session_id"] == "p1" and seen[2][1]["session_id"] == "p1"

@@ -1,0 +1,79 @@
+"""The live A/B's arms, loads and workload (experiments/live/run.py).
+
+Stock arms are SGLang 0.5.23 run the way its authors intend each option; overlay arms
+are ``python -m sglang_continuum.launch_server`` with the policy named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sglang_continuum.workload import Scaling
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    overlay: bool
+    flags: tuple[str, ...] = ()
+    sessions: bool = False      # replay opens one radix-native session per program
+    note: str = ""
+
+
+ARMS = (
+    Arm("stock-lru", False, ("--radix-eviction-policy", "lru"), note="SGLang default"),
+    Arm("stock-slru", False, ("--radix-eviction-policy", "slru")),
+    Arm("stock-tlru", False, ("--radix-eviction-policy", "tlru"),
+        note="tail-optimized LRU for multi-turn"),
+    Arm("stock-sessions", False, ("--enable-session-radix-cache",), sessions=True,
+        note="radix-native sessions: session_id per program, closed at its last turn"),
+    Arm("stock-lpm", False, ("--schedule-policy", "lpm"), note="longest prefix match"),
+    Arm("prototype-2s", True, ("--continuum-policy", "fixed", "--continuum-fixed-ttl", "2"),
+        note="the authors' prototype: fixed 2 s TTL"),
+    Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
+    Arm("overlay-default", True, (), note="the overlay's default policy"),
+    Arm("fixed-60s", True, ("--continuum-policy", "fixed", "--continuum-fixed-ttl", "60",
+                            "--continuum-lock-budget", "1.0",
+                            "--continuum-per-program-cap", "1.0"),
+        note="fixed 60 s TTL, lock budget and per-program cap 1.0"),
+)
+DEFAULT_ARM = "overlay-default"
+QUICK_ARMS = ("stock-lru", "overlay-default", "fixed-60s")
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    concurrency: int
+    note: str
+
+
+# Shared trace at 1/16 tokens: a program's context grows to ~1,300-2,400 tokens over 10
+# turns; 8 at a time hold ~14,000 tokens (~2.3x the 6,000-token pool), 2 hold ~4,000.
+LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
+         Load("light", 2, "2 programs at a time: contexts fit the pool"))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Workload and server size of one campaign (full or quick)."""
+    scaling: Scaling
+    pool_tokens: int
+    loads: tuple[Load, ...] = LOADS
+    arms: tuple[str, ...] = field(default_factory=lambda: tuple(a.name for a in ARMS))
+
+
+FULL = Setup(Scaling(token_scale=1 / 16, time_scale=1.0, max_turns=10, output_cap=None,
+                     max_gap_s=5.0, programs=8), pool_tokens=6000)
+# Quick: 4 programs x 4 turns, pool halved so 4 at a time still overfill it ~2x.
+QUICK = Setup(Scaling(token_scale=1 / 16, time_scale=1.0, max_turns=4, output_cap=None,
+                      max_gap_s=3.0, programs=4), pool_tokens=3000,
+              loads=(Load("contended", 4, "4 programs at a time: contexts ~2x the pool"),),
+              arms=QUICK_ARMS)
+
+
+def arm(name: str) -> Arm:
+    for a in ARMS:
+        if a.name == name:
+            return a
+    raise ValueError(f"arm {name!r}: unknown; accepted: {', '.join(a.name for a in ARMS)}")

@@ -1,0 +1,191 @@
+"""results/*.json of experiments/live/run.py -> summary.json, results.md and PNGs.
+
+Per cell (workload, load) and arm: each statistic is the median over repeats, with
+min and max; ``ratio_vs_best_stock`` compares the overlay's default arm with the stock
+arm of lowest median mean JCT. A difference counts only when the min/max ranges do
+not overlap (``ranges_separate``). The per-turn breakdown splits a program's time into
+queueing, prefill (time to first token after queueing: the missed tokens' prefill),
+decode (first to last token) and tool time (the rest of its JCT).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from arms import ARMS, DEFAULT_ARM
+
+STATS = ("jct_mean_s", "jct_p95_s", "programs_per_min", "cache_hit_ratio")
+PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s", "missed_tokens")
+
+
+def breakdown(run: dict) -> dict:
+    """Per-program means of the time spent in each part (and missed prompt tokens)."""
+    per = defaultdict(list)
+    for p in run["programs"]:
+        if not p["complete"]:
+            continue
+        turns = p["turns"]
+        q = sum(t["queue_s"] for t in turns)
+        pf = sum(max(0.0, t["ttft_s"] - t["queue_s"]) for t in turns)
+        dec = sum(t["e2e_s"] - t["ttft_s"] for t in turns)
+        per["queue_s"].append(q)
+        per["prefill_s"].append(pf)
+        per["decode_s"].append(dec)
+        per["tool_s"].append(p["jct_s"] - sum(t["e2e_s"] for t in turns))
+        per["missed_tokens"].append(sum(t["prompt_tokens"] - t["cached_tokens"] for t in turns))
+    return {k: statistics.mean(v) for k, v in per.items() if v}
+
+
+def _spread(xs: list) -> dict:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+def summarize(runs: list[dict]) -> dict:
+    cells = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        cells[f"trace/{r['live']['load']}"][r["live"]["arm"]].append(r)
+    out = {}
+    for cell, by_arm in sorted(cells.items()):
+        arms = {}
+        for name, rs in by_arm.items():
+            a = {k: _spread([r["summary"][k] for r in rs]) for k in STATS}
+            bd = [breakdown(r) for r in rs]
+            a["breakdown"] = {k: statistics.median([b[k] for b in bd if k in b])
+                              for k in PARTS if any(k in b for b in bd)}
+            a["reps"] = len(rs)
+            a["completed"] = [r["summary"]["completed"] for r in rs]
+            a["programs"] = rs[0]["summary"]["programs"]
+            a["loadavg"] = [[r["live"]["loadavg_before"][0], r["live"]["loadavg_after"][0]]
+                            for r in rs]
+            a["overlay_counters"] = [r["live"]["overlay_counters"] for r in rs]
+            a["jct_s"] = [p["jct_s"] for r in rs for p in r["programs"] if p["complete"]]
+            arms[name] = a
+        stock = {n: a for n, a in arms.items()
+                 if not next(x for x in ARMS if x.name == n).overlay
+                 and a["jct_mean_s"]["median"] is not None}
+        entry = {"arms": arms}
+        if stock and DEFAULT_ARM in arms and arms[DEFAULT_ARM]["jct_mean_s"]["median"]:
+            best = min(stock, key=lambda n: stock[n]["jct_mean_s"]["median"])
+            d, b = arms[DEFAULT_ARM], stock[best]
+            entry["best_stock"] = best
+            entry["ratio_vs_best_stock"] = {
+                k: d[k]["median"] / b[k]["median"]
+                for k in ("jct_mean_s", "jct_p95_s") if d[k]["median"] and b[k]["median"]}
+            # With one repeat a range is a point: nothing to separate.
+            entry["ranges_separate"] = None if min(d["reps"], b["reps"]) < 2 else (
+                d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
+                or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
+        out[cell] = entry
+    return out
+
+
+def _fmt(s: dict, digits=1) -> str:
+    if s["median"] is None:
+        return "-"
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+
+
+def markdown(summary: dict, runs: list[dict]) -> str:
+    cmds = sorted({r["live"]["command"] for r in runs})
+    dates = sorted(r["live"]["started"] for r in runs)
+    presets = sorted({r["live"].get("preset", "?") for r in runs})
+    lines = ["# Live A/B on `--model-preset " + ", ".join(presets) + "`", "",
+             "Command(s): " + ", ".join(f"`{c}`" for c in cmds) + "  ",
+             f"Runs: {len(runs)}, from {dates[0]} to {dates[-1]}  ",
+             "The machine (2 cores) was shared with other engineers' servers and tests "
+             "during these runs: the load average before/after each run is listed; "
+             "absolute times are inflated by it, arms were interleaved to spread it.", ""]
+    for cell, entry in summary.items():
+        lines += [f"## {cell}", "", "Median over repeats (min-max). JCT in seconds.", "",
+                  "| arm | reps | mean JCT | p95 JCT | programs/min | cache hit | "
+                  "queue s | prefill s | decode s | tool s | missed tokens | locks set | "
+                  "load avg (before->after) |", "|" + "---|" * 13]
+        for name, a in entry["arms"].items():
+            bd = a["breakdown"]
+            locks = [c.get("locks_set") for c in a["overlay_counters"] if c]
+            lines.append(
+                f"| {name} | {a['reps']} | {_fmt(a['jct_mean_s'])} | {_fmt(a['jct_p95_s'])} "
+                f"| {_fmt(a['programs_per_min'], 2)} | {_fmt(a['cache_hit_ratio'], 2)} | "
+                + " | ".join(f"{bd[k]:.1f}" if k in bd else "-" for k in PARTS) + " | "
+                + (", ".join(f"{x:.0f}" for x in locks) if locks else "-") + " | "
+                + ", ".join(f"{b:.1f}->{e:.1f}" for b, e in a["loadavg"]) + " |")
+        if "best_stock" in entry:
+            r = entry["ratio_vs_best_stock"]
+            lines += ["", f"Best stock arm: `{entry['best_stock']}`. `{DEFAULT_ARM}` vs it: "
+                      + ", ".join(f"{k} x{v:.2f}" for k, v in r.items())
+                      + "; min/max ranges of mean JCT separate: "
+                      + {None: "n/a (one repeat)", True: "yes", False: "no (overlap)"}[
+                          entry["ranges_separate"]] + "."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plots(summary: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for cell, entry in summary.items():
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, a in entry["arms"].items():
+            xs = sorted(a["jct_s"])
+            if xs:
+                ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post",
+                        label=name)
+        ax.set_xlabel("program JCT (s), all repeats")
+        ax.set_ylabel("CDF")
+        ax.set_title(f"JCT CDF, {cell}")
+        ax.legend(fontsize=7)
+        path = out / f"jct-cdf-{cell.replace('/', '-')}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    loads = [c for c in summary]
+    if len(loads) > 1:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        names = sorted({n for e in summary.values() for n in e["arms"]})
+        for name in names:
+            pts = [(i, summary[c]["arms"][name]["jct_mean_s"]) for i, c in enumerate(loads)
+                   if name in summary[c]["arms"]
+                   and summary[c]["arms"][name]["jct_mean_s"]["median"] is not None]
+            if pts:
+                ax.errorbar([i for i, _ in pts], [s["median"] for _, s in pts],
+                            yerr=[[s["median"] - s["min"] for _, s in pts],
+                                  [s["max"] - s["median"] for _, s in pts]],
+                            marker="o", capsize=3, label=name)
+        ax.set_xticks(range(len(loads)), loads)
+        ax.set_ylabel("mean JCT (s): median, min-max of repeats")
+        ax.set_title("JCT vs load per arm")
+        ax.legend(fontsize=7)
+        path = out / "jct-vs-load.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_all(out: Path) -> None:
+    runs = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
+    if not runs:
+        raise SystemExit(f"no runs in {out / 'results'}")
+    summary = summarize(runs)
+    slim = {c: {**e, "arms": {n: {k: v for k, v in a.items() if k != "jct_s"}
+                              for n, a in e["arms"].items()}} for c, e in summary.items()}
+    (out / "summary.json").write_text(json.dumps(
+        {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "default_arm": DEFAULT_ARM,
+         "cells": slim}, indent=1))
+    (out / "results.md").write_text(markdown(summary, runs))
+    paths = plots(summary, out)
+    print(f"wrote {out / 'summary.json'}, {out / 'results.md'}, "
+          + ", ".join(p.name for p in paths))

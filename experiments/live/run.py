@@ -1,0 +1,135 @@
+"""Live A/B on the testbed preset: every arm, a fresh server per run, arms interleaved.
+
+    python experiments/live/run.py                 # full campaign (see README.md: hours)
+    python experiments/live/run.py --quick         # 3 arms, 1 small cell, 1 repeat
+    python experiments/live/run.py --reps 3 --loads contended --arms stock-lru,overlay-default
+    python experiments/live/run.py --report-only   # rebuild results.md, summary.json, PNGs
+
+Each repeat runs the arms in a different order (rotated by one per repeat, reversed on
+odd repeats), so a drift of the shared machine's load does not always hit the same arm.
+Every run records the load average before and after and the server's own CPU seconds.
+Results: results/<load>-<arm>-r<rep>.json (the replay's per-turn records included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "ab"))
+
+import arms as arms_mod  # noqa: E402
+import report  # noqa: E402
+from cpu import group_cpu_seconds  # noqa: E402
+
+from sglang_continuum.connect.metrics_text import MissingMetric  # noqa: E402
+from sglang_continuum.replay import Concurrency, replay  # noqa: E402
+from sglang_continuum.replay.report import write_json  # noqa: E402
+from sglang_continuum.testing.server import launch  # noqa: E402
+from sglang_continuum.workload import describe, load  # noqa: E402
+
+PRESET = "testbed-100m"
+OVERLAY_COUNTERS = ("locks_set", "locks_consumed", "locks_lapsed", "locks_released_pressure",
+                    "locks_refused")
+
+
+def order(names: list[str], rep: int) -> list[str]:
+    k = rep % len(names)
+    rotated = names[k:] + names[:k]
+    return rotated[::-1] if rep % 2 else rotated
+
+
+def _counters(server) -> dict:
+    out = {}
+    for name in OVERLAY_COUNTERS:
+        try:
+            out[name] = server.metric(f"sglang_continuum_{name}_total")
+        except MissingMetric:
+            pass
+    return out
+
+
+def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str,
+            preset: str = PRESET) -> Path:
+    programs = load("trace", 0, setup.scaling)
+    flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),
+             "--random-seed", "0", "--enable-metrics", *arm.flags]
+    label = f"{ld.name}-{arm.name}-r{rep}"
+    load_before = os.getloadavg()
+    with launch(flags, log_dir, overlay=arm.overlay, name=label, timeout=900) as server:
+        cpu0, t0 = group_cpu_seconds(server.proc.pid), time.time()
+        out = replay(server.url, programs, Concurrency(ld.concurrency), seed=0,
+                     progress=False, label=label, sessions=arm.sessions,
+                     meta={"workload": "trace", "scaling": setup.scaling.describe(),
+                           "workload_stats": describe(programs)})
+        counters = _counters(server) if arm.overlay else {}
+        cpu1 = group_cpu_seconds(server.proc.pid)
+    out["live"] = {"arm": arm.name, "load": ld.name, "rep": rep, "preset": preset,
+                   "server_flags": flags + ([] if arm.overlay else ["--continuum-disable"]),
+                   "sessions": arm.sessions, "pool_tokens": setup.pool_tokens,
+                   "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+                   "server_cpu_s": cpu1 - cpu0, "wall_s": time.time() - t0,
+                   "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)),
+                   "overlay_counters": counters, "command": command}
+    path = out_dir / f"{label}.json"
+    write_json(path, out)
+    s = out["summary"]
+    print(f"{label}: mean JCT {s['jct_mean_s']}, p95 {s['jct_p95_s']}, hit "
+          f"{s['cache_hit_ratio']}, done {s['completed']}/{s['programs']}, load "
+          f"{load_before[0]:.2f}->{out['live']['loadavg_after'][0]:.2f} {counters}", flush=True)
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=None, help="repeats (default 3, quick 1)")
+    ap.add_argument("--arms", help="comma-separated arm names (default: all)")
+    ap.add_argument("--loads", help="comma-separated load names (default: all)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder of results/, results.md, summary.json, PNGs "
+                    "(default: this folder; quick: ./quick)")
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--preset", default=PRESET,
+                    help="model preset (tiny: a pipeline smoke test, not a measurement)")
+    a = ap.parse_args(argv)
+    setup = arms_mod.QUICK if a.quick else arms_mod.FULL
+    out = a.out or (HERE / "quick" if a.quick else HERE)
+    if a.report_only:
+        report.write_all(out)
+        return 0
+    try:
+        names = a.arms.split(",") if a.arms else list(setup.arms)
+        arm_list = [arms_mod.arm(n) for n in names]
+        loads = [ld for ld in setup.loads if not a.loads or ld.name in a.loads.split(",")]
+        if not loads:
+            raise ValueError(f"--loads {a.loads!r}: accepted: "
+                             + ", ".join(ld.name for ld in setup.loads))
+    except ValueError as e:
+        ap.error(str(e))
+    reps = a.reps if a.reps is not None else (1 if a.quick else 3)
+    command = shlex.join(["python", "experiments/live/run.py", *(sys.argv[1:] if argv is None
+                                                                  else argv)])
+    print(command, flush=True)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    for rep in range(reps):
+        for ld in loads:
+            for name in order([x.name for x in arm_list], rep):
+                run_one(arms_mod.arm(name), ld, setup, rep, out / "results",
+                        Path(tempfile.gettempdir()) / "live-logs", command,
+                        a.preset)
+        report.write_all(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

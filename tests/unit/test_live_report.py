@@ -1,0 +1,68 @@
+"""experiments/live: interleaving order and the summary (best stock arm, ratio, ranges)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
+
+
+@pytest.fixture(scope="module")
+def live():
+    sys.path.insert(0, str(LIVE))
+    sys.path.insert(0, str(LIVE.parent / "ab"))
+    import report
+    import run
+    yield run, report
+    sys.path.remove(str(LIVE))
+    sys.path.remove(str(LIVE.parent / "ab"))
+
+
+def _run(arm, rep, jcts, hit=0.5):
+    progs = [{"complete": True, "jct_s": j, "turns": [
+        {"queue_s": 1.0, "ttft_s": 3.0, "e2e_s": 4.0, "prompt_tokens": 100,
+         "cached_tokens": 40}] * 2} for j in jcts]
+    mean = sum(jcts) / len(jcts)
+    return {"live": {"arm": arm, "load": "contended", "rep": rep, "loadavg_before": [1, 1, 1],
+                     "loadavg_after": [2, 2, 2], "overlay_counters": {}, "command": "c",
+                     "started": f"2026-01-01 00:00:0{rep}"},
+            "summary": {"jct_mean_s": mean, "jct_p95_s": max(jcts), "programs_per_min": 60 / mean,
+                        "cache_hit_ratio": hit, "completed": len(jcts), "programs": len(jcts)},
+            "programs": progs}
+
+
+def test_order_rotates_and_reverses(live):
+    run, _ = live
+    names = ["a", "b", "c"]
+    orders = [run.order(names, r) for r in range(3)]
+    assert orders == [["a", "b", "c"], ["a", "c", "b"], ["c", "a", "b"]]
+    assert [o[0] for o in orders] != ["a"] * 3
+
+
+def test_summary_picks_the_best_stock_arm_and_ratios(live, tmp_path):
+    _, report = live
+    runs = [_run("stock-lru", r, [100 + r, 110 + r]) for r in range(3)] \
+        + [_run("stock-tlru", r, [90 + r, 100 + r]) for r in range(3)] \
+        + [_run("overlay-default", r, [40 + r, 60 + r]) for r in range(3)]
+    cell = report.summarize(runs)["trace/contended"]
+    assert cell["best_stock"] == "stock-tlru"
+    assert cell["ratio_vs_best_stock"]["jct_mean_s"] == pytest.approx(51 / 96)
+    assert cell["ranges_separate"] is True  # 3 repeats each
+    d = cell["arms"]["overlay-default"]
+    assert d["jct_mean_s"] == {"median": 51, "min": 50, "max": 52}
+    # per program: 2 turns of queue 1, prefill 2, decode 1; tool = JCT - 8
+    assert d["breakdown"]["queue_s"] == 2 and d["breakdown"]["prefill_s"] == 4
+    assert d["breakdown"]["decode_s"] == 2 and d["breakdown"]["missed_tokens"] == 120
+    (tmp_path / "results").mkdir()
+    for i, r in enumerate(runs):
+        (tmp_path / "results" / f"{i}.json").write_text(json.dumps(r))
+    report.write_all(tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["cells"]["trace/contended"]["best_stock"] == "stock-tlru"
+    assert "ratio_vs_best_stock" in summary["cells"]["trace/contended"]
+    assert (tmp_path / "jct-cdf-trace-contended.png").exists()
+    assert "| overlay-default | 3 | 51.0 (50.0-52.0)" in (tmp_path / "results.md").read_text()
