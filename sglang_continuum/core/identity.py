@@ -57,6 +57,10 @@ class IdentityConfig:
     max_candidates: int = 64  # most recent turns examined per lookup
     max_entries: int = 16_384
     max_age_s: float = 600.0
+    # Record prompts with no output (the DP router sees requests, not their outputs):
+    # a prompt then continues the latest recorded prompt it extends; siblings whose
+    # recorded prompts are equal are ambiguous and start a new program.
+    prompt_only: bool = False
 
     def __post_init__(self) -> None:
         for name in ("head_tokens", "probe_tokens", "output_tokens", "max_candidates",
@@ -76,6 +80,9 @@ class IdentityConfig:
                 or a <= 0:
             raise ValueError(f"IdentityConfig.max_age_s: expected a finite number > 0, "
                              f"got {a!r}")
+        if not isinstance(self.prompt_only, bool):
+            raise ValueError(f"IdentityConfig.prompt_only: expected true or false, "
+                             f"got {self.prompt_only!r}")
 
 
 @dataclass(slots=True)  # not frozen: its __init__ runs once per finished request
@@ -130,7 +137,7 @@ class IdentityTable:
             if n <= p or not _agrees(prompt, turn.blocks):
                 continue
             head = turn.output_head
-            a = _agreement(prompt, p, head) if prompt[p] == head[0] else 0
+            a = _agreement(prompt, p, head) if head and prompt[p] == head[0] else 0
             total = p + turn.output_len
             cover = total if a == len(head) else p + a
             if cover < cfg.min_fraction * total:
@@ -154,7 +161,7 @@ class IdentityTable:
         """Remember the finished turn of `key` (replacing the program's previous one)."""
         cfg = self.config
         self._remove(key)
-        if len(prompt) <= cfg.head_tokens or not output:
+        if len(prompt) <= cfg.head_tokens or not (output or cfg.prompt_only):
             return  # too short to key, or nothing to tell siblings apart by
         self._expire(now)
         while len(self._by_key) >= cfg.max_entries:
