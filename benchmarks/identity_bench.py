@@ -12,14 +12,21 @@ For each prompt length and table population, times with ``perf_counter_ns``:
 Token sequences are ``array('q')``, as SGLang 0.5.23's ``Req`` holds them.
 
     python -m benchmarks.identity_bench [--quick]
+    python -m benchmarks.identity_bench --baseline OLD_IDENTITY.py  # before/after, interleaved
+
+``--baseline`` loads another version of ``core/identity.py`` (e.g. from ``git show
+REV:sglang_continuum/core/identity.py``) and measures both tables in one run, arms
+interleaved, 3 rounds: min/median/max of each round's median.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import random
 import statistics
+import sys
 import time
 from array import array
 
@@ -43,10 +50,11 @@ def _median_us(fn, reps: int, setup=None) -> float:
     return statistics.median(samples) / 1e3
 
 
-def measure(prompt_tokens: int, programs: int, reps: int, seed: int = 0) -> dict:
+def measure(prompt_tokens: int, programs: int, reps: int, seed: int = 0,
+            table_class=IdentityTable) -> dict:
     rng = random.Random(seed)
     system = _ids(min(SYSTEM_TOKENS, prompt_tokens // 2), rng)
-    table = IdentityTable()
+    table = table_class()
     contexts = []
     for i in range(programs):  # every program shares the system prompt: one bucket
         prompt = system + _ids(prompt_tokens - len(system), rng)
@@ -81,17 +89,57 @@ def measure(prompt_tokens: int, programs: int, reps: int, seed: int = 0) -> dict
             "miss_us": round(miss, 2), "record_us": round(rec, 2)}
 
 
+COLUMNS = ("match_us", "worst_us", "miss_us", "record_us")
+SIZES = [(n, p) for n in (1_000, 8_000, 32_000) for p in (1, 64)]
+
+
+def _load_table(path: str):
+    """IdentityTable of another version of core/identity.py (its relative imports
+    resolve against this package)."""
+    name = "sglang_continuum.core._identity_baseline"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.IdentityTable
+
+
+def compare(baseline: str, reps: int, rounds: int = 3) -> dict:
+    arms = {"baseline": _load_table(baseline), "current": IdentityTable}
+    out = {arm: {size: [] for size in SIZES} for arm in arms}
+    for _ in range(rounds):
+        for arm, cls in arms.items():  # interleaved
+            for n, p in SIZES:
+                out[arm][(n, p)].append(measure(n, p, reps, table_class=cls))
+    print(f"{'prompt':>7} {'bucket':>6} {'arm':>8}  "
+          + "  ".join(f"{c[:-3] + ' µs min/med/max':>24}" for c in COLUMNS))
+    for size in SIZES:
+        for arm in arms:
+            cells = []
+            for c in COLUMNS:
+                v = [r[c] for r in out[arm][size]]
+                cells.append(f"{min(v):.2f}/{statistics.median(v):.2f}/{max(v):.2f}")
+            print(f"{size[0]:>7} {size[1]:>6} {arm:>8}  " + "  ".join(f"{x:>24}" for x in cells))
+    return out
+
+
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="few reps (a smoke test)")
+    ap.add_argument("--baseline", metavar="IDENTITY_PY",
+                    help="another core/identity.py to measure against, interleaved")
     args = ap.parse_args(argv)
     reps = 50 if args.quick else 2_000
-    rows = [measure(n, p, reps) for n in (1_000, 8_000, 32_000) for p in (1, 64)]
-    print(f"{'prompt':>7} {'bucket':>6} {'match µs':>9} {'worst µs':>9} {'miss µs':>8} "
-          f"{'record µs':>10}")
-    for r in rows:
-        print(f"{r['prompt_tokens']:>7} {r['programs_in_bucket']:>6} {r['match_us']:>9} "
-              f"{r['worst_us']:>9} {r['miss_us']:>8} {r['record_us']:>10}")
+    if args.baseline:
+        compare(args.baseline, reps // 2)
+        rows = []
+    else:
+        rows = [measure(n, p, reps) for n, p in SIZES]
+        print(f"{'prompt':>7} {'bucket':>6} {'match µs':>9} {'worst µs':>9} {'miss µs':>8} "
+              f"{'record µs':>10}")
+        for r in rows:
+            print(f"{r['prompt_tokens']:>7} {r['programs_in_bucket']:>6} {r['match_us']:>9} "
+                  f"{r['worst_us']:>9} {r['miss_us']:>8} {r['record_us']:>10}")
     rng = random.Random(1)
     prompt, out = array("q", _ids(8_000, rng)), array("q", _ids(200, rng))
     yardstick = _median_us(lambda: prompt + out, reps)
