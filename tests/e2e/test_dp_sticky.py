@@ -27,7 +27,7 @@ def server():
 
     # One core per rank: without the binding SGLang refuses more ranks than NUMA nodes.
     with launch([*BASE_ARGS, "--dp-size", "2"], LOG_DIR, name="dp-sticky",
-                env={"SGLANG_CPU_OMP_THREADS_BIND": "0|1"}) as s:
+                env={"SGLANG_CPU_OMP_THREADS_BIND": "0|1"}, timeout=600) as s:  # bounds a failure
         yield s
 
 

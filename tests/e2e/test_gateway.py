@@ -41,7 +41,9 @@ SERVER_ARGS = [*BASE_ARGS, "--enable-cache-report", "--continuum-policy", "fixed
 def servers():
     with ExitStack() as stack:
         with ThreadPoolExecutor(2) as pool:  # start both at once
-            managers = [launch(SERVER_ARGS, LOG_DIR, name=f"smg-worker{i}") for i in range(2)]
+            # A bound on a failure only: two servers starting at once on a loaded 2-core host.
+            managers = [launch(SERVER_ARGS, LOG_DIR, name=f"smg-worker{i}", timeout=600)
+                        for i in range(2)]
             yield list(pool.map(stack.enter_context, managers))
 
 
