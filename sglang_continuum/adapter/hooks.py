@@ -16,6 +16,7 @@ _ADDER = "sglang.srt.managers.schedule_policy.PrefillAdder"
 _POLICY = "sglang.srt.managers.schedule_policy.SchedulePolicy"
 _BATCH = "sglang.srt.managers.schedule_batch.ScheduleBatch"
 _TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
+_DPC = "sglang.srt.managers.data_parallel_controller.DataParallelController"
 
 
 def _ctl(owner):
@@ -87,6 +88,13 @@ def after_validate_one_request(result, self, obj, *args, **kwargs):
                 getattr(obj, "session_id", None))
 
 
+def before_dp_dispatch(self, req, *args, **kwargs):
+    """With --dp-size N: name the program's rank (adapter/dp_router.py)."""
+    from sglang_continuum.adapter.dp_router import before_dp_dispatch as route
+
+    route(self, req)
+
+
 # (target, hook, hook type name): the one list install() registers and seams checks.
 HOOKS = (
     (f"{_SCHED}.__init__", after_scheduler_init, "AFTER"),
@@ -97,6 +105,7 @@ HOOKS = (
     (f"{_ADDER}.add_one_req", around_add_one_req, "AROUND"),
     (f"{_BATCH}.check_decode_mem", around_check_decode_mem, "AROUND"),
     (f"{_TOKENIZER}._validate_one_request", after_validate_one_request, "AFTER"),
+    (f"{_DPC}.dispatching_with_trace", before_dp_dispatch, "BEFORE"),
 )
 
 

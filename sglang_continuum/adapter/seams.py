@@ -24,6 +24,7 @@ _BATCH = "sglang.srt.managers.schedule_batch.ScheduleBatch"
 _REQ = "sglang.srt.managers.schedule_batch.Req"
 _TOKENIZER = "sglang.srt.managers.tokenizer_manager.TokenizerManager"
 _CACHE = "sglang.srt.mem_cache.unified_radix_cache.UnifiedRadixCache"
+_DPC = "sglang.srt.managers.data_parallel_controller.DataParallelController"
 
 # Dotted object -> members the adapter reads or calls on it (or on its instances).
 MEMBERS: dict[str, tuple[str, ...]] = {
@@ -51,6 +52,13 @@ MEMBERS: dict[str, tuple[str, ...]] = {
                                       "register_radix_cache_backend",
                                       "registered_radix_cache_backends"),
     "sglang.srt.mem_cache.registry.TreeCacheBuildContext": ("params", "tp_rank"),
+    # Program-sticky DP routing (adapter/dp_router.py).
+    _DPC: ("server_args", "workers", "dp_budget", "refresh_load_budget", "_active_workers"),
+    "sglang.srt.managers.data_parallel_controller.DPBudget": ("total_requests",),
+    "sglang.srt.managers.data_parallel_controller": ("is_health_check_generate_req",),
+    "sglang.srt.managers.io_struct.TokenizedGenerateReqInput": (
+        "routed_dp_rank", "input_ids", "sampling_params", "routing_key", "session_id",
+        "extra_key", "rid"),
 }
 
 # Hooked callables whose parameters the hooks take by name.
@@ -64,6 +72,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "sglang.srt.mem_cache.registry.create_unified_radix_cache": ("cache_class",),
     f"{_CACHE}._demote": ("node_id", "tracker"),
     f"{_CACHE}.dec_host_lock_ref": ("node_id", "params"),
+    f"{_DPC}.dispatching_with_trace": ("req",),
 }
 
 

@@ -26,12 +26,15 @@ from pathlib import Path
 
 import requests
 
-# Failover in seconds rather than minutes: a dead worker is marked unhealthy after one
-# failed check a second, and a turn sent to it meanwhile is retried (5 tries, backoff
-# from 50 ms) until the key is re-pinned to a healthy worker. The agent sees a slower
-# turn and a cache miss, never an error, unless every retry fails.
-FAILOVER_FLAGS = ("--health-check-interval-secs", "1", "--health-failure-threshold", "1",
-                  "--retry-max-retries", "5", "--retry-initial-backoff-ms", "50")
+# Failover in seconds, stickiness on a loaded machine: a turn sent to a dead worker is
+# retried (8 tries, backoff from 50 ms doubling: about 6 s) until the health checker has
+# marked the worker unhealthy (3 failed 1 s probes) and the key is re-pinned to a healthy
+# worker. With one failed probe enough, a slow /health on a busy host marked a live
+# worker unhealthy and moved programs mid-run. (0.3.2's manual policy does not re-pin on
+# an open circuit breaker: only health moves a key.)
+FAILOVER_FLAGS = ("--health-check-interval-secs", "1", "--health-failure-threshold", "3",
+                  "--health-check-timeout-secs", "10", "--retry-max-retries", "8",
+                  "--retry-initial-backoff-ms", "50")
 
 
 def router_argv(worker_urls: list[str], port: int, *, host: str = "127.0.0.1",

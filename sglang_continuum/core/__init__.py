@@ -5,6 +5,7 @@ and docs/design.md.
 """
 
 from .config import MODES, PolicyConfig
+from .dp_routing import DpRoutingConfig, Route, StickyRanks
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
 from .identity import IdentityConfig, IdentityTable
@@ -20,8 +21,8 @@ from .turns import KvLocks
 from . import turns
 
 __all__ = [
-    "MODES", "TAU_BUCKETS", "ContinuumPolicy", "EtaEstimator", "HintError", "IdentityConfig", "IdentityTable", "LockDecision",
+    "MODES", "TAU_BUCKETS", "ContinuumPolicy", "DpRoutingConfig", "EtaEstimator", "HintError", "IdentityConfig", "IdentityTable", "LockDecision",
     "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
-    "QueueDelayWindow", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
+    "QueueDelayWindow", "Route", "StickyRanks", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
     "parse_hints", "parse_ttl", "queue_key", "turns",
 ]

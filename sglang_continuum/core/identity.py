@@ -5,9 +5,9 @@ its next prompt begins with its last turn's context (prompt + output). The rule,
 prompt Q of a tenant and a finished turn T of the same tenant (prompt P tokens, output
 O tokens, context L = P + O):
 
-1. Q is longer than P and agrees with T's prompt (checked on sampled blocks: the first
-   ``head_tokens``, the last ``probe_tokens`` before the output, and ``probes`` blocks
-   spread in between).
+1. Q is longer than P and agrees with T's prompt (checked on samples: the first
+   ``head_tokens``, the last ``probe_tokens`` before the output, and ``samples`` tokens
+   evenly spaced in between, read with one strided slice).
 2. The agreement l = P + a, where a is how far Q agrees with T's output (read up to
    ``output_tokens``; all of them agreeing counts as the whole output), covers most of
    the context: l >= ``min_fraction`` * L. Chat templates re-render the previous
@@ -29,7 +29,7 @@ exact comparison; a wrong match costs only scheduling (a lock consumed by the wr
 program), never correctness: KV reuse is the radix tree's exact match.
 
 Memory is bounded: at most ``max_entries`` finished turns (one per program, its latest),
-each holding about ``head_tokens + probes * probe_tokens + output_tokens`` ids; turns
+each holding about ``head_tokens + probe_tokens + samples + output_tokens`` ids; turns
 older than ``max_age_s`` are dropped. Nothing here reads a clock: ``now`` is passed in.
 """
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import islice
 from typing import Sequence
@@ -51,12 +50,16 @@ class IdentityConfig:
 
     head_tokens: int = 32  # bucket key; shorter prompts are never inferred
     probe_tokens: int = 4
-    probes: int = 4
+    samples: int = 16  # tokens compared between the head and the prompt's last block
     output_tokens: int = 64
     min_fraction: float = 0.9
     max_candidates: int = 64  # most recent turns examined per lookup
     max_entries: int = 16_384
     max_age_s: float = 600.0
+    # Record prompts with no output (the DP router sees requests, not their outputs):
+    # a prompt then continues the latest recorded prompt it extends; siblings whose
+    # recorded prompts are equal are ambiguous and start a new program.
+    prompt_only: bool = False
 
     def __post_init__(self) -> None:
         for name in ("head_tokens", "probe_tokens", "output_tokens", "max_candidates",
@@ -64,9 +67,10 @@ class IdentityConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"IdentityConfig.{name}: expected an integer >= 1, got {v!r}")
-        if isinstance(self.probes, bool) or not isinstance(self.probes, int) or self.probes < 0:
-            raise ValueError(f"IdentityConfig.probes: expected an integer >= 0, "
-                             f"got {self.probes!r}")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) \
+                or self.samples < 0:
+            raise ValueError(f"IdentityConfig.samples: expected an integer >= 0, "
+                             f"got {self.samples!r}")
         f = self.min_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1:
             raise ValueError(f"IdentityConfig.min_fraction: expected a number in [0, 1], "
@@ -76,6 +80,9 @@ class IdentityConfig:
                 or a <= 0:
             raise ValueError(f"IdentityConfig.max_age_s: expected a finite number > 0, "
                              f"got {a!r}")
+        if not isinstance(self.prompt_only, bool):
+            raise ValueError(f"IdentityConfig.prompt_only: expected true or false, "
+                             f"got {self.prompt_only!r}")
 
 
 @dataclass(slots=True)  # not frozen: its __init__ runs once per finished request
@@ -86,7 +93,11 @@ class _Turn:
     bucket: tuple
     prompt_len: int
     output_len: int
-    blocks: tuple  # ((position, ids), ...): sampled blocks of the prompt, its end first
+    end_at: int  # the prompt's last block, [end_at, end_to): most candidates fail on
+    end_to: int  # it, so it is kept apart
+    end_ids: array
+    step: int  # the samples are prompt[head_tokens:end_at:step]
+    samples: array
     output_head: array
     finished_at: float
 
@@ -102,8 +113,9 @@ class IdentityTable:
 
     def __init__(self, config: IdentityConfig | None = None) -> None:
         self.config = config or IdentityConfig()
-        self._buckets: dict[tuple, OrderedDict[ProgramKey, _Turn]] = {}
-        self._by_key: OrderedDict[ProgramKey, _Turn] = OrderedDict()  # oldest finish first
+        # Plain dicts keep insertion order: the oldest finish first, the newest last.
+        self._buckets: dict[tuple, dict[ProgramKey, _Turn]] = {}
+        self._by_key: dict[ProgramKey, _Turn] = {}
         self.matched = 0  # prompts found to continue a finished turn
         self.started = 0  # prompts that continue none: first turns of new programs
 
@@ -114,30 +126,33 @@ class IdentityTable:
         """The program whose finished turn `prompt` continues, or None. A match
         consumes the turn."""
         cfg = self.config
-        if len(prompt) <= cfg.head_tokens:
+        h = cfg.head_tokens
+        n = len(prompt)
+        if n <= h:
             return None
         if type(prompt) is not array or prompt.typecode != "q":
             prompt = array("q", prompt)  # SGLang's Req already holds array('q')
         self._expire(now)
-        bucket = self._buckets.get((tenant, prompt[:cfg.head_tokens].tobytes()))
+        bucket = self._buckets.get((tenant, prompt[:h].tobytes()))
         if not bucket:
             return None
-        best, best_a = None, -1
-        n = len(prompt)
-        passed = 0
+        best, best_a, passed = None, -1, 0
+        full, min_fraction = cfg.output_tokens, cfg.min_fraction
         for turn in islice(reversed(bucket.values()), cfg.max_candidates):
             p = turn.prompt_len
-            if n <= p or not _agrees(prompt, turn.blocks):
+            if n <= p or prompt[turn.end_at:turn.end_to] != turn.end_ids \
+                    or prompt[h:turn.end_at:turn.step] != turn.samples:
                 continue
             head = turn.output_head
-            a = _agreement(prompt, p, head) if prompt[p] == head[0] else 0
+            a = _agreement(prompt, p, head) if head and prompt[p] == head[0] else 0
             total = p + turn.output_len
-            cover = total if a == len(head) else p + a
-            if cover < cfg.min_fraction * total:
+            if (total if a == len(head) else p + a) < min_fraction * total:
                 continue
             passed += 1
             if a > best_a:
                 best, best_a = turn, a
+                if a >= full:
+                    break  # no older turn can agree further; ties go to the newest
         if best is None or (best_a == 0 and passed > 1):
             return None
         self._remove(best.key)
@@ -153,17 +168,30 @@ class IdentityTable:
                now: float) -> None:
         """Remember the finished turn of `key` (replacing the program's previous one)."""
         cfg = self.config
-        self._remove(key)
-        if len(prompt) <= cfg.head_tokens or not output:
+        if key in self._by_key:
+            self._remove(key)
+        p, h = len(prompt), cfg.head_tokens
+        if p <= h or not (output or cfg.prompt_only):
             return  # too short to key, or nothing to tell siblings apart by
-        self._expire(now)
-        while len(self._by_key) >= cfg.max_entries:
-            self._remove(next(iter(self._by_key)))
-        bucket = (key[0], _cut(prompt, 0, cfg.head_tokens).tobytes())
-        turn = _Turn(key, bucket, len(prompt), len(output), _blocks(prompt, cfg),
-                     _cut(output, 0, cfg.output_tokens), now)
-        self._by_key[key] = turn
-        self._buckets.setdefault(bucket, OrderedDict())[key] = turn
+        by_key = self._by_key
+        if by_key:
+            self._expire(now)
+            while len(by_key) >= cfg.max_entries:
+                self._remove(next(iter(by_key)))
+        k = cfg.probe_tokens
+        end = max(h, p - k)
+        bucket = (key[0], _cut(prompt, 0, h).tobytes())
+        end_ids = _cut(prompt, end, end + k)
+        # samples=0 leaves one: the token at head_tokens (a step past the end).
+        step = max(1, (end - h) // cfg.samples) if cfg.samples else end + 1
+        turn = _Turn(key, bucket, p, len(output), end, end + len(end_ids), end_ids, step,
+                     _cut(prompt, h, end, step), _cut(output, 0, cfg.output_tokens), now)
+        by_key[key] = turn
+        turns = self._buckets.get(bucket)
+        if turns is None:
+            self._buckets[bucket] = {key: turn}
+        else:
+            turns[key] = turn
 
     def forget(self, key: ProgramKey) -> None:
         self._remove(key)
@@ -179,40 +207,19 @@ class IdentityTable:
 
     def _expire(self, now: float) -> None:
         horizon = now - self.config.max_age_s
-        while self._by_key:
-            turn = next(iter(self._by_key.values()))
+        by_key = self._by_key
+        while by_key:
+            turn = next(iter(by_key.values()))
             if turn.finished_at >= horizon:
                 return
             self._remove(turn.key)
 
 
-def _blocks(prompt: Sequence[int], cfg: IdentityConfig) -> tuple:
-    """Sampled blocks of a prompt past its head: its last, then `probes` spread ones."""
-    p, k, h = len(prompt), cfg.probe_tokens, cfg.head_tokens
-    end = max(h, p - k)
-    # The prompt's end first: siblings under one system prompt differ there, so most
-    # candidates are rejected by one comparison.
-    blocks = [(end, _cut(prompt, end, end + k))]
-    span = end - h
-    if span > 0 and cfg.probes:
-        step = span / cfg.probes
-        blocks += [(i, _cut(prompt, i, i + k))
-                   for i in {h + int(step * j) for j in range(cfg.probes)}]
-    return tuple(blocks)
-
-
-def _cut(seq: Sequence[int], start: int, stop: int) -> array:
-    """seq[start:stop] as an ``array('q')``: a copy-free slice of SGLang's arrays, and
-    compared with memcmp speed (a list is converted, only this short slice of it)."""
-    piece = seq[start:stop]
+def _cut(seq: Sequence[int], start: int, stop: int, step: int = 1) -> array:
+    """seq[start:stop:step] as an ``array('q')``, as SGLang's arrays slice, and compared
+    with memcmp speed (a list is converted, only this short slice of it)."""
+    piece = seq[start:stop:step]
     return piece if type(piece) is array and piece.typecode == "q" else array("q", piece)
-
-
-def _agrees(prompt: array, blocks: tuple) -> bool:
-    for i, ids in blocks:  # the prompt's end first
-        if prompt[i:i + len(ids)] != ids:
-            return False
-    return True
 
 
 def _agreement(prompt: array, start: int, head: array) -> int:

@@ -28,6 +28,7 @@ BACKEND_NAME = "continuum"
 POLICIES = {"pressure": "pressure", "cost-model": "paper", "paper": "paper",
             "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
+DP_ROUTING = ("sticky", "sglang")
 _PROFILE_NOTES = ("source", "max_tokens")  # written by the profiler; not coefficients
 
 
@@ -40,6 +41,9 @@ class Settings:
     status_interval_s: float = 10.0
     # Requests with no program id get one inferred from their prompt (core/identity.py).
     infer_programs: bool = False
+    # With --dp-size N: "sticky" routes a program's turns to the rank holding its KV
+    # (core/dp_routing.py); "sglang" keeps SGLang's --load-balance-method.
+    dp_routing: str = "sticky"
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):
@@ -52,6 +56,9 @@ class Settings:
         if not isinstance(self.infer_programs, bool):
             raise ValueError(f"continuum setting 'infer_programs'={self.infer_programs!r}: "
                              "must be true or false")
+        if self.dp_routing not in DP_ROUTING:
+            raise ValueError(f"continuum setting 'dp_routing'={self.dp_routing!r}: accepted "
+                             f"values are {', '.join(DP_ROUTING)}")
 
     def to_mapping(self) -> dict:
         """The flat form of a config file (keys as in the README)."""
@@ -62,6 +69,7 @@ class Settings:
         out["host_reload_profile"] = None if reload is None else reload.to_dict()
         out["status_interval_s"] = self.status_interval_s
         out["infer_programs"] = self.infer_programs
+        out["dp_routing"] = self.dp_routing
         return out
 
     def to_json(self) -> str:
@@ -69,7 +77,7 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, data: dict) -> "Settings":
-        known = {"policy", "status_interval_s", "infer_programs"} \
+        known = {"policy", "status_interval_s", "infer_programs", "dp_routing"} \
             | {f.name for f in fields(PolicyConfig)}
         known.discard("mode")
         unknown = set(data) - known
@@ -79,6 +87,7 @@ class Settings:
         cfg = dict(data)
         interval = cfg.pop("status_interval_s", cls.status_interval_s)
         infer = cfg.pop("infer_programs", cls.infer_programs)
+        dp_routing = cfg.pop("dp_routing", cls.dp_routing)
         if "policy" in cfg:
             name = cfg.pop("policy")
             if name not in POLICIES and name not in _POLICY_NAMES \
@@ -91,7 +100,7 @@ class Settings:
         if cfg.get("host_reload_profile") is not None:
             cfg["host_reload_profile"] = _prefill(cfg["host_reload_profile"],
                                                   "host_reload_profile")
-        return cls(PolicyConfig(**cfg), interval, infer)
+        return cls(PolicyConfig(**cfg), interval, infer, dp_routing)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Settings | None":
@@ -147,6 +156,10 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                         "finished turn its prompt extends (same tenant), or starts a new one, "
                         "so unmodified agents get locks; off (default): such requests are "
                         "served as stock SGLang requests.")
+    g.add_argument("--continuum-dp-routing", choices=DP_ROUTING,
+                   help="With --dp-size N: sticky (default) sends every turn of a program "
+                        "to the rank holding its KV and new programs to the least loaded "
+                        "rank; sglang keeps SGLang's --load-balance-method.")
     g.add_argument("--continuum-status-interval", type=float, dest="continuum_status_interval_s",
                    metavar="SECONDS", help="Seconds between JSON status log lines (0: never).")
 
@@ -169,6 +182,8 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
         data["pressure_scope"] = ns.continuum_pressure_scope
     if getattr(ns, "continuum_infer_programs", None) is not None:
         data["infer_programs"] = ns.continuum_infer_programs == "on"
+    if getattr(ns, "continuum_dp_routing", None) is not None:
+        data["dp_routing"] = ns.continuum_dp_routing
     if ns.continuum_no_program_fcfs:
         data["program_fcfs"] = False
     if ns.continuum_prefill_profile is not None:

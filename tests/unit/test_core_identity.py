@@ -166,7 +166,7 @@ def test_start_names_new_programs_and_counts_them():
     assert t.started == 1
 
 
-@pytest.mark.parametrize("field,value", [("head_tokens", 0), ("probes", -1),
+@pytest.mark.parametrize("field,value", [("head_tokens", 0), ("samples", -1),
                                          ("min_fraction", 1.5), ("max_age_s", 0),
                                          ("max_entries", True)])
 def test_config_rejects_bad_values_naming_the_field(field, value):
@@ -181,8 +181,26 @@ def test_the_cost_benchmark_runs():
     assert row["match_us"] is not None and row["miss_us"] > 0 and row["record_us"] > 0
 
 
-def test_no_spread_probes_is_a_valid_config():
-    t = IdentityTable(IdentityConfig(probes=0))
+def test_no_spread_samples_is_a_valid_config():
+    t = IdentityTable(IdentityConfig(samples=0))
     prompt, out = SYSTEM + USER, ids(10, 110)
     t.record(("", "a"), prompt, out, now=0.0)
     assert t.continues("", prompt + out + [1], now=1.0) == ("", "a")
+
+
+def test_prompt_only_mode_follows_prompts_that_extend_the_last_recorded_prompt():
+    """The DP router sees requests, not outputs: a prompt continues the program whose
+    last recorded prompt it extends; equal recorded prompts (siblings) are ambiguous."""
+    table = IdentityTable(IdentityConfig(prompt_only=True))
+    system = list(range(100, 160))
+    a1 = system + [1, 2, 3]
+    table.record(("", "a"), a1, (), now=0.0)
+    a2 = a1 + [7, 8, 9, 10]
+    assert table.continues("", a2, now=1.0) == ("", "a")
+    table.record(("", "a"), a2, (), now=1.0)
+    assert table.continues("", system + [5, 5, 5, 5], now=2.0) is None  # does not extend
+    table.record(("", "b"), a1, (), now=2.0)
+    table.record(("", "c"), a1, (), now=2.0)
+    assert table.continues("", a1 + [4], now=3.0) is None  # b and c: ambiguous
+    with pytest.raises(ValueError, match="prompt_only"):
+        IdentityConfig(prompt_only=1)

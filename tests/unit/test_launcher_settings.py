@@ -81,3 +81,13 @@ def test_unknown_config_key_is_rejected(tmp_path):
 def test_backend_flag_conflicts_with_the_overlay(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         _parse(["--model-path", "m", "--radix-cache-backend", "other"], monkeypatch, tmp_path)
+
+
+def test_dp_routing_flag_and_config_key(monkeypatch, tmp_path):
+    settings, argv = _parse(["--model-path", "m", "--continuum-dp-routing", "sglang"],
+                            monkeypatch, tmp_path)
+    assert settings.dp_routing == "sglang" and "--continuum-dp-routing" not in argv
+    assert Settings().dp_routing == "sticky"
+    assert Settings.from_mapping(settings.to_mapping()) == settings
+    with pytest.raises(ValueError, match="dp_routing"):
+        Settings.from_mapping({"dp_routing": "round_robin"})
