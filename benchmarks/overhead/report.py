@@ -6,6 +6,7 @@ import math
 
 CACHE_TARGET = 1.05      # overlay/stock cache-op time, median over repeats
 STEP_TARGET_US = 100.0   # policy work per scheduler step at 1,000 programs
+DECISION_TARGET_US = 10.0  # TTL decision per finished turn at 10,000 durations (issue 14)
 STEP_TARGET_N = "1000"
 E2E_TOLERANCE = 0.02     # throughput and TTFT within 2% of stock
 
@@ -41,6 +42,12 @@ def verdicts(res: dict) -> list[tuple[str, bool, str]]:
             us = sizes[STEP_TARGET_N]["step"]["us"]["median"]
             out.append((f"policy < {STEP_TARGET_US:.0f} us per step at 1,000 programs",
                         us < STEP_TARGET_US, f"{us:.1f} us"))
+        for case, row in pol.get("decision", {}).items():
+            us = row["us"]["median"]
+            out.append((f"TTL decision <= {DECISION_TARGET_US:.0f} us per finished turn, "
+                        f"{case}, {pol['spec']['durations']:,} durations",
+                        us <= DECISION_TARGET_US,
+                        f"{us:.1f} us (min {row['us']['min']:.1f}, max {row['us']['max']:.1f})"))
         exp, ref = pol["growth_exponent"]["step"], pol["nlogn_exponent"]
         if not math.isnan(exp):
             out.append(("policy step growth <= n log n", exp <= ref + 0.05,

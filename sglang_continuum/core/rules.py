@@ -21,7 +21,7 @@ TtlRule = Callable[[str | None, int], tuple[float, str]]
 # (at once below TABLE_REFRESH samples): between rebuilds a candidate quantile moves by
 # at most 1/TABLE_REFRESH of the mass, and a finished turn pays one bisect, not a rebuild
 # (each turn's arrival records a duration: rebuilding per record was most of the cost).
-TABLE_REFRESH = 256
+TABLE_REFRESH = 64
 
 
 class TtlRules:
@@ -51,15 +51,15 @@ class TtlRules:
     def pressure(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
         """The paper's gain, memory priced by contention (ttl.priced_ttl, over the
         window's cached PricedTable)."""
-        cfg = self._cfg
+        cfg, stats = self._cfg, self._stats
         reload = cfg.prefill_profile.seconds(context_tokens)
         delay = self._queue_delay.mean()
         price = self._contention.price()
-        if self._stats.total() < cfg.cold_start_samples:
+        if stats.total() < cfg.cold_start_samples:
             return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
                                          cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
-        gain = delay * self._eta.eta() + reload
-        window = self._stats.window(tool)
+        gain = delay * self._eta.eta() + reload if delay else reload
+        window = stats.window(tool)
         table = window.memo
         if table is None or (window.adds - table.stamp) * TABLE_REFRESH > table.n:
             table = window.memo = PricedTable.build(window.sorted(), cfg.lock_quantile,

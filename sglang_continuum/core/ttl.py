@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from bisect import bisect_left
 import math
 from functools import lru_cache
 from typing import Sequence
@@ -89,7 +90,7 @@ class PricedTable:
     def build(cls, samples_sorted: np.ndarray, quantile: float, max_ttl_s: float,
               stamp: int = 0) -> "PricedTable":
         n = samples_sorted.shape[0]
-        hull: list[tuple[float, int]] = [(0.0, 0)]
+        ts, rs = [0.0], [0]  # hull vertices: taus and ranks, both increasing
         if n and max_ttl_s > 0:
             ranks, index = _candidate_ranks(n, quantile)
             for rank, tau in zip(ranks, samples_sorted.take(index).tolist()):
@@ -98,26 +99,28 @@ class PricedTable:
                     tau = max_ttl_s
                     rank = int(samples_sorted.searchsorted(max_ttl_s, side="right"))
                 # a longer lock that catches no more never wins (ties: smaller tau)
-                if tau > 0 and rank > hull[-1][1]:
-                    while len(hull) >= 2:
-                        (t0, r0), (t1, r1) = hull[-2], hull[-1]
-                        if (r1 - r0) * (tau - t0) > (rank - r0) * (t1 - t0):
-                            break
-                        hull.pop()  # on or under the chord: never a strict argmax
-                    hull.append((tau, rank))
+                if tau > 0 and rank > rs[-1]:
+                    # drop vertices on or under the chord: never a strict argmax
+                    while len(ts) > 1 and (rs[-1] - rs[-2]) * (tau - ts[-2]) \
+                            <= (rank - rs[-2]) * (ts[-1] - ts[-2]):
+                        ts.pop()
+                        rs.pop()
+                    ts.append(tau)
+                    rs.append(rank)
                 if last:
                     break
-        neg = [-(r1 - r0) / (t1 - t0) for (t0, r0), (t1, r1) in zip(hull, hull[1:])]
-        return cls(n, [t for t, _ in hull], neg, stamp)
+        neg = [(r0 - r1) / (t1 - t0) for t0, t1, r0, r1 in zip(ts, ts[1:], rs, rs[1:])]
+        return cls(n, ts, neg, stamp)
 
     def best(self, gain_s: float, price: float) -> float:
         """argmax of P(tau) * gain_s - price * tau over the candidates (0.0: no lock);
         ties go to the smaller tau."""
-        if not gain_s > 0 or self.n == 0:
+        if not gain_s > 0:
             return 0.0
-        lam = max(price, 0.0) * self.n / gain_s
-        # vertex k wins iff the k segments before it are steeper than lam (strictly)
-        return self.taus[bisect.bisect_left(self.neg_slopes, -lam)]
+        # vertex k wins iff the k segments before it are steeper than lam (strictly);
+        # lam = price * n / gain (n = 0: no candidate, the table is (0, 0) alone)
+        return self.taus[bisect_left(self.neg_slopes, -(price if price > 0 else 0.0)
+                                     * self.n / gain_s)]
 
 
 def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_s: float,

@@ -130,6 +130,8 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # The server's defaults (PolicyConfig's): the pressure-priced TTL, program FCFS,
     # locks give way only to programs older than their own unless the engine would idle.
     "continuum": _simple("pressure", True, True),
+    # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
+    "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
     "old_default": _simple("paper", True, True, **_OLD_CAPS),
     # The paper's system: its TTL rule and its pressure rule (any lock gives way).
     "paper": _simple("paper", True, True, pressure_scope="any", **_OLD_CAPS),

@@ -72,6 +72,11 @@ def test_policy_part_reports_sizes_parts_and_exponents():
         assert row["queue"]["last"]["waiting"] == int(n)
         assert row["ttl"]["last"]["duration_samples"] >= 300
     assert set(res["growth_exponent"]) == {"step", "expiry", "queue", "ttl"}
+    dec = res["decision"]
+    assert dec["uncontended"]["last"]["price"] == 1.0
+    assert dec["contended"]["last"]["price"] == 0.0
+    assert dec["contended"]["last"]["duration_samples"] >= 300
+    assert _is_spread(dec["contended"]["us"], 1)
     assert 1.0 < res["nlogn_exponent"] < 1.5
 
 

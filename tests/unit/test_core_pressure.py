@@ -185,6 +185,6 @@ def test_the_rule_rebuilds_its_table_after_a_share_of_new_durations():
         stats.record("cd", 1.0)
     assert rules.pressure("cd", 100) == (1.0, "pressure")
     stats.record("cd", 9.0)                          # one new tail value out of 257
-    assert rules.pressure("cd", 100) == (1.0, "pressure")  # table kept: 1/257 < 1/256
+    assert rules.pressure("cd", 100) == (1.0, "pressure")  # kept: 1 new of n+1 < 1/REFRESH
     stats.record("cd", 9.0)
     assert rules.pressure("cd", 100) == (9.0, "pressure")  # rebuilt: p999 is now 9 s
