@@ -269,6 +269,20 @@ def _bench_decision(spec: PolicySpec, gaps: list, contended: bool) -> dict:
             "price": price, "duration_samples": policy.snapshot().duration_samples}
 
 
+def run_decision(spec: PolicySpec, log=print, gaps: list | None = None) -> dict:
+    """The TTL decision per finished turn, uncontended and contended, `repeats` times."""
+    gaps = gaps if gaps is not None else tool_gaps(spec.durations, spec.seed)
+    out: dict = {"durations": spec.durations}
+    for case, contended in (("uncontended", False), ("contended", True)):
+        runs = [_bench_decision(spec, gaps, contended) for _ in range(spec.repeats)]
+        out[case] = {"us": spread([r["median_us"] for r in runs]), "last": runs[-1]}
+    log("  TTL decision (on_finish) at {:,} durations: uncontended {:.1f} us, contended "
+        "{:.1f} us per turn (median of {} repeats)".format(
+            spec.durations, out["uncontended"]["us"]["median"],
+            out["contended"]["us"]["median"], spec.repeats))
+    return out
+
+
 BENCHES = {"step": _bench_step, "expiry": _bench_expiry, "queue": _bench_queue,
            "ttl": _bench_ttl}
 
@@ -294,14 +308,7 @@ def run(spec: PolicySpec, log=print) -> dict:
             f"expiry {row['expiry']['us']['median']:.1f} us/{n} locks; "
             f"queue {row['queue']['us']['median']:.0f} us/{n} waiting; "
             f"ttl {row['ttl']['us']['median']:.1f} us/turn")
-    out["decision"] = {}
-    for case, contended in (("uncontended", False), ("contended", True)):
-        runs = [_bench_decision(spec, gaps, contended) for _ in range(spec.repeats)]
-        out["decision"][case] = {"us": spread([r["median_us"] for r in runs]),
-                                 "last": runs[-1]}
-    log("  TTL decision (on_finish) at {} durations: uncontended {:.1f} us, contended "
-        "{:.1f} us per turn".format(spec.durations, *(out["decision"][c]["us"]["median"]
-                                                      for c in ("uncontended", "contended"))))
+    out["decision"] = run_decision(spec, log, gaps)
     sizes = [int(n) for n in out["sizes"]]
     out["growth_exponent"] = {
         name: growth_exponent(sizes, [out["sizes"][str(n)][name]["us"]["median"] for n in sizes])
