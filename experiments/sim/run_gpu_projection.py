@@ -40,7 +40,9 @@ RATES_8B = {
 PROFILES = {"llama3.1-8b-h100": 1.0, "llama3.1-70b-4xh100": 0.5}
 FIXED = tuple(f"fixed_{t}" for t in FIXED_TTLS_S)
 SHOWN = ("lru", "paper", "old_default", "continuum")
-POLICIES = SHOWN + FIXED + ("keep_until_close",) + tuple(p for p in STOCK if p != "lru")
+# The default without the queue's age cap (pure program FCFS): what the cap costs agents.
+POLICIES = SHOWN + FIXED + ("keep_until_close",) + tuple(p for p in STOCK if p != "lru") \
+    + ("continuum_no_age_cap",)
 TOLERANCE = 1.05  # new default's mean JCT within 5% of the best fixed TTL
 NOISE = 1.001  # "no worse": within 0.1% (event-order noise between equal policies)
 
