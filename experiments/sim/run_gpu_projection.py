@@ -42,7 +42,7 @@ FIXED = tuple(f"fixed_{t}" for t in FIXED_TTLS_S)
 SHOWN = ("lru", "paper", "old_default", "continuum")
 # The default without the queue's age cap (pure program FCFS): what the cap costs agents.
 POLICIES = SHOWN + FIXED + ("keep_until_close",) + tuple(p for p in STOCK if p != "lru") \
-    + ("continuum_no_age_cap",)
+    + ("continuum_no_age_cap", "continuum_age_cap_120")
 TOLERANCE = 1.05  # new default's mean JCT within 5% of the best fixed TTL
 NOISE = 1.001  # "no worse": within 0.1% (event-order noise between equal policies)
 

@@ -132,6 +132,7 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum": _simple("pressure", True, True),
     # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
     "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
+    "continuum_age_cap_120": _simple("pressure", True, True, queue_age_cap_s=120.0),
     "old_default": _simple("paper", True, True, **_OLD_CAPS),
     # The paper's system: its TTL rule and its pressure rule (any lock gives way).
     "paper": _simple("paper", True, True, pressure_scope="any", **_OLD_CAPS),
