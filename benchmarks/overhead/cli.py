@@ -20,7 +20,7 @@ from .e2e_bench import E2ESpec
 from .policy_bench import PolicySpec
 from .report import markdown, verdicts
 
-PARTS = ("cache", "policy", "e2e")
+PARTS = ("cache", "policy", "decision", "e2e")
 NOTES_MARK = "<!-- notes: kept across runs -->"
 
 
@@ -90,6 +90,11 @@ def run(ns: argparse.Namespace, log=print) -> dict:
         log("part 2: policy core per scheduler step")
         res["policy"] = run_policy(policy_spec, log)
         res["policy"]["clock"] = clock.name()
+    if "decision" in parts and "policy" not in parts:
+        from .policy_bench import run_decision
+
+        log("TTL decision per finished turn (also inside part 2)")
+        res["decision"] = run_decision(policy_spec, log)
     if "e2e" in parts:
         from .e2e_bench import run as run_e2e
 

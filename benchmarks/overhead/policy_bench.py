@@ -11,6 +11,11 @@ Four measurements per program count n, each repeated:
 - ``ttl``: ``on_release`` of a finished turn (cost-model TTL over the recorded durations,
   then the lock), the per-turn decision.
 The tool-duration window is filled with `durations` samples of the shared trace first.
+
+Apart from n: ``decision``, the TTL decision of the default rule per finished turn
+(``ContinuumPolicy.on_finish``: rule, caps, bookkeeping; no adapter, no lock) at
+`durations` recorded durations, uncontended (price 1) and contended (price 0). As in
+traffic each finish follows its program's arrival, which records a duration (untimed).
 """
 
 from __future__ import annotations
@@ -235,6 +240,49 @@ def _median(xs: list[float]) -> float:
     return s[m] if len(s) % 2 else (s[m - 1] + s[m]) / 2
 
 
+def _bench_decision(spec: PolicySpec, gaps: list, contended: bool) -> dict:
+    """Median on_finish time (us) of a program cycling arrival -> finish, tools of the
+    trace in turn, after `durations` recorded durations."""
+    from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+
+    policy = ContinuumPolicy(PolicyConfig(), 1 << 40)
+    key, t = ("", "__bench__"), 0.0
+    for tool, gap in gaps:
+        policy.on_finish(key, t, 1, tool, False)
+        t += gap
+        policy.on_arrival(key, t)
+    gauge = policy._contention  # the state the rule prices memory by; no public setter
+    for _ in range(64 if contended else 0):
+        gauge.pressed()
+        gauge.resumed()
+    price = gauge.price()
+    times = []
+    gc.collect()
+    for i in range(max(400, min(len(gaps), 4_000))):
+        tool, gap = gaps[i % len(gaps)]
+        t0 = timing.now()
+        policy.on_finish(key, t, spec.context_tokens, tool, False)
+        times.append((timing.now() - t0) * 1e6)
+        t += gap
+        policy.on_arrival(key, t)
+    return {"median_us": _median(times), "mean_us": sum(times) / len(times),
+            "price": price, "duration_samples": policy.snapshot().duration_samples}
+
+
+def run_decision(spec: PolicySpec, log=print, gaps: list | None = None) -> dict:
+    """The TTL decision per finished turn, uncontended and contended, `repeats` times."""
+    gaps = gaps if gaps is not None else tool_gaps(spec.durations, spec.seed)
+    out: dict = {"durations": spec.durations}
+    for case, contended in (("uncontended", False), ("contended", True)):
+        runs = [_bench_decision(spec, gaps, contended) for _ in range(spec.repeats)]
+        out[case] = {"us": spread([r["median_us"] for r in runs]), "last": runs[-1]}
+    log("  TTL decision (on_finish) at {:,} durations: uncontended {:.1f} us, contended "
+        "{:.1f} us per turn (median of {} repeats)".format(
+            spec.durations, out["uncontended"]["us"]["median"],
+            out["contended"]["us"]["median"], spec.repeats))
+    return out
+
+
 BENCHES = {"step": _bench_step, "expiry": _bench_expiry, "queue": _bench_queue,
            "ttl": _bench_ttl}
 
@@ -260,6 +308,7 @@ def run(spec: PolicySpec, log=print) -> dict:
             f"expiry {row['expiry']['us']['median']:.1f} us/{n} locks; "
             f"queue {row['queue']['us']['median']:.0f} us/{n} waiting; "
             f"ttl {row['ttl']['us']['median']:.1f} us/turn")
+    out["decision"] = run_decision(spec, log, gaps)
     sizes = [int(n) for n in out["sizes"]]
     out["growth_exponent"] = {
         name: growth_exponent(sizes, [out["sizes"][str(n)][name]["us"]["median"] for n in sizes])

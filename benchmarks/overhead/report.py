@@ -6,6 +6,7 @@ import math
 
 CACHE_TARGET = 1.05      # overlay/stock cache-op time, median over repeats
 STEP_TARGET_US = 100.0   # policy work per scheduler step at 1,000 programs
+DECISION_TARGET_US = 10.0  # TTL decision per finished turn at 10,000 durations (issue 14)
 STEP_TARGET_N = "1000"
 E2E_TOLERANCE = 0.02     # throughput and TTFT within 2% of stock
 
@@ -45,6 +46,13 @@ def verdicts(res: dict) -> list[tuple[str, bool, str]]:
         if not math.isnan(exp):
             out.append(("policy step growth <= n log n", exp <= ref + 0.05,
                         f"fitted exponent {exp:.2f} (n log n fits {ref:.2f})"))
+    dec = res.get("decision") or (pol or {}).get("decision")
+    for case in ("uncontended", "contended") if dec else ():
+        us = dec[case]["us"]
+        out.append((f"TTL decision <= {DECISION_TARGET_US:.0f} us per finished turn, "
+                    f"{case}, {dec['durations']:,} durations",
+                    us["median"] <= DECISION_TARGET_US,
+                    f"{us['median']:.1f} us (min {us['min']:.1f}, max {us['max']:.1f})"))
     e2e = res.get("e2e")
     if e2e:
         t = e2e["throughput_tok_s"]["ratio"]["median"]

@@ -4,7 +4,9 @@ Per point (workload, profile, program arrival rate): mean and p95 JCT of stock L
 paper's system, the overlay's old default (paper TTL rule, scope "younger", caps
 0.5/0.25), the new default (``continuum``: pressure-priced TTL), every fixed TTL in
 FIXED_TTLS_S with the same queue order and scope and no caps (the best of them in
-hindsight is the bound), and keep-until-close. Writes ``results.md``,
+hindsight is the bound), keep-until-close, and stock SGLang's alternatives (SLRU,
+T-LRU, radix sessions, ``--schedule-policy lpm``; "best stock": the best of them and
+LRU per point). Writes ``results.md``,
 ``summaries.json`` and a plot under ``--out``.
 
     .venv/bin/python experiments/sim/run_gpu_projection.py --points quick   # ~30 min
@@ -23,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from sglang_continuum.sim import RunSpec, sweep
-from sglang_continuum.sim.policies import FIXED_TTLS_S
+from sglang_continuum.sim.policies import FIXED_TTLS_S, STOCK
 from sglang_continuum.sim.report import markdown_table
 
 # Rates bracket each workload's knee on Llama-3.1-8B/H100 (70B: half of them).
@@ -38,19 +40,22 @@ RATES_8B = {
 PROFILES = {"llama3.1-8b-h100": 1.0, "llama3.1-70b-4xh100": 0.5}
 FIXED = tuple(f"fixed_{t}" for t in FIXED_TTLS_S)
 SHOWN = ("lru", "paper", "old_default", "continuum")
-POLICIES = SHOWN + FIXED + ("keep_until_close",)
+# The default without the queue's age cap (pure program FCFS): what the cap costs agents.
+POLICIES = SHOWN + FIXED + ("keep_until_close",) + tuple(p for p in STOCK if p != "lru") \
+    + ("continuum_no_age_cap", "continuum_age_cap_120")
 TOLERANCE = 1.05  # new default's mean JCT within 5% of the best fixed TTL
 NOISE = 1.001  # "no worse": within 0.1% (event-order noise between equal policies)
 
 
-def grid(points: str, programs: int, trace_programs: int | None, seed: int) -> list[RunSpec]:
+def grid(points: str, programs: int, trace_programs: int | None, seed: int,
+         policies=POLICIES) -> list[RunSpec]:
     specs = []
     for profile, scale in PROFILES.items():
         for workload, rates in RATES_8B[points].items():
             n = trace_programs if workload == "trace" else programs
             for rate in rates:
                 specs += [RunSpec(workload, profile, pol, round(rate * scale, 6), seed, n)
-                          for pol in POLICIES]
+                          for pol in policies]
     return specs
 
 
@@ -62,12 +67,13 @@ def verdicts(results) -> list[dict]:
     rows = []
     for (profile, workload, rate), by in points.items():
         best = min(FIXED, key=lambda p: by[p].jct_mean)
+        stock = min((p for p in STOCK if p in by), key=lambda p: by[p].jct_mean)
         new, old, lru = by["continuum"], by["old_default"], by["lru"]
         below_knee = lru.jct_mean <= 1.05 * min(by[p].jct_mean for p in POLICIES)
         rows.append(dict(
-            profile=profile, workload=workload, rate=rate, best_fixed=best,
-            mean={p: by[p].jct_mean for p in (*SHOWN, best, "keep_until_close")},
-            p95={p: by[p].jct_p95 for p in (*SHOWN, best, "keep_until_close")},
+            profile=profile, workload=workload, rate=rate, best_fixed=best, best_stock=stock,
+            mean={p: by[p].jct_mean for p in (*SHOWN, best, "keep_until_close", stock)},
+            p95={p: by[p].jct_p95 for p in (*SHOWN, best, "keep_until_close", stock)},
             deadlocks_keep=by["keep_until_close"].deadlocks,
             within_5pct=new.jct_mean <= TOLERANCE * by[best].jct_mean,
             p95_ok=new.jct_p95 <= NOISE * by[best].jct_p95,
@@ -79,8 +85,9 @@ def verdicts(results) -> list[dict]:
 
 def table(rows) -> list[str]:
     head = ("| profile | workload | jobs/s | lru | paper | old default | **new default** | "
-            "best fixed TTL | keep-until-close | new/best | p95 new / best | verdict |")
-    out = [head, "|" + "---|" * 12]
+            "best fixed TTL | keep-until-close | best stock | new/best | p95 new / best | "
+            "best stock/new | verdict |")
+    out = [head, "|" + "---|" * 14]
     for v in rows:
         m, q, b = v["mean"], v["p95"], v["best_fixed"]
         cell = lambda p: f"{m[p]:.0f} / {q[p]:.0f}"  # noqa: E731
@@ -93,8 +100,9 @@ def table(rows) -> list[str]:
         out.append(
             f"| {v['profile']} | {v['workload']} | {v['rate']:g} | " + " | ".join(
                 cell(p) for p in SHOWN) + f" | {b}: {cell(b)} | {cell('keep_until_close')}"
-            f" ({v['deadlocks_keep']} deadlocks) | {m['continuum'] / m[b]:.3f} | "
-            f"{q['continuum'] / q[b]:.3f} | {'ok' if ok else ', '.join(why)} |")
+            f" ({v['deadlocks_keep']} deadlocks) | {v['best_stock']}: {cell(v['best_stock'])}"
+            f" | {m['continuum'] / m[b]:.3f} | {q['continuum'] / q[b]:.3f} | "
+            f"{m[v['best_stock']] / m['continuum']:.2f}x | {'ok' if ok else ', '.join(why)} |")
     return out
 
 
@@ -108,9 +116,10 @@ def plot(rows, path: Path) -> bool:
     labels = [f"{v['workload']}\n{v['profile'].split('-')[1]} {v['rate']:g}/s" for v in rows]
     fig, ax = plt.subplots(figsize=(max(8, len(rows) * 0.9), 4.5))
     series = ("lru", "paper", "old_default", "continuum", "keep_until_close")
-    width = 0.8 / (len(series) + 1)
-    for i, p in enumerate((*series, "best fixed")):
-        ys = [v["mean"][v["best_fixed"] if p == "best fixed" else p] for v in rows]
+    width = 0.8 / (len(series) + 2)
+    pick = {"best fixed": "best_fixed", "best stock": "best_stock"}
+    for i, p in enumerate((*series, *pick)):
+        ys = [v["mean"][v[pick[p]] if p in pick else p] for v in rows]
         ax.bar([x + i * width for x in range(len(rows))], ys, width, label=p)
     ax.set_xticks([x + 0.4 for x in range(len(rows))], labels, fontsize=7)
     ax.set_yscale("log")
@@ -132,6 +141,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated policies: run only these and merge them into the "
+                         "summaries.json in --out (replacing their earlier runs)")
     ap.add_argument("--report-only", action="store_true",
                     help="rebuild results.md, verdicts.json and the plot from the "
                          "summaries.json in --out (no simulation)")
@@ -143,6 +155,20 @@ def main(argv=None) -> int:
                    json.loads((args.out / "summaries.json").read_text())]
         found = re.search(r" in (\d+) s ", (args.out / "results.md").read_text())
         wall = float(found.group(1)) if found else math.nan
+    elif args.only:
+        names = args.only.split(",")
+        bad = [n for n in names if n not in POLICIES]
+        if bad:
+            ap.error(f"--only: unknown {', '.join(bad)}; use some of {', '.join(POLICIES)}")
+        fresh = sweep(grid(args.points, args.programs, args.trace_programs, args.seed,
+                           names), jobs=args.jobs)
+        wall = time.perf_counter() - start
+        kept = [SimpleNamespace(**row) for row in
+                json.loads((args.out / "summaries.json").read_text())
+                if row["policy"] not in names]
+        results = kept + fresh
+        found = re.search(r" in (\d+) s ", (args.out / "results.md").read_text())
+        wall += float(found.group(1)) if found else math.nan
     else:
         results = sweep(grid(args.points, args.programs, args.trace_programs, args.seed),
                         jobs=args.jobs)

@@ -27,6 +27,11 @@ class PolicyConfig:
     duration_window: int = 10_000
     queue_delay_window: int = 256
     program_fcfs: bool = True
+    # Program FCFS ranks a turn by its program's first arrival, but never more than this
+    # before the turn's own arrival: plain requests (and young programs) are overtaken
+    # only by turns that arrive within it (mixed traffic, experiments/sim). inf: pure
+    # program FCFS.
+    queue_age_cap_s: float = 60.0
     # Locks give way to older programs and to an idle engine (pressure_scope), so a
     # budget below the whole pool only lets younger programs thrash: 0.5 cost 1.26x
     # mean JCT on the shared trace (experiments/sim). One program may lock half.
@@ -64,6 +69,8 @@ class PolicyConfig:
                              f"got {self.pressure_scope!r}")
         _number(self, "fixed_ttl_s", low=0.0)
         _number(self, "max_ttl_s", low=0.0)
+        if self.queue_age_cap_s != math.inf:
+            _number(self, "queue_age_cap_s", low=0.0)
         _number(self, "cold_start_mean_s", low=0.0, strict=True)
         _integer(self, "cold_start_samples", low=0)
         _integer(self, "duration_window", low=1)

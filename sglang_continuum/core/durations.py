@@ -15,7 +15,7 @@ class SortedWindow:
     Insert and evict are one memmove each.
     """
 
-    __slots__ = ("_size", "_order", "_buf", "_n", "_view")
+    __slots__ = ("_size", "_order", "_buf", "_n", "_view", "adds", "memo")
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -23,12 +23,15 @@ class SortedWindow:
         self._buf = np.empty(min(size, 64), dtype=np.float64)
         self._n = 0
         self._view: np.ndarray | None = None  # sorted()'s answer until the next add()
+        self.adds = 0      # values added since construction (a version stamp)
+        self.memo = None   # a reader's derived state (e.g. a PricedTable), its own to refresh
 
     def __len__(self) -> int:
         return self._n
 
     def add(self, value: float) -> None:
         self._view = None
+        self.adds += 1
         if self._n == self._size:
             self._remove(self._order.popleft())
         self._order.append(value)
@@ -99,10 +102,15 @@ class ToolStats:
 
     def sorted_samples(self, tool: str | None) -> np.ndarray:
         """The sorted samples the cost model should use for `tool` (cold-start rule)."""
+        return self.window(tool).sorted()
+
+    def window(self, tool: str | None) -> SortedWindow:
+        """The window sorted_samples(tool) reads: the tool's own past K samples, else the
+        global one."""
         window = self._tools.get(tool) if tool is not None else None
         if window is not None and len(window) > self._k:
-            return window.sorted()
-        return self._global.sorted()
+            return window
+        return self._global
 
     def quantile(self, tool: str | None, q: float) -> float:
         """Nearest-rank q-quantile of the window sorted_samples(tool) reads (NaN: none)."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .config import PolicyConfig
 from .contention import ContentionGauge
@@ -23,13 +22,13 @@ from .rules import TtlRules
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LockDecision:
+class LockDecision(NamedTuple):
     """ttl_s > 0: lock the finished turn's KV for ttl_s seconds; 0: do not lock.
 
     reason: where the TTL came from ("pressure", "cost_model" (paper), "cold_start",
     "fixed", "hint") or why there is none ("last_turn", "off", or a refusing bound:
-    "per_program_cap", "tenant_share", "lock_budget").
+    "per_program_cap", "tenant_share", "lock_budget"). A NamedTuple: one per finished
+    turn, and a frozen dataclass's __init__ cost about 1 us of it.
     """
 
     ttl_s: float
@@ -62,6 +61,7 @@ class ContinuumPolicy:
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
         self._fcfs = config.program_fcfs
+        self._age_cap = config.queue_age_cap_s
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -235,19 +235,19 @@ class ContinuumPolicy:
         """Sort key of a waiting request; see queue_order.queue_key. It needs no clock:
         a waiting program's lock persists until admission, so it is in TTL iff locked."""
         program = self._programs.get(key) if key is not None else None
-        return _queue_key(program, arrival, preempted, self._fcfs)
+        return _queue_key(program, arrival, preempted, self._fcfs, self._age_cap)
 
     def queue_key_fn(self) -> Callable[[ProgramKey | None, float, bool],
                                         tuple[int, int, float, float]]:
         """queue_key(key, arrival, preempted) as one function for sorting a whole queue:
         the same key without a method call and a table wrapper per request (the
         scheduler sorts its queue every step). Valid while the policy lives."""
-        get, fcfs = self._programs.lookup, self._fcfs
+        get, fcfs, cap = self._programs.lookup, self._fcfs, self._age_cap
 
         def key(program_key: ProgramKey | None, arrival: float,
                 preempted: bool) -> tuple[int, int, float, float]:
             program = get(program_key) if program_key is not None else None
-            return _queue_key(program, arrival, preempted, fcfs)
+            return _queue_key(program, arrival, preempted, fcfs, cap)
 
         return key
 

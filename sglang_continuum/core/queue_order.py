@@ -5,6 +5,8 @@ A pure key function (like SGLang's eviction priorities): the scheduler sorts by 
 
 from __future__ import annotations
 
+import math
+
 from .programs import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1
@@ -12,15 +14,25 @@ IN_TTL, NOT_IN_TTL = 0, 1
 
 
 def queue_key(program: Program | None, arrival: float, preempted: bool,
-              program_fcfs: bool = True) -> tuple[int, int, float, float]:
-    """(preempted tier, TTL tier, program first arrival, request arrival); smaller first.
+              program_fcfs: bool = True, age_cap_s: float = math.inf
+              ) -> tuple[int, int, float, float]:
+    """(preempted tier, TTL tier, rank time, request arrival); smaller first.
 
-    Without a known program (stock request) the request's own arrival stands in for the
-    program's. With `program_fcfs` off the third element is the request's arrival too
-    (plain FCFS), but a program holding a lock still goes ahead.
+    The rank time is the program's first arrival, but never more than `age_cap_s` before
+    the request's own arrival: a request is overtaken only by turns that arrived less
+    than `age_cap_s` after it (a request without a program, or a young program, cannot
+    starve behind old programs). Without a known program (stock request) the request's
+    own arrival stands in for the program's. With `program_fcfs` off the third element
+    is the request's arrival too (plain FCFS), but a program holding a lock still goes
+    ahead.
     """
     tier = PREEMPTED if preempted else NOT_PREEMPTED
     if program is None:
         return (tier, NOT_IN_TTL, arrival, arrival)
-    return (tier, IN_TTL if program.locked else NOT_IN_TTL,
-            program.first_arrival if program_fcfs else arrival, arrival)
+    if program_fcfs:
+        rank = program.first_arrival
+        if arrival - age_cap_s > rank:
+            rank = arrival - age_cap_s
+    else:
+        rank = arrival
+    return (tier, IN_TTL if program.locked else NOT_IN_TTL, rank, arrival)

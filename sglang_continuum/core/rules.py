@@ -13,9 +13,15 @@ from .config import PolicyConfig, rebuild_profile
 from .contention import ContentionGauge
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
-from .ttl import choose_ttl, cold_start_ttl, priced_cold_start_ttl, priced_ttl
+from .ttl import PricedTable, choose_ttl, cold_start_ttl, priced_cold_start_ttl
 
 TtlRule = Callable[[str | None, int], tuple[float, str]]
+
+# A window's PricedTable is rebuilt once the window took len/TABLE_REFRESH new durations
+# (at once below TABLE_REFRESH samples): between rebuilds a candidate quantile moves by
+# at most 1/TABLE_REFRESH of the mass, and a finished turn pays one bisect, not a rebuild
+# (each turn's arrival records a duration: rebuilding per record was most of the cost).
+TABLE_REFRESH = 64
 
 
 class TtlRules:
@@ -44,17 +50,22 @@ class TtlRules:
         return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
 
     def pressure(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
-        """The paper's gain, memory priced by contention (ttl.priced_ttl)."""
-        cfg = self._cfg
+        """The paper's gain, memory priced by contention (ttl.priced_ttl, over the
+        window's cached PricedTable)."""
+        cfg, stats = self._cfg, self._stats
         reload = self._rebuild.seconds(context_tokens)
         delay = self._queue_delay.mean()
         price = self._contention.price()
-        if self._stats.total() < cfg.cold_start_samples:
+        if stats.total() < cfg.cold_start_samples:
             return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
                                          cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
-        gain = delay * self._eta.eta() + reload
-        return priced_ttl(self._stats.sorted_samples(tool), gain, price, cfg.max_ttl_s,
-                          cfg.lock_quantile), "pressure"
+        gain = delay * self._eta.eta() + reload if delay else reload
+        window = stats.window(tool)
+        table = window.memo
+        if table is None or (window.adds - table.stamp) * TABLE_REFRESH > table.n:
+            table = window.memo = PricedTable.build(window.sorted(), cfg.lock_quantile,
+                                                    cfg.max_ttl_s, window.adds)
+        return table.best(gain, price), "pressure"
 
     def fixed(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
         return min(self._cfg.fixed_ttl_s, self._cfg.max_ttl_s), "fixed"

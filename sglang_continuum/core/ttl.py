@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from bisect import bisect_left
 import math
 from functools import lru_cache
 from typing import Sequence
@@ -69,6 +70,59 @@ def _candidate_ranks(n: int, quantile: float) -> tuple[tuple[int, ...], np.ndarr
     return tuple(ranks), index
 
 
+class PricedTable:
+    """The priced rule's candidates for one sorted window, reduced to their upper hull.
+
+    Candidates are the points (tau, rank) of PRICED_LEVELS up to `quantile`, one beyond
+    `max_ttl_s` replaced by (max_ttl_s, its rank) and none larger, zero taus dropped,
+    plus (0, 0) for "do not lock". Maximising rank * gain / n - price * tau is
+    maximising rank - lam * tau with lam = price * n / gain, whose answer is the hull
+    vertex where the slopes cross lam: one bisect per decision. Built once per window
+    state (``build``: O(grid)); ``best`` is O(log grid) whatever the window's size.
+    """
+
+    __slots__ = ("n", "taus", "neg_slopes", "stamp")
+
+    def __init__(self, n: int, taus: list[float], neg_slopes: list[float], stamp: int = 0):
+        self.n, self.taus, self.neg_slopes, self.stamp = n, taus, neg_slopes, stamp
+
+    @classmethod
+    def build(cls, samples_sorted: np.ndarray, quantile: float, max_ttl_s: float,
+              stamp: int = 0) -> "PricedTable":
+        n = samples_sorted.shape[0]
+        ts, rs = [0.0], [0]  # hull vertices: taus and ranks, both increasing
+        if n and max_ttl_s > 0:
+            ranks, index = _candidate_ranks(n, quantile)
+            for rank, tau in zip(ranks, samples_sorted.take(index).tolist()):
+                last = tau > max_ttl_s
+                if last:
+                    tau = max_ttl_s
+                    rank = int(samples_sorted.searchsorted(max_ttl_s, side="right"))
+                # a longer lock that catches no more never wins (ties: smaller tau)
+                if tau > 0 and rank > rs[-1]:
+                    # drop vertices on or under the chord: never a strict argmax
+                    while len(ts) > 1 and (rs[-1] - rs[-2]) * (tau - ts[-2]) \
+                            <= (rank - rs[-2]) * (ts[-1] - ts[-2]):
+                        ts.pop()
+                        rs.pop()
+                    ts.append(tau)
+                    rs.append(rank)
+                if last:
+                    break
+        neg = [(r0 - r1) / (t1 - t0) for t0, t1, r0, r1 in zip(ts, ts[1:], rs, rs[1:])]
+        return cls(n, ts, neg, stamp)
+
+    def best(self, gain_s: float, price: float) -> float:
+        """argmax of P(tau) * gain_s - price * tau over the candidates (0.0: no lock);
+        ties go to the smaller tau."""
+        if not gain_s > 0:
+            return 0.0
+        # vertex k wins iff the k segments before it are steeper than lam (strictly);
+        # lam = price * n / gain (n = 0: no candidate, the table is (0, 0) alone)
+        return self.taus[bisect_left(self.neg_slopes, -(price if price > 0 else 0.0)
+                                     * self.n / gain_s)]
+
+
 def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_s: float,
                quantile: float = 0.999) -> float:
     """argmax over candidate tau of P(tau) * gain_s - price * tau (0.0: do not lock).
@@ -78,43 +132,9 @@ def priced_ttl(samples_sorted: np.ndarray, gain_s: float, price: float, max_ttl_
     larger candidate is tried. price = 1 is the paper's rule on a quantile grid;
     price = 0 (memory free to hold) locks for the `quantile` duration, capped. Ties go
     to the smaller tau; zero-length candidates are skipped (they catch nothing).
+    The policy keeps the PricedTable of each window between decisions.
     """
-    n = samples_sorted.shape[0]
-    if n == 0 or not gain_s > 0 or not max_ttl_s > 0:
-        return 0.0
-    ranks, index = _candidate_ranks(n, quantile)
-    if price <= 0:
-        # Free memory: the score is P * gain, so the top candidate wins when it fits
-        # under max_ttl_s (one lookup: the contended case costs O(1)).
-        top = samples_sorted.item(int(index[-1]))
-        if top <= max_ttl_s:
-            return top if top > 0 else 0.0
-        # Beyond max_ttl_s: max_ttl_s itself (its P counts every sample under it) wins
-        # unless the last grid candidate under it has the same P (ties: smaller tau).
-        r = int(samples_sorted.searchsorted(max_ttl_s, side="right"))
-        k = bisect.bisect_right(ranks, r) - 1
-        if k >= 0 and ranks[k] == r:
-            tau = samples_sorted.item(r - 1)
-            if tau > 0:
-                return tau
-        return max_ttl_s if r > 0 else 0.0
-    # One take() for every candidate: the rest is arithmetic on Python floats.
-    taus = samples_sorted.take(index).tolist()
-    best_tau, best = 0.0, 0.0
-    scale = gain_s / n
-    for rank, tau in zip(ranks, taus):
-        if tau > max_ttl_s:
-            tau = max_ttl_s
-            rank = int(samples_sorted.searchsorted(max_ttl_s, side="right"))
-            score = rank * scale - price * tau
-            if score > best:
-                best_tau = tau
-            break
-        if tau > 0:
-            score = rank * scale - price * tau  # ranks are >= 1
-            if score > best:
-                best, best_tau = score, tau
-    return best_tau
+    return PricedTable.build(samples_sorted, quantile, max_ttl_s).best(gain_s, price)
 
 
 def priced_cold_start_ttl(gain_s: float, price: float, mean_s: float = 1.0,

@@ -132,6 +132,11 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--continuum-max-ttl", type=float, dest="continuum_max_ttl_s",
                    metavar="SECONDS", help="Upper bound on any TTL, client hints included "
                    "(default 60).")
+    g.add_argument("--continuum-queue-age-cap", type=float,
+                   dest="continuum_queue_age_cap_s", metavar="SECONDS",
+                   help="Program FCFS ranks a turn at most this much before its own arrival, "
+                        "so requests without a program id are overtaken only by turns that "
+                        "arrive within it (default 60; inf: pure program FCFS).")
     g.add_argument("--continuum-no-program-fcfs", action="store_true",
                    help="Keep SGLang's waiting-queue order instead of program-level FCFS.")
     g.add_argument("--continuum-pressure-scope", choices=PRESSURE_SCOPES,
@@ -174,7 +179,7 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
     if ns.continuum_policy is not None:
         data["policy"] = ns.continuum_policy
     for name in ("fixed_ttl_s", "max_ttl_s", "lock_budget_fraction", "per_program_max_fraction",
-                 "per_tenant_fraction", "status_interval_s"):
+                 "per_tenant_fraction", "status_interval_s", "queue_age_cap_s"):
         v = getattr(ns, f"continuum_{name}", None)
         if v is not None:
             data[name] = v

@@ -4,9 +4,10 @@ Model: an agent program's context is linear (turn i+1's prompt extends turn i's 
 and output), and programs share nothing, so a radix tree reduces to one prefix length
 per program. Tokens cached for a program = length of the cached prefix of its context.
 A prefix is *pinned* while its program has a request admitted, *locked* while the policy
-holds a TTL lock on it, and otherwise evictable: eviction is LRU over evictable
-programs by last access, trimming from the tail of the prefix (SGLang evicts radix
-leaves, i.e. the tail of a linear context, first).
+holds a TTL lock on it, and otherwise evictable: eviction trims evictable prefixes from
+the tail (SGLang evicts radix leaves, i.e. the tail of a linear context, first) in the
+order of an ``EvictionOrder`` (``eviction.py``: LRU by last access by default; SLRU,
+T-LRU, radix sessions), a pure key function as in SGLang.
 
 Optional host tier (write-through on eviction, unbounded): ``host_len`` remembers the
 longest prefix of a program copied to host memory, reloadable instead of recomputed.
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import heapq
 
+from .eviction import LRU, EvictionOrder, PrefixInfo
+
 
 class PrefixCache:
-    def __init__(self, capacity: int, host_tier: bool = False):
+    def __init__(self, capacity: int, host_tier: bool = False, order: EvictionOrder = LRU()):
         if capacity <= 0:
             raise ValueError(f"capacity={capacity!r}: must be > 0 tokens")
         self.capacity = capacity
@@ -31,7 +34,9 @@ class PrefixCache:
         self._pinned: set[int] = set()
         self._locked: set[int] = set()
         self._access: dict[int, float] = {}
-        self._heap: list[tuple[float, int]] = []  # (last access, program); lazy
+        self._heap: list[tuple[tuple, int, int]] = []  # (priority, program, start); lazy
+        self.order = order
+        self._info: dict[int, PrefixInfo] = {}
 
     # queries
     @property
@@ -61,16 +66,48 @@ class PrefixCache:
     def _enter(self, p: int) -> None:
         if self.is_evictable(p):
             self.evictable += self._len[p]
-            heapq.heappush(self._heap, (self._access.get(p, 0.0), p))
+            for start, prio in self._parts(p):
+                heapq.heappush(self._heap, (prio, p, start))
+
+    def _parts(self, p: int) -> tuple:
+        return self.order.parts(self._len[p], self._access.get(p, 0.0), self._meta(p))
+
+    def _meta(self, p: int) -> PrefixInfo:
+        info = self._info.get(p)
+        if info is None:
+            info = self._info[p] = PrefixInfo()
+        return info
+
+    def _shrunk(self, p: int) -> None:
+        """Tokens past the new length are gone: a token re-created later is new (SGLang
+        resets a re-inserted node's hit count)."""
+        n = self._len[p]
+        ins = self._meta(p).inserts
+        for i, v in enumerate(ins):
+            if v > n:
+                ins[i] = n
 
     def pin(self, p: int) -> None:
         self._leave(p)
         self._pinned.add(p)
 
-    def unpin(self, p: int, now: float) -> None:
+    def unpin(self, p: int, now: float, inserted: bool = True) -> None:
+        """A request of ``p`` leaves; ``inserted``: it finished and inserted its KV (a
+        retracted one did not)."""
         self._pinned.discard(p)
         self._access[p] = now
+        if inserted and self.order.history:
+            ins = self._meta(p).inserts
+            ins.append(self._len.get(p, 0))
+            del ins[:-self.order.history]
         self._enter(p)
+
+    def close(self, p: int) -> None:
+        """``p``'s program ended (a radix session closes; other orders ignore it)."""
+        if not self._meta(p).closed:
+            self._leave(p)
+            self._info[p].closed = True
+            self._enter(p)
 
     def lock(self, p: int) -> None:
         self._leave(p)
@@ -101,6 +138,8 @@ class PrefixCache:
         self._leave(p)
         self._len[p] = self._len.get(p, 0) + n
         self.used += n
+        info = self._meta(p)
+        info.high_water = max(info.high_water, self._len[p])
         self._enter(p)
 
     def truncate(self, p: int, n: int) -> None:
@@ -110,20 +149,22 @@ class PrefixCache:
             self._leave(p)
             self._len[p] = n
             self.used -= cur - n
+            self._shrunk(p)
             self._enter(p)
 
     def make_room(self, n: int) -> bool:
-        """Evict LRU tails until ``n`` tokens are free; False (nothing evicted) if impossible."""
+        """Evict tails in the cache's order until ``n`` tokens are free; False (nothing evicted) if impossible."""
         if n <= self.free:
             return True
         if n > self.free + self.evictable:
             return False
         need = n - self.free
         while need > 0:
-            access, p = heapq.heappop(self._heap)
-            if not self.is_evictable(p) or self._access.get(p, 0.0) != access:
+            prio, p, start = heapq.heappop(self._heap)
+            if not self.is_evictable(p) or (start, prio) not in self._parts(p) \
+                    or self._len[p] <= start:
                 continue  # stale entry
-            take = min(need, self._len[p])
+            take = min(need, self._len[p] - start)
             if self.host_tier:
                 self._host[p] = max(self._host.get(p, 0), self._len[p])
             self._len[p] -= take
@@ -131,6 +172,7 @@ class PrefixCache:
             self.evictable -= take
             self.evicted_tokens += take
             need -= take
-            if self._len[p] > 0:
-                heapq.heappush(self._heap, (access, p))
+            self._shrunk(p)
+            if self._len[p] > start:
+                heapq.heappush(self._heap, (prio, p, start))
         return True

@@ -11,6 +11,7 @@ from .policies import ALIASES, POLICIES
 from .profiles import BUILTIN
 from .report import markdown_table
 from .sweep import RunSpec, sweep
+from .workload import load_workload
 
 
 def _floats(text: str) -> list[float]:
@@ -25,7 +26,9 @@ def _floats(text: str) -> list[float]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m sglang_continuum.sim", description=__doc__)
-    ap.add_argument("--workload", choices=("trace", "swebench", "bfcl"), default="trace")
+    ap.add_argument("--workload", default="trace",
+                    help="trace (the shared trace), swebench, bfcl, or the path of a trace "
+                         "file (.jsonl[.gz], one program per line: the replay's schema)")
     ap.add_argument("--profile", default="llama3.1-8b-h100",
                     help=f"one of {', '.join(BUILTIN)} or a measured-fit .json")
     ap.add_argument("--policy", default="all",
@@ -51,14 +54,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error(f"--concurrency {args.concurrency}: expected an int >= 1")
     if args.concurrency is not None:
         args.rate = [0.0]
+    try:  # read it once here so that a bad file is one clear line, not a worker traceback
+        load_workload(args.workload, args.programs, args.seed)
+    except ValueError as e:
+        ap.error(f"--workload: {e}")
     args.policies = names
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    label = Path(args.workload).name if Path(args.workload).is_file() else ""
     specs = [RunSpec(args.workload, args.profile, pol, rate, args.seed, args.programs,
-                     args.host_tier, concurrency=args.concurrency)
+                     args.host_tier, label=label, concurrency=args.concurrency)
              for rate in args.rate for pol in args.policies]
     start = time.perf_counter()
     results = sweep(specs, jobs=args.jobs)

@@ -111,8 +111,7 @@ class Engine:
         return Batch(self.predictor.batch_seconds(shape), items)
 
     def _admit(self, now: float, budget: int) -> None:
-        key = self.bridge.policy.queue_key
-        self.waiting.sort(key=lambda r: key(r, now))
+        self.bridge.policy.order_queue(self.waiting, now, self.cache)
         taken = 0
         blocked = False
         for req in self.waiting:
@@ -177,7 +176,7 @@ class Engine:
         self.owed -= req.remaining
         p = req.program.index
         self.cache.truncate(p, req.base)
-        self.cache.unpin(p, now)
+        self.cache.unpin(p, now, inserted=False)
         req.prompt += req.generated
         req.output -= req.generated
         req.generated = req.computed = 0

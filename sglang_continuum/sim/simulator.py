@@ -43,9 +43,9 @@ class Simulator:
         rebuild = (PrefillModel(0.0, 1.0 / k.reload_tokens_per_s, 0.0) if host_tier
                    else PrefillModel(k.a, k.b, k.c))
         self.profile = profile
-        self.cache = PrefixCache(profile.kv_capacity_tokens, host_tier)
         self.policy = make_policy(policy, PolicyContext(profile.kv_capacity_tokens, rebuild,
                                                         wrap_core, host_tier))
+        self.cache = PrefixCache(profile.kv_capacity_tokens, host_tier, self.policy.eviction)
         self.loop = EventLoop()
         self.bridge = CoreBridge(self.policy, self.cache, self._schedule_expiry)
         cfg = engine or EngineConfig(profile.chunk_size, profile.max_running)
@@ -108,6 +108,7 @@ class Simulator:
 
     def _end_program(self, run: ProgramRun, now: float, aborted: bool = False) -> None:
         run.finish, run.aborted = now, aborted
+        self.cache.close(run.index)
         self.program_records.append(ProgramRecord(
             run.spec.program_id, run.arrival, now, run.turn, aborted))
         if self._queued:

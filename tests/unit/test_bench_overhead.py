@@ -72,6 +72,12 @@ def test_policy_part_reports_sizes_parts_and_exponents():
         assert row["queue"]["last"]["waiting"] == int(n)
         assert row["ttl"]["last"]["duration_samples"] >= 300
     assert set(res["growth_exponent"]) == {"step", "expiry", "queue", "ttl"}
+    dec = res["decision"]
+    assert dec["durations"] == 300
+    assert dec["uncontended"]["last"]["price"] == 1.0
+    assert dec["contended"]["last"]["price"] == 0.0
+    assert dec["contended"]["last"]["duration_samples"] >= 300
+    assert _is_spread(dec["contended"]["us"], 1)
     assert 1.0 < res["nlogn_exponent"] < 1.5
 
 
@@ -89,3 +95,12 @@ def test_spec_validation():
         CacheSpec(mixes=("nope",))
     with pytest.raises(ValueError, match="programs"):
         PolicySpec(programs=(1,))
+
+
+def test_decision_part_alone_is_judged_against_the_target(capsys):
+    from benchmarks.overhead.cli import main as bench_main
+    assert bench_main(["--parts", "decision", "--quick", "--out", "-"]) == 0
+    out = capsys.readouterr().out
+    assert "TTL decision (on_finish) at 500 durations" in out
+    assert "TTL decision <= 10 us per finished turn, uncontended, 500 durations" in out
+    assert "TTL decision <= 10 us per finished turn, contended, 500 durations" in out

@@ -134,3 +134,57 @@ def test_free_memory_shortcut_matches_the_full_candidate_scan():
         gain, cap = float(rng.uniform(0.01, 50)), float(rng.choice([0.5, 2, 60, 1e4]))
         # price 1e-300: the general scan, numerically price 0
         assert priced_ttl(d, gain, 0.0, cap) == priced_ttl(d, gain, 1e-300, cap)
+
+
+def _brute(samples, gain, price, max_ttl, quantile):
+    """Every grid candidate scored directly (what the hull must agree with)."""
+    from sglang_continuum.core.ttl import _candidate_ranks
+    n = len(samples)
+    if n == 0 or gain <= 0:
+        return 0.0
+    ranks, index = _candidate_ranks(n, quantile)
+    best_tau, best = 0.0, 0.0
+    for rank, i in zip(ranks, index):
+        tau = float(samples[i])
+        if tau > max_ttl:
+            tau, rank = max_ttl, int(np.searchsorted(samples, max_ttl, side="right"))
+        score = rank * gain / n - price * tau
+        if tau > 0 and score > best + 1e-12:
+            best, best_tau = score, tau
+        if tau == max_ttl:
+            break
+    return best_tau
+
+
+def test_hull_table_agrees_with_scoring_every_candidate():
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        n = int(rng.integers(1, 3000))
+        samples = np.sort(rng.lognormal(0.0, float(rng.uniform(0.2, 2.5)), n))
+        gain, price = float(rng.uniform(0.01, 50)), float(rng.choice([0.0, 1.0, rng.uniform()]))
+        max_ttl = float(rng.choice([0.5, 5.0, 60.0]))
+        q = float(rng.choice([0.99, 0.999]))
+        assert priced_ttl(samples, gain, price, max_ttl, q) == \
+            pytest.approx(_brute(samples, gain, price, max_ttl, q)), (n, gain, price, max_ttl)
+
+
+def test_the_rule_rebuilds_its_table_after_a_share_of_new_durations():
+    from sglang_continuum.core.durations import ToolStats
+    from sglang_continuum.core.rules import TABLE_REFRESH, TtlRules
+    from sglang_continuum.core.contention import ContentionGauge
+    from sglang_continuum.core.estimators import EtaEstimator, QueueDelayWindow
+    cfg = PolicyConfig(prefill_profile=PrefillModel(0.0, 0.0, 0.0), cold_start_samples=1)
+    stats = ToolStats(10_000, 1)
+    gauge = ContentionGauge(1, 0.5)
+    gauge.pressed()
+    gauge.resumed()                                    # price 0: the top quantile
+    delay = QueueDelayWindow(4)
+    delay.add(1.0)
+    rules = TtlRules(cfg, stats, delay, EtaEstimator(), gauge)
+    for _ in range(TABLE_REFRESH):
+        stats.record("cd", 1.0)
+    assert rules.pressure("cd", 100) == (1.0, "pressure")
+    stats.record("cd", 9.0)                          # one new tail value out of 257
+    assert rules.pressure("cd", 100) == (1.0, "pressure")  # kept: 1 new of n+1 < 1/REFRESH
+    stats.record("cd", 9.0)
+    assert rules.pressure("cd", 100) == (9.0, "pressure")  # rebuilt: p999 is now 9 s

@@ -56,3 +56,28 @@ def test_without_program_fcfs_requests_order_by_own_arrival():
     p = setup(program_fcfs=False)
     assert order(p, REQUESTS) == [
         "preempted", "P_in_ttl", "stock_early", "unknown", "R", "Q", "stock_late"]
+
+
+def test_age_cap_bounds_how_far_an_old_program_overtakes():
+    from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+    p = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0), 1000)
+    p.on_arrival(("", "old"), 0.0)          # program started at 0
+    p.on_arrival(("", "young"), 100.0)      # started at 100
+    # a turn of "old" arriving at 150 ranks at 150 - 60 = 90: still ahead of "young" (100)
+    assert p.queue_key(("", "old"), 150.0, False)[2] == 90.0
+    assert p.queue_key(("", "old"), 150.0, False) < p.queue_key(("", "young"), 100.0, False)
+    # arriving at 170 (more than 60 s after "young"'s turn): behind it
+    assert p.queue_key(("", "old"), 170.0, False) > p.queue_key(("", "young"), 100.0, False)
+    # a request without a program arriving at 120: ahead of "old"'s turn of 181 only
+    plain = p.queue_key(None, 120.0, False)
+    assert p.queue_key(("", "old"), 179.0, False) < plain < p.queue_key(("", "old"), 181.0, False)
+    inf = ContinuumPolicy(PolicyConfig(queue_age_cap_s=float("inf")), 1000)
+    inf.on_arrival(("", "old"), 0.0)
+    assert inf.queue_key(("", "old"), 1e6, False)[2] == 0.0   # pure program FCFS
+
+
+def test_age_cap_must_be_seconds():
+    import pytest
+    from sglang_continuum.core import PolicyConfig
+    with pytest.raises(ValueError, match="queue_age_cap_s"):
+        PolicyConfig(queue_age_cap_s=-1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -54,6 +55,14 @@ def test_our_flags_reach_the_settings(monkeypatch, tmp_path):
     assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
 
 
+@pytest.mark.parametrize("value, expected", [(None, 60.0), ("30", 30.0), ("inf", math.inf)])
+def test_queue_age_cap_flag(monkeypatch, tmp_path, value, expected):
+    extra = [] if value is None else ["--continuum-queue-age-cap", value]
+    settings, _ = _parse(["--model-path", "m", *extra], monkeypatch, tmp_path)
+    assert settings.policy.queue_age_cap_s == expected
+    assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
+
+
 def test_config_file_and_flag_override(monkeypatch, tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"max_ttl_s": 10, "per_tenant_fraction": 0.3}))
@@ -66,6 +75,7 @@ def test_config_file_and_flag_override(monkeypatch, tmp_path):
     (["--continuum-lock-budget", "1.5"], "lock_budget_fraction"),
     (["--continuum-max-ttl", "-1"], "max_ttl_s"),
     (["--continuum-fixed-ttl", "nan"], "fixed_ttl_s"),
+    (["--continuum-queue-age-cap", "-5"], "queue_age_cap_s"),
 ])
 def test_bad_settings_name_the_field(monkeypatch, tmp_path, capsys, argv, field):
     with pytest.raises(SystemExit):

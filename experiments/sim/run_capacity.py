@@ -1,0 +1,122 @@
+"""Operators' capacity number: per policy, workload and profile, the highest program
+arrival rate whose mean JCT stays within 2x of the unloaded JCT (bisection on the rate).
+
+Unloaded JCT: mean JCT of stock LRU at a rate far below the knee (UNLOADED_FRACTION of
+the lowest grid rate; every policy is identical there). Capacity: a bisection in log
+rate between a rate that meets 2x and one that does not, STEPS halvings, on small
+program counts (the CPU budget of a shared 2-core machine): the answer is the highest
+rate tried that met the bound. Past its knee LRU's JCT grows with the run's length, so
+small runs flatter LRU: read the numbers as a ranking at this size, not absolutes.
+
+    .venv/bin/python experiments/sim/run_capacity.py --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from sglang_continuum.sim import RunSpec
+from sglang_continuum.sim.sweep import run_one
+
+PROFILES = {"llama3.1-8b-h100": 1.0, "llama3.1-70b-4xh100": 0.5}
+# (lowest grid rate, a rate past every policy's knee) on 8B/H100; 70B: times 0.5
+BRACKET = {"swebench": (0.25, 4.0), "bfcl": (0.1, 1.5), "trace": (0.008, 0.05)}
+UNLOADED_FRACTION = 0.1
+BOUND = 2.0
+
+
+def _jct(workload, profile, policy, rate, programs, seed) -> float:
+    return run_one(RunSpec(workload, profile, policy, rate, seed, programs)).jct_mean
+
+
+def capacity(task: tuple) -> dict:
+    workload, profile, policy, programs, steps, seed = task
+    scale = PROFILES[profile]
+    low, high = (r * scale for r in BRACKET[workload])
+    unloaded = _jct(workload, profile, "lru", low * UNLOADED_FRACTION, programs, seed)
+    tried = {}
+
+    def ok(rate: float) -> bool:
+        tried[rate] = _jct(workload, profile, policy, rate, programs, seed)
+        return tried[rate] <= BOUND * unloaded
+
+    if not ok(low):
+        best = None
+    elif ok(high):
+        best = high  # capacity at least the top of the bracket
+    else:
+        for _ in range(steps):
+            mid = math.sqrt(low * high)
+            low, high = (mid, high) if ok(mid) else (low, mid)
+        best = low
+    return dict(workload=workload, profile=profile, policy=policy, programs=programs,
+                unloaded_jct_s=unloaded, capacity_rate=best, bracket_high=high,
+                tried={f"{r:.6g}": j for r, j in sorted(tried.items())})
+
+
+def table(rows: list[dict], policies: list[str]) -> list[str]:
+    out = ["| profile | workload | unloaded JCT s | " + " | ".join(policies)
+           + " | best/lru |", "|" + "---|" * (len(policies) + 4)]
+    keyed = {(r["profile"], r["workload"], r["policy"]): r for r in rows}
+    for profile in PROFILES:
+        for workload in BRACKET:
+            cells = [keyed.get((profile, workload, p)) for p in policies]
+            if not all(cells):
+                continue
+            rates = [c["capacity_rate"] for c in cells]
+            fmt = [f"< {min(map(float, c['tried'])):.3g}" if r is None
+                   else f">= {r:.3g}" if r >= c["bracket_high"] else f"{r:.3g}"
+                   for c, r in zip(cells, rates)]
+            lru = rates[policies.index("lru")] if "lru" in policies else None
+            best = max((r for r in rates if r is not None), default=None)
+            ratio = f"{best / lru:.2f}x" if lru and best else "-"
+            out.append(f"| {profile} | {workload} | {cells[0]['unloaded_jct_s']:.0f} | "
+                       + " | ".join(fmt) + f" | {ratio} |")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policies", default="lru,lpm,continuum")
+    ap.add_argument("--programs", type=int, default=60, help="synthetic programs per run")
+    ap.add_argument("--trace-programs", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=4, help="bisection halvings (log rate)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args(argv)
+    policies = args.policies.split(",")
+    tasks = [(w, prof, pol, args.trace_programs if w == "trace" else args.programs,
+              args.steps, args.seed) for prof in PROFILES for w in BRACKET for pol in policies]
+    start = time.perf_counter()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            rows = list(pool.map(capacity, tasks))
+    else:
+        rows = [capacity(t) for t in tasks]
+    wall = time.perf_counter() - start
+    cmd = ("experiments/sim/run_capacity.py " + " ".join(argv if argv is not None
+                                                         else sys.argv[1:])).strip()
+    lines = ["# Capacity: highest program arrival rate with mean JCT <= 2x unloaded", "",
+             f"Generated by `{cmd}` on {time.strftime('%Y-%m-%d')} in {wall:.0f} s "
+             f"({len(tasks)} bisections; synthetic {args.programs} programs, trace first "
+             f"{args.trace_programs}; {args.steps} halvings of the log-rate bracket; seed "
+             f"{args.seed}). Programs per second; `>=`: met 2x at the bracket's top; "
+             "`<`: missed it at the bracket's bottom. Roofline profiles, "
+             "simulated.", ""]
+    lines += table(rows, policies)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "capacity.md").write_text("\n".join(lines) + "\n")
+    (args.out / "capacity.json").write_text(json.dumps(rows, indent=1) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
