@@ -83,11 +83,21 @@ class Server:
         return self.proc.poll() is None
 
 
+class PortTaken(RuntimeError):
+    """Another process bound the server's port between ``free_port()`` and the bind."""
+
+
+BIND_ERROR = "error while attempting to bind on address"
+
+
 def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
     """Until ``/health`` answers 200; raises with the log's tail if the process exits or
-    the timeout passes."""
+    the timeout passes, and ``PortTaken`` as soon as the log shows the port was taken
+    (uvicorn then waits for shutdown instead of exiting)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if BIND_ERROR in log_path.read_text(errors="replace"):
+            raise PortTaken(f"{url}: port taken by another process")
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}; log tail:\n"
                                + log_path.read_text(errors="replace")[-4000:])
@@ -104,20 +114,33 @@ def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float)
 @contextmanager
 def launch(args: list[str], log_dir: Path, overlay: bool = True, timeout: float = 240,
            env: dict | None = None, name: str = "server"):
-    """Run ``sglang_continuum.launch_server`` (``--continuum-disable`` when not overlay)."""
-    port = free_port()
+    """Run ``sglang_continuum.launch_server`` (``--continuum-disable`` when not overlay).
+    A free port can be taken by another process before the server binds it (seen on an
+    oversubscribed machine): then the server is stopped and started on a new port."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}-{port}.log"
-    cmd = [sys.executable, "-m", "sglang_continuum.launch_server", "--port", str(port), *args]
-    if not overlay:
-        cmd.append("--continuum-disable")
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    for attempt in range(3):
+        port = free_port()
+        log_path = log_dir / f"{name}-{port}.log"
+        cmd = [sys.executable, "-m", "sglang_continuum.launch_server", "--port", str(port),
+               *args]
+        if not overlay:
+            cmd.append("--continuum-disable")
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                                    start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url, proc, log_path, timeout)
+            break
+        except PortTaken:
+            stop_process_group(proc, timeout=30)
+            if attempt == 2:
+                raise
+        except BaseException:
+            stop_process_group(proc, timeout=30)
+            raise
     try:
-        wait_ready(url, proc, log_path, timeout)
         yield Server(proc, url, log_path)
     finally:
         stop_process_group(proc, timeout=30)
