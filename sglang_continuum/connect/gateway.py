@@ -22,14 +22,11 @@ use (``custom_params``, ``session_id``, ``routing_key``, ``cache_salt``, ``extra
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
+from sglang_continuum.connect.router import run_until_healthy
 
 # Failover in about a second, stickiness on a loaded machine: a request to a dead worker
 # fails to connect, its circuit breaker opens on that one failure and the retry (backoff
@@ -56,40 +53,12 @@ def gateway_argv(worker_urls: list[str], port: int, *, policy: str = "manual",
     return argv
 
 
-def healthy_workers(url: str) -> set[str]:
-    workers = requests.get(f"{url}/workers", timeout=5).json()["workers"]
-    return {w["url"] for w in workers if w.get("is_healthy")}
-
-
 @contextmanager
 def launch_gateway(worker_urls: list[str], port: int, log_path: Path, *,
                    policy: str = "manual", prometheus_port: int | None = None,
                    timeout: float = 120):
     """Run smg until the block ends; yields its URL once every worker is healthy."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(gateway_argv(worker_urls, port, policy=policy,
-                                             prometheus_port=prometheus_port),
-                                stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "NO_COLOR": "1"},
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"smg exited with {proc.returncode}; log tail:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if healthy_workers(url) >= set(worker_urls):
-                    break
-            except (requests.RequestException, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"smg workers not healthy in {timeout}s")
-            time.sleep(0.5)
+    argv = gateway_argv(worker_urls, port, policy=policy, prometheus_port=prometheus_port)
+    with run_until_healthy(argv, worker_urls, port, log_path, name="smg", timeout=timeout,
+                           poll_s=0.5) as url:
         yield url
-    finally:
-        from sglang_continuum.testing.server import stop_process_group
-
-        stop_process_group(proc, timeout=15)

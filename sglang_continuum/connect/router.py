@@ -57,11 +57,20 @@ def healthy_workers(url: str) -> set[str]:
 def launch_router(worker_urls: list[str], port: int, log_path: Path,
                   prometheus_port: int | None = None, timeout: float = 120):
     """Run the router until the block ends; yields its URL once every worker is healthy."""
+    with run_until_healthy(router_argv(worker_urls, port, prometheus_port=prometheus_port),
+                           worker_urls, port, log_path, name="router", timeout=timeout,
+                           poll_s=1.0) as url:
+        yield url
+
+
+@contextmanager
+def run_until_healthy(argv: list[str], worker_urls: list[str], port: int, log_path: Path,
+                      *, name: str, timeout: float, poll_s: float):
+    """Run a gateway process (sglang-router or smg) until the block ends; yields its URL
+    once its ``/workers`` reports every worker healthy."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(router_argv(worker_urls, port,
-                                            prometheus_port=prometheus_port),
-                                stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "NO_COLOR": "1"},
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -69,7 +78,7 @@ def launch_router(worker_urls: list[str], port: int, log_path: Path,
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"router exited with {proc.returncode}; log tail:\n"
+                raise RuntimeError(f"{name} exited with {proc.returncode}; log tail:\n"
                                    + log_path.read_text(errors="replace")[-3000:])
             try:
                 if healthy_workers(url) >= set(worker_urls):
@@ -77,8 +86,8 @@ def launch_router(worker_urls: list[str], port: int, log_path: Path,
             except (requests.RequestException, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"router workers not healthy in {timeout}s")
-            time.sleep(1.0)
+                raise TimeoutError(f"{name} workers not healthy in {timeout}s")
+            time.sleep(poll_s)
         yield url
     finally:
         from sglang_continuum.testing.server import stop_process_group
