@@ -17,8 +17,12 @@ class Arm:
     overlay: bool
     flags: tuple[str, ...] = ()
     sessions: bool = False      # replay opens one radix-native session per program
+    anonymous: bool = False     # replay sends no program id, last_turn or tool name
     note: str = ""
 
+
+# Host pool 2x the device pool (SGLang's default ratio; a few hundred MB for this model).
+HICACHE = ("--enable-hierarchical-cache", "--hicache-ratio", "2")
 
 ARMS = (
     Arm("stock-lru", False, ("--radix-eviction-policy", "lru"), note="SGLang default"),
@@ -36,6 +40,16 @@ ARMS = (
                             "--continuum-lock-budget", "1.0",
                             "--continuum-per-program-cap", "1.0"),
         note="fixed 60 s TTL, lock budget and per-program cap 1.0"),
+    # Issue 13: an agent that sends no identity; the server infers its programs.
+    Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), anonymous=True,
+        note="the overlay's default, agent sends no program id (identity inferred)"),
+    # Issue 15: a host tier (HiCache on the CPU device, patch 0012) under stock and overlay.
+    Arm("stock-hicache-wt", False, HICACHE + ("--hicache-write-policy", "write_through"),
+        note="stock HiCache, write_through"),
+    Arm("stock-hicache-wb", False, HICACHE + ("--hicache-write-policy", "write_back"),
+        note="stock HiCache, write_back"),
+    Arm("overlay-hicache", True, HICACHE + ("--hicache-write-policy", "write_through"),
+        note="the overlay's default with HiCache write_through (locks demote to host)"),
 )
 DEFAULT_ARM = "overlay-default"
 QUICK_ARMS = ("stock-lru", "overlay-default", "fixed-60s")

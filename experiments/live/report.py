@@ -82,8 +82,40 @@ def summarize(runs: list[dict]) -> dict:
             entry["ranges_separate"] = None if min(d["reps"], b["reps"]) < 2 else (
                 d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
                 or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
+        _extra_ratios(entry, arms)
         out[cell] = entry
     return out
+
+
+def _median_jct(arms: dict, name: str):
+    a = arms.get(name)
+    return a["jct_mean_s"]["median"] if a else None
+
+
+def _extra_ratios(entry: dict, arms: dict) -> None:
+    """Issue 13: the share of the explicit mode's JCT gain (vs the best stock arm without
+    a host tier) that the transparent mode (no ids sent) keeps. Issue 15: the overlay with
+    HiCache vs the best stock arm with HiCache."""
+    plain = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
+             if not _arm(n).overlay and "hicache" not in n and a["jct_mean_s"]["median"]}
+    tr, ex = _median_jct(arms, "overlay-transparent"), _median_jct(arms, DEFAULT_ARM)
+    if plain and tr and ex:
+        base = min(plain.values())
+        entry["transparent"] = {
+            "baseline": min(plain, key=plain.get), "explicit_jct": ex, "transparent_jct": tr,
+            "gain_fraction": (base - tr) / (base - ex) if base != ex else None}
+    hic = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
+           if not _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
+    ov = arms.get("overlay-hicache")
+    if hic and ov and ov["jct_mean_s"]["median"]:
+        best = min(hic, key=hic.get)
+        entry["hicache"] = {"best_stock_hicache": best, "ratio": {
+            k: ov[k]["median"] / arms[best][k]["median"]
+            for k in ("jct_mean_s", "jct_p95_s") if ov[k]["median"] and arms[best][k]["median"]}}
+
+
+def _arm(name: str):
+    return next(x for x in ARMS if x.name == name)
 
 
 def _fmt(s: dict, digits=1) -> str:
@@ -92,7 +124,25 @@ def _fmt(s: dict, digits=1) -> str:
     return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
 
 
-def markdown(summary: dict, runs: list[dict]) -> str:
+def calibration_lines(out: Path) -> list[str]:
+    path = out / "calibration.json"
+    if not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    p = c["prefill_profile"]
+    return ["## Calibration on this machine (`calibrate.py`)", "",
+            f"{c['date']}, {c['machine']}, load average {c['loadavg_before'][0]:.2f} -> "
+            f"{c['loadavg_after'][0]:.2f}. Prefill fit {p['a']:.3g} + {p['b']:.3g}*n + "
+            f"{p['c']:.3g}*n^2 s: a {c['ref_context_tokens']}-token context rebuilds in "
+            f"{c['rebuild_ref_context_s']:.2f} s; decode step ~{c['decode_step_batch1_s']*1e3:.0f}"
+            f" ms at batch 1. Mean tool gap at time scale 1: {c['mean_gap_at_scale_1_s']:.2f} s. "
+            f"Tool gaps scaled x{c['time_scale']} so that rebuild : tool = "
+            f"{c['gpu_rebuild_to_tool']:.2f} (Llama-3.1-8B on one H100: 2.4 s for 40k "
+            "tokens : 1.8 s). Overlay arms price prefill with this fit "
+            "(`prefill-profile.json`).", ""]
+
+
+def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
     cmds = sorted({r["live"]["command"] for r in runs})
     dates = sorted(r["live"]["started"] for r in runs)
     presets = sorted({r["live"].get("preset", "?") for r in runs})
@@ -102,6 +152,8 @@ def markdown(summary: dict, runs: list[dict]) -> str:
              "The machine (2 cores) was shared with other engineers' servers and tests "
              "during these runs: the load average before/after each run is listed; "
              "absolute times are inflated by it, arms were interleaved to spread it.", ""]
+    if out is not None:
+        lines += calibration_lines(out)
     for cell, entry in summary.items():
         lines += [f"## {cell}", "", "Median over repeats (min-max). JCT in seconds.", "",
                   "| arm | reps | mean JCT | p95 JCT | programs/min | cache hit | "
@@ -123,6 +175,17 @@ def markdown(summary: dict, runs: list[dict]) -> str:
                       + "; min/max ranges of mean JCT separate: "
                       + {None: "n/a (one repeat)", True: "yes", False: "no (overlap)"}[
                           entry["ranges_separate"]] + "."]
+        if entry.get("transparent", {}).get("gain_fraction") is not None:
+            t = entry["transparent"]
+            lines += ["", f"Transparent identity (`overlay-transparent`, no ids sent) keeps "
+                      f"{t['gain_fraction']:.0%} of the explicit mode's mean-JCT gain over "
+                      f"`{t['baseline']}` ({t['transparent_jct']:.1f} s vs "
+                      f"{t['explicit_jct']:.1f} s)."]
+        if "hicache" in entry:
+            h = entry["hicache"]
+            lines += ["", f"Host tier: `overlay-hicache` vs `{h['best_stock_hicache']}` (best "
+                      "stock arm with HiCache): "
+                      + ", ".join(f"{k} x{v:.2f}" for k, v in h["ratio"].items()) + "."]
         lines.append("")
     return "\n".join(lines)
 
@@ -182,10 +245,17 @@ def write_all(out: Path) -> None:
     summary = summarize(runs)
     slim = {c: {**e, "arms": {n: {k: v for k, v in a.items() if k != "jct_s"}
                               for n, a in e["arms"].items()}} for c, e in summary.items()}
+    cal = out / "calibration.json"
+    if cal.exists():
+        c = json.loads(cal.read_text())
+        c.pop("sim_profile", None)
+        summary_calibration = c
+    else:
+        summary_calibration = None
     (out / "summary.json").write_text(json.dumps(
         {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "default_arm": DEFAULT_ARM,
-         "cells": slim}, indent=1))
-    (out / "results.md").write_text(markdown(summary, runs))
+         "calibration": summary_calibration, "cells": slim}, indent=1))
+    (out / "results.md").write_text(markdown(summary, runs, out))
     paths = plots(summary, out)
     print(f"wrote {out / 'summary.json'}, {out / 'results.md'}, "
           + ", ".join(p.name for p in paths))

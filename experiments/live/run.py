@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "ab"))
 
 import arms as arms_mod  # noqa: E402
+import calibrate as calibrate_mod  # noqa: E402
 import report  # noqa: E402
 from cpu import group_cpu_seconds  # noqa: E402
 
@@ -58,23 +59,31 @@ def _counters(server) -> dict:
 
 
 def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str,
-            preset: str = PRESET) -> Path:
+            preset: str = PRESET, prefill_profile: Path | None = None) -> Path:
     programs = load("trace", 0, setup.scaling)
     flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),
              "--random-seed", "0", "--enable-metrics", *arm.flags]
+    if arm.overlay and prefill_profile is not None:
+        flags += ["--continuum-prefill-profile", str(prefill_profile)]
     label = f"{ld.name}-{arm.name}-r{rep}"
     load_before = os.getloadavg()
     with launch(flags, log_dir, overlay=arm.overlay, name=label, timeout=900) as server:
         cpu0, t0 = group_cpu_seconds(server.proc.pid), time.time()
         out = replay(server.url, programs, Concurrency(ld.concurrency), seed=0,
                      progress=False, label=label, sessions=arm.sessions,
+                     anonymous=arm.anonymous,
                      meta={"workload": "trace", "scaling": setup.scaling.describe(),
                            "workload_stats": describe(programs)})
         counters = _counters(server) if arm.overlay else {}
         cpu1 = group_cpu_seconds(server.proc.pid)
-    out["live"] = {"arm": arm.name, "load": ld.name, "rep": rep, "preset": preset,
-                   "server_flags": flags + ([] if arm.overlay else ["--continuum-disable"]),
-                   "sessions": arm.sessions, "pool_tokens": setup.pool_tokens,
+    out["live"] = {"arm": arm.name, "load": ld.name, "concurrency": ld.concurrency,
+                   "rep": rep, "preset": preset,
+                   # The profile's file name, not this machine's path to it.
+                   "server_flags": [Path(f).name if prefill_profile and f == str(prefill_profile)
+                                    else f for f in flags]
+                   + ([] if arm.overlay else ["--continuum-disable"]),
+                   "sessions": arm.sessions, "anonymous": arm.anonymous,
+                   "pool_tokens": setup.pool_tokens, "scaling": setup.scaling.describe(),
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                    "server_cpu_s": cpu1 - cpu0, "wall_s": time.time() - t0,
                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)),
@@ -99,6 +108,11 @@ def main(argv=None) -> int:
                     help="folder of results/, results.md, summary.json, PNGs "
                     "(default: this folder; quick: ./quick)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--time-scale", type=float, default=None,
+                    help="tool-gap scale (default: calibrated on this machine so that "
+                    "rebuild : tool time is the GPU's; see calibrate.py)")
+    ap.add_argument("--recalibrate", action="store_true",
+                    help="measure the machine again even if calibration.json exists")
     ap.add_argument("--preset", default=PRESET,
                     help="model preset (tiny: a pipeline smoke test, not a measurement)")
     a = ap.parse_args(argv)
@@ -121,12 +135,17 @@ def main(argv=None) -> int:
                                                                   else argv)])
     print(command, flush=True)
     (out / "results").mkdir(parents=True, exist_ok=True)
+    log_dir = Path(tempfile.gettempdir()) / "live-logs"
+    cal = calibrate_mod.calibrate(out, setup, a.preset, log_dir, force=a.recalibrate)
+    ts = a.time_scale if a.time_scale is not None else cal["time_scale"]
+    setup = calibrate_mod.scaled(setup, ts)
+    print(f"tool gaps x{ts} (cap {setup.scaling.max_gap_s:.2f} s); overlay arms price "
+          f"prefill with {out / 'prefill-profile.json'}", flush=True)
     for rep in range(reps):
         for ld in loads:
             for name in order([x.name for x in arm_list], rep):
-                run_one(arms_mod.arm(name), ld, setup, rep, out / "results",
-                        Path(tempfile.gettempdir()) / "live-logs", command,
-                        a.preset)
+                run_one(arms_mod.arm(name), ld, setup, rep, out / "results", log_dir,
+                        command, a.preset, out / "prefill-profile.json")
         report.write_all(out)
     return 0
 

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one SGLang radix-native session per program (serve with "
                     "--enable-session-radix-cache): opened before its first turn, "
                     "top-level session_id on every call, closed after its last turn")
+    ap.add_argument("--anonymous", action="store_true",
+                    help="send no program id, last_turn or tool name, as an unmodified "
+                    "agent does (serve with --continuum-infer-programs on)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per-call HTTP timeout (s)")
     ap.add_argument("--label", help="results file name (default: workload-load)")
     ap.add_argument("--out", type=Path, default=Path("replay-results"))
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             else Concurrency(args.concurrency)
     except ValueError as e:
         ap.error(str(e))
+    if args.sessions and args.anonymous:
+        ap.error("--sessions and --anonymous exclude each other (a session id is an identity)")
     label = args.label or f"{Path(args.workload).stem}-{ld.describe().replace(' ', '')}"
     meta = {"workload": args.workload, "scaling": scaling.describe(),
             "workload_stats": describe(programs), "seed": args.seed,
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload {args.workload}: {meta['workload_stats']}")
     out = replay(args.url, programs, ld, seed=args.seed, shared_prefix_tokens=args.shared_prefix,
                  tool_hints=not args.no_tool_hints, progress=not args.no_progress,
-                 timeout=args.timeout, label=label, meta=meta, sessions=args.sessions)
+                 timeout=args.timeout, label=label, meta=meta, sessions=args.sessions,
+                 anonymous=args.anonymous)
     paths = save(out, args.out)
     print(knobs_line(scaling.describe()) + f"; load: {out['load']}")
     print(markdown_table([out["summary"]]))

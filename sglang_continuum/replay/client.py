@@ -98,3 +98,16 @@ class RadixSessionSender:
             self._open.discard(sid)
             self._post("close_session", {"session_id": sid})
         return reply
+
+
+class AnonymousSender:
+    """An agent that sends no identity at all (the plain OpenAI-SDK loop): no program id,
+    no ``last_turn``, no tool name. Only the resent context can tell the server which
+    program a call continues (``--continuum-infer-programs on``)."""
+
+    def __init__(self, inner: HttpSender):
+        self.inner = inner
+        self.timeout = inner.timeout
+
+    def __call__(self, input_ids, max_new_tokens, custom_params) -> Reply:
+        return self.inner(input_ids, max_new_tokens, None)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from sglang_continuum.workload import Program
 
-from .client import HttpSender, RadixSessionSender
+from .client import AnonymousSender, HttpSender, RadixSessionSender
 from .driver import Concurrency, Poisson, Replay
 from .prompts import shared_prefix
 from .report import knobs_line, markdown_table, plot_jct_cdf, write_json
@@ -23,10 +23,14 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
            seed: int = 0, shared_prefix_tokens: int = 0, tool_hints: bool = True,
            progress: bool = True, timeout: float = 1800.0, label: str = "run",
            meta: dict | None = None, stop: threading.Event | None = None,
-           sessions: bool = False) -> dict:
+           sessions: bool = False, anonymous: bool = False) -> dict:
     """Play ``programs`` against the SGLang server at ``url``; returns a JSON-able dict:
     ``label, load, meta, summary, programs`` (per-program and per-turn details).
-    ``sessions``: one SGLang radix-native session per program (see RadixSessionSender)."""
+    ``sessions``: one SGLang radix-native session per program (see RadixSessionSender).
+    ``anonymous``: send no program id, ``last_turn`` or tool name (see AnonymousSender)."""
+    if sessions and anonymous:
+        raise ValueError("replay: sessions and anonymous exclude each other (a session "
+                         "id is an identity)")
     bar = None
     if progress:
         from tqdm import tqdm
@@ -37,6 +41,8 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
     send = HttpSender(url, timeout=timeout)
     if sessions:
         send = RadixSessionSender(send, url)
+    if anonymous:
+        send = AnonymousSender(send)
     runner = Replay(programs, send, load, stop=stop, seed=seed,
                     shared=shared, tool_hints=tool_hints,
                     on_turn=(lambda _t: bar.update(1)) if bar is not None else None)

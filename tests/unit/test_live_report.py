@@ -66,3 +66,35 @@ def test_summary_picks_the_best_stock_arm_and_ratios(live, tmp_path):
     assert "ratio_vs_best_stock" in summary["cells"]["trace/contended"]
     assert (tmp_path / "jct-cdf-trace-contended.png").exists()
     assert "| overlay-default | 3 | 51.0 (50.0-52.0)" in (tmp_path / "results.md").read_text()
+
+
+def test_transparent_gain_and_host_tier_ratio(live):
+    _, report = live
+    runs = [_run("stock-lru", r, [100, 100]) for r in range(2)] \
+        + [_run("stock-hicache-wt", r, [80, 80]) for r in range(2)] \
+        + [_run("overlay-default", r, [50, 50]) for r in range(2)] \
+        + [_run("overlay-transparent", r, [55, 55]) for r in range(2)] \
+        + [_run("overlay-hicache", r, [40, 40]) for r in range(2)]
+    cell = report.summarize(runs)["trace/contended"]
+    # The best stock arm is the best of all stock arms, host tier included.
+    assert cell["best_stock"] == "stock-hicache-wt"
+    # Transparent vs explicit: gains over the best stock arm without a host tier.
+    assert cell["transparent"]["baseline"] == "stock-lru"
+    assert cell["transparent"]["gain_fraction"] == pytest.approx(45 / 50)
+    assert cell["hicache"]["best_stock_hicache"] == "stock-hicache-wt"
+    assert cell["hicache"]["ratio"]["jct_mean_s"] == pytest.approx(0.5)
+
+
+def test_calibration_sets_the_gpu_ratio(live):
+    sys.path.insert(0, str(LIVE))
+    import arms
+    import calibrate
+
+    # rebuild : gap at the chosen scale equals the GPU's 2.4 : 1.8
+    ts = calibrate.time_scale_for(rebuild_s=0.6, gap_s=1.4)
+    assert 0.6 / (1.4 * ts) == pytest.approx(2.4 / 1.8, rel=0.01)
+    # clamped: a machine 100x faster does not shrink tools to nothing
+    assert calibrate.time_scale_for(0.001, 1.4) == calibrate.TIME_SCALE_RANGE[0]
+    s = calibrate.scaled(arms.FULL, 0.5)
+    assert s.scaling.time_scale == 0.5 and s.scaling.max_gap_s == 2.5
+    assert s.scaling.token_scale == arms.FULL.scaling.token_scale

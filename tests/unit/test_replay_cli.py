@@ -35,3 +35,9 @@ def test_compare(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| a | 1 | 10.0 |" in out and "| b | 1 | 6.0 |" in out
     assert (tmp_path / "compare-jct-cdf.png").exists()
+
+
+def test_sessions_and_anonymous_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        main(["--url", "u", "--concurrency", "1", "--sessions", "--anonymous"])
+    assert "--anonymous" in capsys.readouterr().err

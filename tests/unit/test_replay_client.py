@@ -98,3 +98,17 @@ def test_radix_sessions_open_tag_and_close_per_program():
     assert [p for p, _ in seen] == ["/open_session", "/generate", "/generate", "/close_session"]
     assert seen[0][1]["session_id"] == "p1" and seen[3][1] == {"session_id": "p1"}
     assert seen[1][1]["session_id"] == "p1" and seen[2][1]["session_id"] == "p1"
+
+
+def test_anonymous_sender_sends_no_identity():
+    from sglang_continuum.replay.client import AnonymousSender
+
+    srv, url, seen = sse_server([{"output_ids": [5], "meta_info": meta(1)}])
+    try:
+        send = AnonymousSender(HttpSender(url))
+        send([1, 2], 1, {"program_id": "p1", "last_turn": True, "tool": "bash"})
+    finally:
+        srv.shutdown()
+    body = seen[0]
+    assert "custom_params" not in body["sampling_params"]
+    assert "session_id" not in body and body["input_ids"] == [1, 2]
