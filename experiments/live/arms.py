@@ -60,12 +60,18 @@ class Load:
     name: str
     concurrency: int
     note: str
+    # Plain traffic beside the agents: (requests/s, prompt tokens, output tokens)
+    plain: tuple[float, int, int] | None = None
 
 
 # Shared trace at 1/16 tokens: a program's context grows to ~1,300-2,400 tokens over 10
 # turns; 8 at a time hold ~14,000 tokens (~2.3x the 6,000-token pool), 2 hold ~4,000.
 LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
-         Load("light", 2, "2 programs at a time: contexts fit the pool"))
+         Load("light", 2, "2 programs at a time: contexts fit the pool"),
+         # Issue 14: single-turn requests without identity beside the contended agents.
+         Load("mixed", 8, "contended + plain requests (300 tokens in, 16 out, Poisson "
+              "0.5/s, no program id)", plain=(0.5, 300, 16)))
+MIXED_ARMS = ("stock-lru", "overlay-default", "fixed-60s")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ def summarize(runs: list[dict]) -> dict:
                             for r in rs]
             a["overlay_counters"] = [r["live"]["overlay_counters"] for r in rs]
             a["jct_s"] = [p["jct_s"] for r in rs for p in r["programs"] if p["complete"]]
+            if any("plain" in r for r in rs):
+                a["plain"] = {k: _spread([r.get("plain", {}).get(k) for r in rs])
+                              for k in ("ttft_mean_s", "ttft_p99_s", "requests")}
             arms[name] = a
         stock = {n: a for n, a in arms.items()
                  if not next(x for x in ARMS if x.name == n).overlay
@@ -104,6 +107,13 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
         entry["transparent"] = {
             "baseline": min(plain, key=plain.get), "explicit_jct": ex, "transparent_jct": tr,
             "gain_fraction": (base - tr) / (base - ex) if base != ex else None}
+    # Issue 14: plain requests beside agents, their TTFT vs what stock LRU gives them.
+    st = arms.get("stock-lru", {}).get("plain")
+    if st and st["ttft_p99_s"]["median"]:
+        entry["plain_vs_stock_lru"] = {
+            n: {k: a["plain"][k]["median"] / st[k]["median"]
+                for k in ("ttft_mean_s", "ttft_p99_s") if a["plain"][k]["median"]}
+            for n, a in arms.items() if "plain" in a and _arm(n).overlay}
     hic = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
            if not _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
     ov = arms.get("overlay-hicache")
@@ -181,6 +191,17 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                       f"{t['gain_fraction']:.0%} of the explicit mode's mean-JCT gain over "
                       f"`{t['baseline']}` ({t['transparent_jct']:.1f} s vs "
                       f"{t['explicit_jct']:.1f} s)."]
+        plain = {n: a["plain"] for n, a in entry["arms"].items() if "plain" in a}
+        if plain:
+            lines += ["", "Plain requests beside the agents (median over repeats, min-max):", "",
+                      "| arm | plain requests | TTFT mean s | TTFT p99 s | p99 vs stock-lru |",
+                      "|---|---|---|---|---|"]
+            vs = entry.get("plain_vs_stock_lru", {})
+            for n, p in plain.items():
+                r = vs.get(n, {}).get("ttft_p99_s")
+                lines.append(f"| {n} | {_fmt(p['requests'], 0)} | {_fmt(p['ttft_mean_s'], 2)} | "
+                             f"{_fmt(p['ttft_p99_s'], 2)} | "
+                             + (f"x{r:.2f}" if r is not None else "-") + " |")
         if "hicache" in entry:
             h = entry["hicache"]
             lines += ["", f"Host tier: `overlay-hicache` vs `{h['best_stock_hicache']}` (best "

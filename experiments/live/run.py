@@ -33,6 +33,7 @@ from cpu import group_cpu_seconds  # noqa: E402
 
 from sglang_continuum.connect.metrics_text import MissingMetric  # noqa: E402
 from sglang_continuum.replay import Concurrency, replay  # noqa: E402
+from sglang_continuum.replay.plain import PlainLoad  # noqa: E402
 from sglang_continuum.replay.report import write_json  # noqa: E402
 from sglang_continuum.testing.server import launch  # noqa: E402
 from sglang_continuum.workload import describe, load  # noqa: E402
@@ -72,6 +73,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
         out = replay(server.url, programs, Concurrency(ld.concurrency), seed=0,
                      progress=False, label=label, sessions=arm.sessions,
                      anonymous=arm.anonymous,
+                     plain=PlainLoad(*ld.plain) if ld.plain else None,
                      meta={"workload": "trace", "scaling": setup.scaling.describe(),
                            "workload_stats": describe(programs)})
         counters = _counters(server) if arm.overlay else {}
@@ -143,7 +145,9 @@ def main(argv=None) -> int:
           f"prefill with {out / 'prefill-profile.json'}", flush=True)
     for rep in range(reps):
         for ld in loads:
-            for name in order([x.name for x in arm_list], rep):
+            here = [x.name for x in arm_list
+                    if a.arms or not ld.plain or x.name in arms_mod.MIXED_ARMS]
+            for name in order(here, rep):
                 run_one(arms_mod.arm(name), ld, setup, rep, out / "results", log_dir,
                         command, a.preset, out / "prefill-profile.json")
         report.write_all(out)

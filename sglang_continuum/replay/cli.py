@@ -20,6 +20,7 @@ from pathlib import Path
 from sglang_continuum.workload import Scaling, describe, load
 
 from .driver import Concurrency, Poisson
+from .plain import PlainLoad
 from .report import knobs_line, markdown_table, plot_jct_cdf
 from .run import replay, save
 
@@ -52,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--anonymous", action="store_true",
                     help="send no program id, last_turn or tool name, as an unmodified "
                     "agent does (serve with --continuum-infer-programs on)")
+    pg = ap.add_argument_group("plain traffic beside the agents (single-turn, no identity)")
+    pg.add_argument("--plain-rate", type=float, help="Poisson requests per second (off by default)")
+    pg.add_argument("--plain-prompt", type=int, default=300, help="prompt tokens (300)")
+    pg.add_argument("--plain-output", type=int, default=16, help="output tokens (16)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per-call HTTP timeout (s)")
     ap.add_argument("--label", help="results file name (default: workload-load)")
     ap.add_argument("--out", type=Path, default=Path("replay-results"))
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         programs = load(args.workload, args.seed, scaling)
         ld = Poisson(args.rate, args.seed) if args.rate is not None \
             else Concurrency(args.concurrency)
+        plain = None if args.plain_rate is None else PlainLoad(
+            args.plain_rate, args.plain_prompt, args.plain_output, args.seed)
     except ValueError as e:
         ap.error(str(e))
     if args.sessions and args.anonymous:
@@ -98,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     out = replay(args.url, programs, ld, seed=args.seed, shared_prefix_tokens=args.shared_prefix,
                  tool_hints=not args.no_tool_hints, progress=not args.no_progress,
                  timeout=args.timeout, label=label, meta=meta, sessions=args.sessions,
-                 anonymous=args.anonymous)
+                 anonymous=args.anonymous, plain=plain)
     paths = save(out, args.out)
     print(knobs_line(scaling.describe()) + f"; load: {out['load']}")
     print(markdown_table([out["summary"]]))

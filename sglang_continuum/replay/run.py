@@ -11,6 +11,7 @@ from typing import Sequence
 from sglang_continuum.workload import Program
 
 from .client import AnonymousSender, HttpSender, RadixSessionSender
+from .plain import PlainLoad, PlainTraffic
 from .driver import Concurrency, Poisson, Replay
 from .prompts import shared_prefix
 from .report import knobs_line, markdown_table, plot_jct_cdf, write_json
@@ -23,11 +24,14 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
            seed: int = 0, shared_prefix_tokens: int = 0, tool_hints: bool = True,
            progress: bool = True, timeout: float = 1800.0, label: str = "run",
            meta: dict | None = None, stop: threading.Event | None = None,
-           sessions: bool = False, anonymous: bool = False) -> dict:
+           sessions: bool = False, anonymous: bool = False,
+           plain: PlainLoad | None = None) -> dict:
     """Play ``programs`` against the SGLang server at ``url``; returns a JSON-able dict:
     ``label, load, meta, summary, programs`` (per-program and per-turn details).
     ``sessions``: one SGLang radix-native session per program (see RadixSessionSender).
-    ``anonymous``: send no program id, ``last_turn`` or tool name (see AnonymousSender)."""
+    ``anonymous``: send no program id, ``last_turn`` or tool name (see AnonymousSender).
+    ``plain``: single-turn requests without identity sent beside the agents while they
+    run (see PlainTraffic); their summary is ``out["plain"]``."""
     if sessions and anonymous:
         raise ValueError("replay: sessions and anonymous exclude each other (a session "
                          "id is an identity)")
@@ -46,16 +50,19 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
     runner = Replay(programs, send, load, stop=stop, seed=seed,
                     shared=shared, tool_hints=tool_hints,
                     on_turn=(lambda _t: bar.update(1)) if bar is not None else None)
+    traffic = PlainTraffic(plain, HttpSender(url, timeout=timeout)).start() if plain else None
     try:
         results = runner.run()
     finally:
+        plain_summary = traffic.stop(timeout) if traffic is not None else None
         if bar is not None:
             bar.close()
     summary = summarize(results)
     summary["label"] = label
     return {"label": label, "url": url, "load": load.describe(), "meta": meta or {},
             "interrupted": runner.stop.is_set(), "summary": summary,
-            "programs": [r.to_dict() for r in results]}
+            "programs": [r.to_dict() for r in results],
+            **({"plain": plain_summary} if plain_summary is not None else {})}
 
 
 def save(out: dict, out_dir: Path, plot: bool = True) -> list[Path]:

@@ -98,3 +98,18 @@ def test_calibration_sets_the_gpu_ratio(live):
     s = calibrate.scaled(arms.FULL, 0.5)
     assert s.scaling.time_scale == 0.5 and s.scaling.max_gap_s == 2.5
     assert s.scaling.token_scale == arms.FULL.scaling.token_scale
+
+
+def test_plain_traffic_ttft_vs_stock(live):
+    _, report = live
+    runs = []
+    for arm, p99 in (("stock-lru", 2.0), ("overlay-default", 3.0)):
+        for r in range(2):
+            run = _run(arm, r, [100, 100])
+            run["live"]["load"] = "mixed"
+            run["plain"] = {"ttft_mean_s": p99 / 2, "ttft_p99_s": p99, "requests": 30}
+            runs.append(run)
+    cell = report.summarize(runs)["trace/mixed"]
+    assert cell["plain_vs_stock_lru"]["overlay-default"]["ttft_p99_s"] == pytest.approx(1.5)
+    text = report.markdown({"trace/mixed": cell}, runs)
+    assert "| overlay-default | 30 (30-30) | 1.50 (1.50-1.50) | 3.00 (3.00-3.00) | x1.50 |" in text
