@@ -26,10 +26,12 @@ import report  # noqa: E402
 from sglang_continuum.sim.sweep import RunSpec, sweep  # noqa: E402
 from sglang_continuum.workload import Scaling, load  # noqa: E402
 
-# live arm -> simulator policy of the same rule
-PAIRS = (("stock-lru", "lru"), ("stock-slru", "slru"), ("stock-tlru", "tlru"),
-         ("stock-sessions", "radix_sessions"), ("stock-lpm", "lpm"),
-         ("overlay-default", "continuum"), ("paper", "paper"))
+# live arm -> simulator policy of the same rule, and whether the simulator has a host tier
+PAIRS = (("stock-lru", "lru", False), ("stock-slru", "slru", False),
+         ("stock-tlru", "tlru", False), ("stock-sessions", "radix_sessions", False),
+         ("stock-lpm", "lpm", False), ("overlay-default", "continuum", False),
+         ("paper", "paper", False), ("stock-hicache-wt", "lru", True),
+         ("overlay-hicache", "continuum", True))
 JCT_TOL, TIS_TOL = 0.10, 0.15
 
 
@@ -57,18 +59,19 @@ def compare(out: Path) -> dict:
             wl = Path(tmp) / f"{ld}.jsonl"
             wl.write_text(trace_lines(programs))
             tool = statistics.mean(sum(t.gap_s for t in p.turns) for p in programs)
-            pairs = [(a, pol) for a, pol in PAIRS if a in cell["arms"]]
-            specs = [RunSpec(str(wl), str(prof), pol, 0.0, 0, None, False, label=ld,
+            pairs = [(a, pol, host) for a, pol, host in PAIRS if a in cell["arms"]]
+            specs = [RunSpec(str(wl), str(prof), pol, 0.0, 0, None, host, label=ld,
                              concurrency=run["live"].get("concurrency") or _conc(run))
-                     for _, pol in pairs]
+                     for _, pol, host in pairs]
             sims = sweep(specs, jobs=1, progress=False)
             rows = {}
-            for (arm, pol), s in zip(pairs, sims):
+            for (arm, pol, host), s in zip(pairs, sims):
                 a = cell["arms"][arm]
                 live_jct = a["jct_mean_s"]["median"]
                 live_tis = live_jct - a["breakdown"].get("tool_s", tool)
                 sim_tis = s.jct_mean - tool
-                rows[arm] = {"sim_policy": pol, "live_jct_mean_s": a["jct_mean_s"],
+                rows[arm] = {"sim_policy": pol + (" +host" if host else ""),
+                             "live_jct_mean_s": a["jct_mean_s"],
                              "sim_jct_mean_s": s.jct_mean,
                              "jct_error": s.jct_mean / live_jct - 1,
                              "live_time_in_server_s": live_tis,

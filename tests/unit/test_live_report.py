@@ -113,3 +113,16 @@ def test_plain_traffic_ttft_vs_stock(live):
     assert cell["plain_vs_stock_lru"]["overlay-default"]["ttft_p99_s"] == pytest.approx(1.5)
     text = report.markdown({"trace/mixed": cell}, runs)
     assert "| overlay-default | 30 (30-30) | 1.50 (1.50-1.50) | 3.00 (3.00-3.00) | x1.50 |" in text
+
+
+def test_sim_fidelity_workload_round_trips_through_the_trace_schema(live, tmp_path):
+    sys.path.insert(0, str(LIVE))
+    import arms
+    import sim_fidelity
+
+    from sglang_continuum.workload import load
+
+    programs = load("trace", 0, arms.QUICK.scaling)
+    path = tmp_path / "w.jsonl"
+    path.write_text(sim_fidelity.trace_lines(programs))
+    assert load(str(path), 0) == programs
