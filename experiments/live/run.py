@@ -113,6 +113,9 @@ def main(argv=None) -> int:
     ap.add_argument("--time-scale", type=float, default=None,
                     help="tool-gap scale (default: calibrated on this machine so that "
                     "rebuild : tool time is the GPU's; see calibrate.py)")
+    ap.add_argument("--redo", action="store_true",
+                    help="rerun runs whose results file exists (default: keep them, so an "
+                    "interrupted campaign resumes where it stopped)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="measure the machine again even if calibration.json exists")
     ap.add_argument("--preset", default=PRESET,
@@ -143,14 +146,21 @@ def main(argv=None) -> int:
     setup = calibrate_mod.scaled(setup, ts)
     print(f"tool gaps x{ts} (cap {setup.scaling.max_gap_s:.2f} s); overlay arms price "
           f"prefill with {out / 'prefill-profile.json'}", flush=True)
-    for rep in range(reps):
-        for ld in loads:
-            here = [x.name for x in arm_list
-                    if a.arms or not ld.plain or x.name in arms_mod.MIXED_ARMS]
-            for name in order(here, rep):
-                run_one(arms_mod.arm(name), ld, setup, rep, out / "results", log_dir,
-                        command, a.preset, out / "prefill-profile.json")
-        report.write_all(out)
+    plan = [(rep, ld, name) for rep in range(reps) for ld in loads
+            for name in order([x.name for x in arm_list
+                               if a.arms or not ld.plain or x.name in arms_mod.MIXED_ARMS], rep)]
+    started = time.time()
+    for k, (rep, ld, name) in enumerate(plan):
+        label = f"{ld.name}-{name}-r{rep}"
+        if (out / "results" / f"{label}.json").exists() and not a.redo:
+            print(f"[{k + 1}/{len(plan)}] {label}: done earlier, kept (--redo reruns it)")
+        else:
+            print(f"[{k + 1}/{len(plan)}] {label} ({(time.time() - started) / 60:.0f} min "
+                  "into this invocation)", flush=True)
+            run_one(arms_mod.arm(name), ld, setup, rep, out / "results", log_dir,
+                    command, a.preset, out / "prefill-profile.json")
+        if k + 1 == len(plan) or plan[k + 1][0] != rep:
+            report.write_all(out)
     return 0
 
 
