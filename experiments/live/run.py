@@ -14,7 +14,6 @@ Results: results/<load>-<arm>-r<rep>.json (the replay's per-turn records include
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shlex
 import sys
