@@ -126,3 +126,17 @@ def test_sim_fidelity_workload_round_trips_through_the_trace_schema(live, tmp_pa
     path = tmp_path / "w.jsonl"
     path.write_text(sim_fidelity.trace_lines(programs))
     assert load(str(path), 0) == programs
+
+
+def test_tlru_arm_passes_sglangs_own_check(live):
+    """SGLang refuses tlru unless threshold > next_prompt_estimate (seen live)."""
+    sys.path.insert(0, str(LIVE))
+    import arms
+
+    from sglang.srt.arg_groups.kv_cache_hook import handle_cache_compatibility
+    from sglang.srt.server_args import prepare_server_args
+
+    flags = list(arms.arm("stock-tlru").flags)
+    args = prepare_server_args(["--model-path", "x", *flags])
+    assert args.radix_eviction_policy_config["threshold"] > 0
+    handle_cache_compatibility(args)  # raises ValueError on a config SGLang refuses
