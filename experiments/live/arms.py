@@ -47,6 +47,11 @@ ARMS = (
                             "--continuum-lock-budget", "1.0",
                             "--continuum-per-program-cap", "1.0"),
         note="fixed 60 s TTL, lock budget and per-program cap 1.0"),
+    # Issue 14: requests without a program id beside agents (the mixed cell).
+    Arm("overlay-plain-aged", True, ("--continuum-plain-requests", "aged"),
+        note="the overlay's default, plain requests ranked as a program one age cap old"),
+    Arm("overlay-plain-ahead", True, ("--continuum-plain-requests", "ahead"),
+        note="the overlay's default, plain requests before unlocked agent turns"),
     # Issue 13: an agent that sends no identity; the server infers its programs.
     Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), anonymous=True,
         note="the overlay's default, agent sends no program id (identity inferred)"),
@@ -78,7 +83,10 @@ LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
          # Issue 14: single-turn requests without identity beside the contended agents.
          Load("mixed", 8, "contended + plain requests (300 tokens in, 16 out, Poisson "
               "0.5/s, no program id)", plain=(0.5, 300, 16)))
-MIXED_ARMS = ("stock-lru", "overlay-default", "fixed-60s")
+MIXED_ARMS = ("stock-lru", "overlay-default", "fixed-60s", "overlay-plain-aged",
+              "overlay-plain-ahead")
+# Arms that only the mixed cell runs (they differ from the default only for plain traffic)
+MIXED_ONLY = ("overlay-plain-aged", "overlay-plain-ahead")
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,9 @@ def main(argv=None) -> int:
     print(f"tool gaps x{ts} (cap {setup.scaling.max_gap_s:.2f} s); overlay arms price "
           f"prefill with {out / 'prefill-profile.json'}", flush=True)
     plan = [(rep, ld, name) for rep in range(reps) for ld in loads
-            for name in order([x.name for x in arm_list
-                               if a.arms or not ld.plain or x.name in arms_mod.MIXED_ARMS], rep)]
+            for name in order([x.name for x in arm_list if a.arms or (
+                x.name in arms_mod.MIXED_ARMS if ld.plain else x.name not in arms_mod.MIXED_ONLY)],
+                rep)]
     started = time.time()
     for k, (rep, ld, name) in enumerate(plan):
         label = f"{ld.name}-{name}-r{rep}"

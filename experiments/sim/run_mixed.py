@@ -1,8 +1,9 @@
 """Mixed traffic in the simulator: agent programs plus plain single-turn requests.
 
 Plain requests (300 prompt tokens, 16 output, Poisson) carry ~30% of the tokens. In the
-core a one-turn program is what a request without a program id is: it never locks, its
-queue key and pressure bound are its own arrival, and it feeds no tool duration. Prints
+core a plain request is a one-turn program sent without a program id: it never locks,
+the queue order and the pressure rule see no program (as in the server), and it feeds
+no tool duration. Prints
 the agents' mean JCT and the plain requests' TTFT (mean, p99) per policy.
 
     .venv/bin/python experiments/sim/run_mixed.py --workload bfcl --rate 0.3
@@ -35,7 +36,9 @@ def mixed(workload: str, programs: int, rate: float, share: float, seed: int):
 
 
 def run(policy: str, progs, arrivals, profile: str) -> dict:
-    sim = Simulator(progs, arrivals, load_profile(profile), policy)
+    # Plain requests carry no program id: the core sees none (as in the server).
+    plain = frozenset(p.program_id for p in progs if p.program_id.startswith("plain-"))
+    sim = Simulator(progs, arrivals, load_profile(profile), policy, anonymous=plain)
     sim.run({})
     ttft = [t.ttft for t in sim.turn_records if t.program_id.startswith("plain-")]
     jct = [p.jct for p in sim.program_records
@@ -52,7 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--share", type=float, default=0.3, help="plain requests' token share")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--policies", default="lru,old_default,continuum,fixed_60")
+    ap.add_argument("--policies", default="lru,old_default,continuum,continuum_plain_ahead,"
+                                          "fixed_60")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     progs, arrivals, plain_rate = mixed(args.workload, args.programs, args.rate, args.share,

@@ -11,6 +11,14 @@ MODES = ("pressure", "paper", "fixed", "off")
 # Earlier spellings of a mode, still accepted ("cost_model" was the paper's rule).
 MODE_ALIASES = {"cost_model": "paper"}
 PRESSURE_SCOPES = ("younger", "any")
+# Requests without a program id beside agents. "fcfs": ranked by their own arrival among
+# the programs' first arrivals (overtaken by every older program's turn that arrives
+# within queue_age_cap_s). "aged": ranked as a program that began queue_age_cap_s before
+# the request (ahead of younger programs' turns, behind older programs' earlier turns:
+# about what FCFS gives it on a stock server). "ahead": before every agent turn that
+# holds no lock. Under pressure a plain request takes the locks of programs younger
+# than its rank ("ahead": any lock), youngest first.
+PLAIN_REQUESTS = ("fcfs", "aged", "ahead")
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class PolicyConfig:
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
     pressure_scope: str = "younger"
+    # Requests without a program id: see PLAIN_REQUESTS (experiments/live, mixed cell).
+    plain_requests: str = "fcfs"
     # Mode "pressure": the longest TTL it chooses is this quantile of the tool's
     # durations; the contention gauge averages over `contention_window` resumed turns
     # and memory is free to hold once that share met pressure `contention_saturation`.
@@ -64,6 +74,9 @@ class PolicyConfig:
             object.__setattr__(self, "mode", MODE_ALIASES[self.mode])
         if self.mode not in MODES:
             raise ValueError(f"PolicyConfig.mode: expected one of {MODES}, got {self.mode!r}")
+        if self.plain_requests not in PLAIN_REQUESTS:
+            raise ValueError(f"PolicyConfig.plain_requests: expected one of {PLAIN_REQUESTS}, "
+                             f"got {self.plain_requests!r}")
         if self.pressure_scope not in PRESSURE_SCOPES:
             raise ValueError(f"PolicyConfig.pressure_scope: expected one of {PRESSURE_SCOPES}, "
                              f"got {self.pressure_scope!r}")

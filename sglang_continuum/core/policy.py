@@ -62,6 +62,7 @@ class ContinuumPolicy:
         self._tau = TauHistogram()
         self._fcfs = config.program_fcfs
         self._age_cap = config.queue_age_cap_s
+        self._plain = config.plain_requests
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -191,7 +192,9 @@ class ContinuumPolicy:
         With pressure_scope "younger" and the waiting head given (its program key, or
         its own arrival for a request without a program), only programs that arrived
         after the head's program give way, unless the engine is idle (nothing would run
-        otherwise: locks never starve the engine).
+        otherwise: locks never starve the engine). A head without a program (``head``
+        None, ``head_arrival`` given) is bounded by its queue rank (plain_requests:
+        "fcfs" its arrival, "aged" its arrival minus the queue age cap, "ahead" none).
         """
         self._contention.pressed()
         bound = -math.inf
@@ -199,6 +202,8 @@ class ContinuumPolicy:
             program = self._programs.get(head) if head is not None else None
             if program is not None:
                 bound = program.first_arrival
+            elif head_arrival is not None and head is None and self._plain != "fcfs":
+                bound = -math.inf if self._plain == "ahead" else head_arrival - self._age_cap
             elif head_arrival is not None:
                 bound = head_arrival
         lock = self._locks.pop_youngest(bound)
@@ -234,8 +239,11 @@ class ContinuumPolicy:
                   preempted: bool) -> tuple[int, int, float, float]:
         """Sort key of a waiting request; see queue_order.queue_key. It needs no clock:
         a waiting program's lock persists until admission, so it is in TTL iff locked."""
-        program = self._programs.get(key) if key is not None else None
-        return _queue_key(program, arrival, preempted, self._fcfs, self._age_cap)
+        if key is None:
+            return _queue_key(None, arrival, preempted, self._fcfs, self._age_cap,
+                              self._plain)
+        return _queue_key(self._programs.get(key), arrival, preempted, self._fcfs,
+                          self._age_cap)
 
     def queue_key_fn(self) -> Callable[[ProgramKey | None, float, bool],
                                         tuple[int, int, float, float]]:
@@ -243,11 +251,13 @@ class ContinuumPolicy:
         the same key without a method call and a table wrapper per request (the
         scheduler sorts its queue every step). Valid while the policy lives."""
         get, fcfs, cap = self._programs.lookup, self._fcfs, self._age_cap
+        plain = self._plain
 
         def key(program_key: ProgramKey | None, arrival: float,
                 preempted: bool) -> tuple[int, int, float, float]:
-            program = get(program_key) if program_key is not None else None
-            return _queue_key(program, arrival, preempted, fcfs, cap)
+            if program_key is None:
+                return _queue_key(None, arrival, preempted, fcfs, cap, plain)
+            return _queue_key(get(program_key), arrival, preempted, fcfs, cap)
 
         return key
 

@@ -1,4 +1,5 @@
-"""Waiting-queue order: preempted first, then programs inside their TTL, then FCFS.
+"""Waiting-queue order: preempted first, then programs inside their TTL, then (with
+``plain="ahead"``) requests without a program, then program FCFS.
 
 A pure key function (like SGLang's eviction priorities): the scheduler sorts by it.
 """
@@ -10,12 +11,12 @@ import math
 from .programs import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1
-IN_TTL, NOT_IN_TTL = 0, 1
+IN_TTL, PLAIN, NOT_IN_TTL = 0, 1, 2
 
 
 def queue_key(program: Program | None, arrival: float, preempted: bool,
-              program_fcfs: bool = True, age_cap_s: float = math.inf
-              ) -> tuple[int, int, float, float]:
+              program_fcfs: bool = True, age_cap_s: float = math.inf,
+              plain: str = "fcfs") -> tuple[int, int, float, float]:
     """(preempted tier, TTL tier, rank time, request arrival); smaller first.
 
     The rank time is the program's first arrival, but never more than `age_cap_s` before
@@ -24,11 +25,16 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     starve behind old programs). Without a known program (stock request) the request's
     own arrival stands in for the program's. With `program_fcfs` off the third element
     is the request's arrival too (plain FCFS), but a program holding a lock still goes
-    ahead.
+    ahead. A request without a program (`program` None) ranks by `plain`
+    (config.PLAIN_REQUESTS): "fcfs" at its arrival, "aged" at its arrival minus
+    `age_cap_s` (as a program that began that long ago), "ahead" before every agent
+    turn that holds no lock.
     """
     tier = PREEMPTED if preempted else NOT_PREEMPTED
     if program is None:
-        return (tier, NOT_IN_TTL, arrival, arrival)
+        if plain == "ahead":
+            return (tier, PLAIN, arrival, arrival)
+        return (tier, NOT_IN_TTL, arrival - age_cap_s if plain == "aged" else arrival, arrival)
     if program_fcfs:
         rank = program.first_arrival
         if arrival - age_cap_s > rank:

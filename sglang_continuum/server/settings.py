@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sglang_continuum.core import PolicyConfig, PrefillModel
-from sglang_continuum.core.config import MODE_ALIASES, PRESSURE_SCOPES
+from sglang_continuum.core.config import MODE_ALIASES, PLAIN_REQUESTS, PRESSURE_SCOPES
 
 ENV_VAR = "SGLANG_CONTINUUM_SETTINGS"
 BACKEND_NAME = "continuum"
@@ -139,6 +139,12 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                         "arrive within it (default 60; inf: pure program FCFS).")
     g.add_argument("--continuum-no-program-fcfs", action="store_true",
                    help="Keep SGLang's waiting-queue order instead of program-level FCFS.")
+    g.add_argument("--continuum-plain-requests", choices=PLAIN_REQUESTS,
+                   help="Requests without a program id beside agents. fcfs (default): ranked "
+                        "by their own arrival among programs' first arrivals (bounded by the "
+                        "queue age cap); aged: ranked as a program that began one queue age "
+                        "cap before the request; ahead: served before agent turns that hold "
+                        "no lock, and may take any lock under pressure.")
     g.add_argument("--continuum-pressure-scope", choices=PRESSURE_SCOPES,
                    help="Which locks give way when a waiting request does not fit. younger "
                         "(default): only programs that arrived after the waiting request's "
@@ -185,6 +191,8 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
             data[name] = v
     if ns.continuum_pressure_scope is not None:
         data["pressure_scope"] = ns.continuum_pressure_scope
+    if getattr(ns, "continuum_plain_requests", None) is not None:
+        data["plain_requests"] = ns.continuum_plain_requests
     if getattr(ns, "continuum_infer_programs", None) is not None:
         data["infer_programs"] = ns.continuum_infer_programs == "on"
     if getattr(ns, "continuum_dp_routing", None) is not None:

@@ -104,8 +104,8 @@ class CoreBridge:
             return False
         if head is None:
             return turns.relieve(self.core, self.locks)
-        return turns.relieve(self.core, self.locks, head.program.key, head.arrival,
-                             engine_idle)
+        key = None if head.program.anonymous else head.program.key
+        return turns.relieve(self.core, self.locks, key, head.arrival, engine_idle)
 
     def force_drop(self) -> bool:
         """Deadlock breaker for policies that may not release: drop the oldest lock of a

@@ -35,7 +35,8 @@ class SimPolicy:
     def queue_key(self, req: Request, now: float) -> tuple:
         if self.key_fn is not None:
             return self.key_fn(req, now)
-        return self.core.queue_key(req.program.key, req.arrival, req.preempted)
+        key = None if req.program.anonymous else req.program.key
+        return self.core.queue_key(key, req.arrival, req.preempted)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache") -> None:
         if self.sort_fn is not None:
@@ -135,6 +136,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
     "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
     "continuum_age_cap_120": _simple("pressure", True, True, queue_age_cap_s=120.0),
+    # Requests without a program id before unlocked agent turns (plain_requests "ahead").
+    "continuum_plain_ahead": _simple("pressure", True, True, plain_requests="ahead"),
+    "continuum_plain_aged": _simple("pressure", True, True, plain_requests="aged"),
     "old_default": _simple("paper", True, True, **_OLD_CAPS),
     # The paper's system: its TTL rule and its pressure rule (any lock gives way).
     "paper": _simple("paper", True, True, pressure_scope="any", **_OLD_CAPS),

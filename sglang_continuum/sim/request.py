@@ -18,6 +18,8 @@ class ProgramRun:
     finish: float | None = None
     waiting: bool = False          # a turn of it is in the waiting queue
     aborted: bool = False
+    anonymous: bool = False        # sent without a program id (plain traffic): the core's
+                                   # queue key and pressure rule see no program
 
 
 @dataclass(slots=True, eq=False)

@@ -26,10 +26,13 @@ class Simulator:
                  profile: Profile, policy: str, host_tier: bool = False,
                  engine: EngineConfig | None = None, tenant: str = "",
                  wrap_core: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda c: c,
-                 concurrency: int | None = None):
+                 concurrency: int | None = None, anonymous: frozenset[str] = frozenset()):
         """Open loop: ``arrivals`` (one start time per program). Closed loop (the
         replay's ``Concurrency``): ``arrivals`` None and ``concurrency`` N: N programs
-        start at 0 and each finish starts the next program in order, at once."""
+        start at 0 and each finish starts the next program in order, at once.
+        ``anonymous``: program ids whose requests carry no program id (plain traffic):
+        the queue order and the pressure rule treat them as the server treats such
+        requests."""
         if concurrency is not None:
             if arrivals is not None or not isinstance(concurrency, int) or concurrency < 1:
                 raise ValueError(f"concurrency={concurrency!r}: expected an int >= 1 "
@@ -50,7 +53,8 @@ class Simulator:
         self.bridge = CoreBridge(self.policy, self.cache, self._schedule_expiry)
         cfg = engine or EngineConfig(profile.chunk_size, profile.max_running)
         self.engine = Engine(cfg, profile.predictor(), self.cache, self.bridge)
-        self.runs = [ProgramRun(spec, i, (tenant, spec.program_id), t)
+        self.runs = [ProgramRun(spec, i, (tenant, spec.program_id), t,
+                                anonymous=spec.program_id in anonymous)
                      for i, (spec, t) in enumerate(zip(programs, arrivals))]
         self.turn_records: list[TurnRecord] = []
         self.program_records: list[ProgramRecord] = []

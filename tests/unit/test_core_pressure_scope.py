@@ -7,9 +7,10 @@ import pytest
 from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 
-def _policy(scope):
+def _policy(scope, plain="fcfs"):
     pol = ContinuumPolicy(PolicyConfig(pressure_scope=scope, per_program_max_fraction=1.0,
-                                       lock_budget_fraction=1.0), capacity_tokens=10_000)
+                                       lock_budget_fraction=1.0, plain_requests=plain),
+                          capacity_tokens=10_000)
     for t, name in enumerate(["old", "mid", "young"]):
         key = ("", name)
         pol.on_arrival(key, float(t))
@@ -34,6 +35,24 @@ def test_younger_scope_keeps_locks_of_programs_older_than_the_head():
     # a request without a program is bounded by its own arrival
     assert pol.release_for_pressure(None, 1.5, engine_idle=False) is None
     assert pol.snapshot().active_locks == 2
+
+
+def test_plain_ahead_head_takes_the_youngest_lock_first():
+    pol = _policy("younger", plain="ahead")
+    # a request without a program, arrived before every program, still takes locks
+    got = [pol.release_for_pressure(None, 0.1, engine_idle=False)[1] for _ in range(3)]
+    assert got == ["young", "mid", "old"]
+    # a program's turn is still bounded as before
+    pol = _policy("younger", plain="ahead")
+    assert pol.release_for_pressure(("", "mid"), 5.0, engine_idle=False)[1] == "young"
+    assert pol.release_for_pressure(("", "mid"), 5.0, engine_idle=False) is None
+
+
+def test_plain_aged_head_takes_locks_of_programs_younger_than_its_rank():
+    pol = _policy("younger", plain="aged")   # programs began at 0, 1, 2; age cap 60 s
+    # a plain request arriving at 61.5 ranks at 1.5: only "young" (2) gives way
+    assert pol.release_for_pressure(None, 61.5, engine_idle=False)[1] == "young"
+    assert pol.release_for_pressure(None, 61.5, engine_idle=False) is None
 
 
 def test_younger_scope_never_lets_the_engine_idle():

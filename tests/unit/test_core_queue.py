@@ -40,8 +40,8 @@ def test_queue_order_preempted_then_ttl_then_program_fcfs_then_arrival():
 def test_queue_key_shapes():
     p = setup()
     assert p.queue_key(("", "P"), 9.0, False) == (1, 0, 5.0, 9.0)
-    assert p.queue_key(("", "Q"), 8.0, True) == (0, 1, 1.0, 8.0)
-    assert p.queue_key(None, 4.0, False) == (1, 1, 4.0, 4.0)
+    assert p.queue_key(("", "Q"), 8.0, True) == (0, 2, 1.0, 8.0)
+    assert p.queue_key(None, 4.0, False) == (1, 2, 4.0, 4.0)
 
 
 def test_lock_consumed_leaves_ttl_tier():
@@ -49,7 +49,7 @@ def test_lock_consumed_leaves_ttl_tier():
     p.on_arrival(("", "P"), 9.0)
     assert p.queue_key(("", "P"), 9.0, False)[1] == 0
     p.on_admitted(("", "P"), 9.5)
-    assert p.queue_key(("", "P"), 9.0, False)[1] == 1
+    assert p.queue_key(("", "P"), 9.0, False)[1] == 2
 
 
 def test_without_program_fcfs_requests_order_by_own_arrival():
@@ -81,3 +81,48 @@ def test_age_cap_must_be_seconds():
     from sglang_continuum.core import PolicyConfig
     with pytest.raises(ValueError, match="queue_age_cap_s"):
         PolicyConfig(queue_age_cap_s=-1.0)
+
+
+def test_plain_ahead_serves_requests_without_program_before_unlocked_turns():
+    from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+    base = setup()
+    p = ContinuumPolicy(PolicyConfig(mode="fixed", plain_requests="ahead"), 1000)
+    for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
+        p.on_arrival(key, t)
+        p.on_admitted(key, t)
+    d = p.on_finish(("", "P"), 6.0, 10, "cd", False)
+    p.set_lock(("", "P"), 6.0, d.ttl_s, 10, "h")
+    p.on_finish(("", "Q"), 6.0, 10, "cd", False)
+    p.on_finish(("", "R"), 6.0, 10, "cd", False)
+    # preempted, then in-TTL, then both plain requests (by arrival), then program FCFS;
+    # an unknown program id is not a plain request
+    assert order(p, REQUESTS) == [
+        "preempted", "P_in_ttl", "stock_early", "stock_late", "R", "Q", "unknown"]
+    assert order(base, REQUESTS)[2:4] == ["R", "Q"]     # fcfs (default): behind programs
+    fn = p.queue_key_fn()
+    assert [fn(k, a, pre) for _, k, a, pre in REQUESTS] == \
+        [p.queue_key(k, a, pre) for _, k, a, pre in REQUESTS]
+
+
+def test_plain_requests_must_be_a_known_rule():
+    import pytest
+
+    from sglang_continuum.core import PolicyConfig
+    with pytest.raises(ValueError, match="plain_requests"):
+        PolicyConfig(plain_requests="first")
+
+
+def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
+    from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+    p = ContinuumPolicy(PolicyConfig(plain_requests="aged", queue_age_cap_s=60.0), 1000)
+    p.on_arrival(("", "old"), 0.0)       # began at 0
+    p.on_arrival(("", "young"), 100.0)   # began at 100
+    plain = p.queue_key(None, 130.0, False)
+    assert plain[2] == 70.0
+    # ahead of the younger program's turns, behind the older program's
+    assert p.queue_key(("", "old"), 120.0, False) < plain < p.queue_key(("", "young"), 125.0, False)
+    # fcfs (default) puts the same request behind both
+    f = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0), 1000)
+    f.on_arrival(("", "old"), 0.0)
+    f.on_arrival(("", "young"), 100.0)
+    assert f.queue_key(("", "young"), 125.0, False) < f.queue_key(None, 130.0, False)

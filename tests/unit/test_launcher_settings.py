@@ -101,3 +101,13 @@ def test_dp_routing_flag_and_config_key(monkeypatch, tmp_path):
     assert Settings.from_mapping(settings.to_mapping()) == settings
     with pytest.raises(ValueError, match="dp_routing"):
         Settings.from_mapping({"dp_routing": "round_robin"})
+
+
+@pytest.mark.parametrize("value, expected", [(None, "fcfs"), ("ahead", "ahead")])
+def test_plain_requests_flag(monkeypatch, tmp_path, value, expected):
+    extra = [] if value is None else ["--continuum-plain-requests", value]
+    settings, argv = _parse(["--model-path", "m", *extra], monkeypatch, tmp_path)
+    assert settings.policy.plain_requests == expected
+    assert "--continuum-plain-requests" not in argv
+    assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
+    assert Settings.from_mapping({"plain_requests": "ahead"}).policy.plain_requests == "ahead"
