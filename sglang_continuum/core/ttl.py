@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from bisect import bisect_left
 import math
 from functools import lru_cache
