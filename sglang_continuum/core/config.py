@@ -11,7 +11,8 @@ MODES = ("pressure", "paper", "fixed", "off")
 # Earlier spellings of a mode, still accepted ("cost_model" was the paper's rule).
 MODE_ALIASES = {"cost_model": "paper"}
 PRESSURE_SCOPES = ("younger", "any")
-# Requests without a program id beside agents. "fcfs": ranked by their own arrival among
+# Requests without a program id beside agents (default "aged": experiments/live, cell
+# trace/mixed, and docs/design.md). "fcfs": ranked by their own arrival among
 # the programs' first arrivals (overtaken by every older program's turn that arrives
 # within queue_age_cap_s). "aged": ranked as a program that began queue_age_cap_s before
 # the request (ahead of younger programs' turns, behind older programs' earlier turns:
@@ -54,8 +55,8 @@ class PolicyConfig:
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
     pressure_scope: str = "younger"
-    # Requests without a program id: see PLAIN_REQUESTS (experiments/live, mixed cell).
-    plain_requests: str = "fcfs"
+    # Requests without a program id: see PLAIN_REQUESTS ("fcfs" was the rule before).
+    plain_requests: str = "aged"
     # Mode "pressure": the longest TTL it chooses is this quantile of the tool's
     # durations; the contention gauge averages over `contention_window` resumed turns
     # and memory is free to hold once that share met pressure `contention_saturation`.

@@ -140,11 +140,11 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--continuum-no-program-fcfs", action="store_true",
                    help="Keep SGLang's waiting-queue order instead of program-level FCFS.")
     g.add_argument("--continuum-plain-requests", choices=PLAIN_REQUESTS,
-                   help="Requests without a program id beside agents. fcfs (default): ranked "
-                        "by their own arrival among programs' first arrivals (bounded by the "
-                        "queue age cap); aged: ranked as a program that began one queue age "
-                        "cap before the request; ahead: served before agent turns that hold "
-                        "no lock, and may take any lock under pressure.")
+                   help="Requests without a program id beside agents. aged (default): "
+                        "ranked as a program that began one queue age cap before the "
+                        "request; fcfs (the rule before): ranked by their own arrival among "
+                        "programs' first arrivals; ahead: served before agent turns that "
+                        "hold no lock, and may take any lock under pressure.")
     g.add_argument("--continuum-pressure-scope", choices=PRESSURE_SCOPES,
                    help="Which locks give way when a waiting request does not fit. younger "
                         "(default): only programs that arrived after the waiting request's "

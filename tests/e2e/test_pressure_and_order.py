@@ -17,8 +17,11 @@ pytestmark = pytest.mark.server
 
 # Locks may hold most of the pool here; one running request at a time makes the
 # waiting queue observable: completion order is the scheduler's admission order.
+# The queue age cap (default 60 s) is raised to an hour so that no rank depends on how
+# long this machine takes between submissions (a plain request ranks one cap before its
+# arrival; an agent turn never more than one cap before its own).
 ARGS = ["--continuum-lock-budget", "0.9", "--continuum-per-program-cap", "0.5",
-        "--max-running-requests", "1"]
+        "--max-running-requests", "1", "--continuum-queue-age-cap", "3600"]
 CONTEXT = 2208  # 2200 prompt + 8 output tokens
 
 
@@ -102,7 +105,9 @@ def test_waiting_queue_is_program_fcfs(server):
     for t in [blocker, *threads]:
         t.join(timeout=600)
     assert done[0] == ("X", "abort"), done
-    # In-TTL program first, then by the program's first arrival (D before S1 and B1);
-    # stock SGLang (fcfs-like for equal prefixes) would serve S1, B1, D2, A2.
-    assert [label for label, _ in done[1:]] == ["A2", "D2", "S1", "B1"], done
+    # In-TTL program first; then by rank: the plain request S1 ranks as a program that
+    # began one queue age cap (here an hour) before it (--continuum-plain-requests aged,
+    # the default), so ahead of D (began minutes ago), then D by its first arrival, then the
+    # new program B; stock SGLang (fcfs-like for equal prefixes) would serve S1, B1, D2, A2.
+    assert [label for label, _ in done[1:]] == ["A2", "S1", "D2", "B1"], done
     server.wait_metric("sglang_continuum_locked_tokens", 0)

@@ -1,8 +1,9 @@
 from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 
-def setup(program_fcfs=True):
-    p = ContinuumPolicy(PolicyConfig(mode="fixed", program_fcfs=program_fcfs), 1000)
+def setup(program_fcfs=True, plain="fcfs"):
+    p = ContinuumPolicy(PolicyConfig(mode="fixed", program_fcfs=program_fcfs,
+                                     plain_requests=plain), 1000)
     # Q arrives first (t=1), P at t=5; P finishes a turn at 6 and holds a lock.
     for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
         p.on_arrival(key, t)
@@ -60,7 +61,7 @@ def test_without_program_fcfs_requests_order_by_own_arrival():
 
 def test_age_cap_bounds_how_far_an_old_program_overtakes():
     from sglang_continuum.core import ContinuumPolicy, PolicyConfig
-    p = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
     p.on_arrival(("", "old"), 0.0)          # program started at 0
     p.on_arrival(("", "young"), 100.0)      # started at 100
     # a turn of "old" arriving at 150 ranks at 150 - 60 = 90: still ahead of "young" (100)
@@ -98,7 +99,7 @@ def test_plain_ahead_serves_requests_without_program_before_unlocked_turns():
     # an unknown program id is not a plain request
     assert order(p, REQUESTS) == [
         "preempted", "P_in_ttl", "stock_early", "stock_late", "R", "Q", "unknown"]
-    assert order(base, REQUESTS)[2:4] == ["R", "Q"]     # fcfs (default): behind programs
+    assert order(base, REQUESTS)[2:4] == ["R", "Q"]     # fcfs: behind programs
     fn = p.queue_key_fn()
     assert [fn(k, a, pre) for _, k, a, pre in REQUESTS] == \
         [p.queue_key(k, a, pre) for _, k, a, pre in REQUESTS]
@@ -121,8 +122,13 @@ def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
     assert plain[2] == 70.0
     # ahead of the younger program's turns, behind the older program's
     assert p.queue_key(("", "old"), 120.0, False) < plain < p.queue_key(("", "young"), 125.0, False)
-    # fcfs (default) puts the same request behind both
-    f = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0), 1000)
+    # fcfs puts the same request behind both
+    f = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
     f.on_arrival(("", "old"), 0.0)
     f.on_arrival(("", "young"), 100.0)
     assert f.queue_key(("", "young"), 125.0, False) < f.queue_key(None, 130.0, False)
+
+
+def test_default_ranks_plain_requests_aged():
+    from sglang_continuum.core import PolicyConfig
+    assert PolicyConfig().plain_requests == "aged"

@@ -103,7 +103,8 @@ def test_dp_routing_flag_and_config_key(monkeypatch, tmp_path):
         Settings.from_mapping({"dp_routing": "round_robin"})
 
 
-@pytest.mark.parametrize("value, expected", [(None, "fcfs"), ("ahead", "ahead")])
+@pytest.mark.parametrize("value, expected", [(None, "aged"), ("fcfs", "fcfs"),
+                                             ("ahead", "ahead")])
 def test_plain_requests_flag(monkeypatch, tmp_path, value, expected):
     extra = [] if value is None else ["--continuum-plain-requests", value]
     settings, argv = _parse(["--model-path", "m", *extra], monkeypatch, tmp_path)
