@@ -156,12 +156,14 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
     cmds = sorted({r["live"]["command"] for r in runs})
     dates = sorted(r["live"]["started"] for r in runs)
     presets = sorted({r["live"].get("preset", "?") for r in runs})
+    loads = [x for r in runs for x in (r["live"]["loadavg_before"][0],
+                                       r["live"]["loadavg_after"][0])]
     lines = ["# Live A/B on `--model-preset " + ", ".join(presets) + "`", "",
              "Command(s): " + ", ".join(f"`{c}`" for c in cmds) + "  ",
              f"Runs: {len(runs)}, from {dates[0]} to {dates[-1]}  ",
-             "The machine (2 cores) was shared with other engineers' servers and tests "
-             "during these runs: the load average before/after each run is listed; "
-             "absolute times are inflated by it, arms were interleaved to spread it.", ""]
+             f"Load average (1 min) before/after the runs: {min(loads):.2f} to "
+             f"{max(loads):.2f}; each run's is listed. Arms are interleaved per repeat so "
+             "a drift of the machine's load does not always hit the same arm.", ""]
     if out is not None:
         lines += calibration_lines(out)
     for cell, entry in summary.items():
