@@ -236,11 +236,13 @@ def plots(summary: dict, out: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
-    loads = [c for c in summary]
+    rank = {"light": 0, "contended": 1, "mixed": 2}  # lightest load left
+    loads = sorted(summary, key=lambda c: (rank.get(c.split("/")[-1], 9), c))
     if len(loads) > 1:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(8, 5))
         names = sorted({n for e in summary.values() for n in e["arms"]})
-        for name in names:
+        markers = "osD^v<>ph*"
+        for k, name in enumerate(names):
             pts = [(i, summary[c]["arms"][name]["jct_mean_s"]) for i, c in enumerate(loads)
                    if name in summary[c]["arms"]
                    and summary[c]["arms"][name]["jct_mean_s"]["median"] is not None]
@@ -248,10 +250,11 @@ def plots(summary: dict, out: Path) -> list[Path]:
                 ax.errorbar([i for i, _ in pts], [s["median"] for _, s in pts],
                             yerr=[[s["median"] - s["min"] for _, s in pts],
                                   [s["max"] - s["median"] for _, s in pts]],
-                            marker="o", capsize=3, label=name)
+                            marker=markers[k % len(markers)], capsize=3, label=name,
+                            linestyle="-" if _arm(name).overlay else "--")
         ax.set_xticks(range(len(loads)), loads)
         ax.set_ylabel("mean JCT (s): median, min-max of repeats")
-        ax.set_title("JCT vs load per arm")
+        ax.set_title("JCT vs load per arm (dashed: stock SGLang, solid: overlay)")
         ax.legend(fontsize=7)
         path = out / "jct-vs-load.png"
         fig.tight_layout()
