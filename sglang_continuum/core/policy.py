@@ -15,7 +15,8 @@ from .estimators import EtaEstimator, QueueDelayWindow
 from .host_holds import HostHolds
 from .locks import Lock, LockTable
 from .programs import ProgramKey, ProgramTable
-from .queue_order import queue_key as _queue_key
+from .queue_order import key_fn as _key_fn
+from .queue_order import plain_rank as _plain_rank
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
 from .rules import TtlRules
 
@@ -60,9 +61,7 @@ class ContinuumPolicy:
         self._queue_delay = QueueDelayWindow(config.queue_delay_window)
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
-        self._fcfs = config.program_fcfs
-        self._age_cap = config.queue_age_cap_s
-        self._plain = config.plain_requests
+        self._key = _key_fn(self._programs.lookup, config)
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -192,9 +191,8 @@ class ContinuumPolicy:
         With pressure_scope "younger" and the waiting head given (its program key, or
         its own arrival for a request without a program), only programs that arrived
         after the head's program give way, unless the engine is idle (nothing would run
-        otherwise: locks never starve the engine). A head without a program (``head``
-        None, ``head_arrival`` given) is bounded by its queue rank (plain_requests:
-        "fcfs" its arrival, "aged" its arrival minus the queue age cap, "ahead" none).
+        otherwise: locks never starve the engine). A head without a program id is
+        bounded by its queue rank (queue_order.plain_rank).
         """
         self._contention.pressed()
         bound = -math.inf
@@ -202,10 +200,9 @@ class ContinuumPolicy:
             program = self._programs.get(head) if head is not None else None
             if program is not None:
                 bound = program.first_arrival
-            elif head_arrival is not None and head is None and self._plain != "fcfs":
-                bound = -math.inf if self._plain == "ahead" else head_arrival - self._age_cap
             elif head_arrival is not None:
-                bound = head_arrival
+                bound = head_arrival if head is not None else _plain_rank(
+                    head_arrival, self.config.plain_requests, self.config.queue_age_cap_s)
         lock = self._locks.pop_youngest(bound)
         if lock is None:
             return None
@@ -239,27 +236,13 @@ class ContinuumPolicy:
                   preempted: bool) -> tuple[int, int, float, float]:
         """Sort key of a waiting request; see queue_order.queue_key. It needs no clock:
         a waiting program's lock persists until admission, so it is in TTL iff locked."""
-        if key is None:
-            return _queue_key(None, arrival, preempted, self._fcfs, self._age_cap,
-                              self._plain)
-        return _queue_key(self._programs.get(key), arrival, preempted, self._fcfs,
-                          self._age_cap)
+        return self._key(key, arrival, preempted)
 
     def queue_key_fn(self) -> Callable[[ProgramKey | None, float, bool],
                                         tuple[int, int, float, float]]:
-        """queue_key(key, arrival, preempted) as one function for sorting a whole queue:
-        the same key without a method call and a table wrapper per request (the
-        scheduler sorts its queue every step). Valid while the policy lives."""
-        get, fcfs, cap = self._programs.lookup, self._fcfs, self._age_cap
-        plain = self._plain
-
-        def key(program_key: ProgramKey | None, arrival: float,
-                preempted: bool) -> tuple[int, int, float, float]:
-            if program_key is None:
-                return _queue_key(None, arrival, preempted, fcfs, cap, plain)
-            return _queue_key(get(program_key), arrival, preempted, fcfs, cap)
-
-        return key
+        """queue_key as one function for sorting a whole queue (the scheduler sorts its
+        queue every step; see queue_order.key_fn). Valid while the policy lives."""
+        return self._key
 
     def turns_done(self, key: ProgramKey) -> int:
         """Finished turns of a known program (0 for an unknown one)."""

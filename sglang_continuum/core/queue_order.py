@@ -7,6 +7,7 @@ A pure key function (like SGLang's eviction priorities): the scheduler sorts by 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from .programs import Program
 
@@ -34,7 +35,7 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     if program is None:
         if plain == "ahead":
             return (tier, PLAIN, arrival, arrival)
-        return (tier, NOT_IN_TTL, arrival - age_cap_s if plain == "aged" else arrival, arrival)
+        return (tier, NOT_IN_TTL, plain_rank(arrival, plain, age_cap_s), arrival)
     if program_fcfs:
         rank = program.first_arrival
         if arrival - age_cap_s > rank:
@@ -42,3 +43,27 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     else:
         rank = arrival
     return (tier, IN_TTL if program.locked else NOT_IN_TTL, rank, arrival)
+
+
+def plain_rank(arrival: float, plain: str, age_cap_s: float) -> float:
+    """The first arrival a request without a program id counts as, for the queue order
+    and for which locks give way to it: "fcfs" its arrival, "aged" one age cap earlier,
+    "ahead" before every program."""
+    if plain == "ahead":
+        return -math.inf
+    return arrival - age_cap_s if plain == "aged" else arrival
+
+
+def key_fn(lookup: Callable[[object], Program | None], config
+           ) -> Callable[[object, float, bool], tuple[int, int, float, float]]:
+    """queue_key(program key, arrival, preempted) over a program table's ``lookup``
+    (None for a request without a program id: ranked by ``config.plain_requests``; an
+    unknown key is a new program, ranked at its own arrival)."""
+    fcfs, cap, plain = config.program_fcfs, config.queue_age_cap_s, config.plain_requests
+
+    def key(program_key, arrival: float, preempted: bool) -> tuple[int, int, float, float]:
+        if program_key is None:
+            return queue_key(None, arrival, preempted, fcfs, cap, plain)
+        return queue_key(lookup(program_key), arrival, preempted, fcfs, cap)
+
+    return key

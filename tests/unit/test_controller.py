@@ -146,7 +146,9 @@ def test_waiting_queue_order(ctl):
     pre.is_retracted = True
     queue.append(pre)
     ctl.sort_waiting(queue)
-    assert [r.rid for r in queue] == ["P", "A2", "D2", "S1", "B1"]
+    # plain request S1 ranks one queue age cap (60 s) before its arrival (default "aged"):
+    # ahead of D, whose program began 3 s before it
+    assert [r.rid for r in queue] == ["P", "A2", "S1", "D2", "B1"]
 
 
 def test_queue_without_programs_keeps_sglang_order(ctl):
