@@ -15,5 +15,5 @@ def test_documented_router_command_is_accepted_by_sglang_router():
     assert args.policy == "manual"  # pins each X-SMG-Routing-Key to one worker
     assert args.worker_urls == ["http://127.0.0.1:30001", "http://127.0.0.1:30002"]
     assert (args.health_check_interval_secs, args.health_failure_threshold) == (1, 3)
-    assert args.retry_max_retries == 8 and args.port == 30000
+    assert args.retry_max_retries == 12 and args.port == 30000
     assert args.prometheus_port == 29001
