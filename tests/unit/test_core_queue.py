@@ -85,16 +85,7 @@ def test_age_cap_must_be_seconds():
 
 
 def test_plain_ahead_serves_requests_without_program_before_unlocked_turns():
-    from sglang_continuum.core import ContinuumPolicy, PolicyConfig
-    base = setup()
-    p = ContinuumPolicy(PolicyConfig(mode="fixed", plain_requests="ahead"), 1000)
-    for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
-        p.on_arrival(key, t)
-        p.on_admitted(key, t)
-    d = p.on_finish(("", "P"), 6.0, 10, "cd", False)
-    p.set_lock(("", "P"), 6.0, d.ttl_s, 10, "h")
-    p.on_finish(("", "Q"), 6.0, 10, "cd", False)
-    p.on_finish(("", "R"), 6.0, 10, "cd", False)
+    base, p = setup(), setup(plain="ahead")
     # preempted, then in-TTL, then both plain requests (by arrival), then program FCFS;
     # an unknown program id is not a plain request
     assert order(p, REQUESTS) == [
