@@ -30,8 +30,9 @@ import requests
 # retried (12 tries, backoff from 50 ms doubling) until the health checker has marked
 # the worker unhealthy (3 failed 1 s probes) and the key is re-pinned to a healthy
 # worker. 8 tries (about 6 s) ran out once in the failover test on a quiet machine
-# (HTTP 500 naming the dead worker); the extra tries cost time only when a worker died. With one failed probe enough, a slow /health on a busy host marked a live
-# worker unhealthy and moved programs mid-run. (0.3.2's manual policy does not re-pin on
+# (HTTP 500 naming the dead worker); the extra tries cost time only when a worker died.
+# With one failed probe enough, a slow /health on a busy host marked a live worker
+# unhealthy and moved programs mid-run. (0.3.2's manual policy does not re-pin on
 # an open circuit breaker: only health moves a key.)
 FAILOVER_FLAGS = ("--health-check-interval-secs", "1", "--health-failure-threshold", "3",
                   "--health-check-timeout-secs", "10", "--retry-max-retries", "12",

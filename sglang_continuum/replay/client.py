@@ -107,7 +107,6 @@ class AnonymousSender:
 
     def __init__(self, inner: HttpSender):
         self.inner = inner
-        self.timeout = inner.timeout
 
     def __call__(self, input_ids, max_new_tokens, custom_params) -> Reply:
         return self.inner(input_ids, max_new_tokens, None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .client import SendError, Sender
 from .clock import Clock, RealClock
+from .prompts import VOCAB
 from .results import _mean, _q
 
 
@@ -44,7 +45,7 @@ class PlainTraffic:
     ones in flight and returns their summary."""
 
     def __init__(self, load: PlainLoad, send: Sender, clock: Clock | None = None,
-                 vocab: tuple[int, int] = (10, 2000)):
+                 vocab: tuple[int, int] = VOCAB):
         self.load = load
         self.send = send
         self.clock = clock or RealClock()
