@@ -14,6 +14,7 @@ from sglang_continuum.core import (
     ContinuumPolicy,
     HintError,
     IdentityTable,
+    InferredPrograms,
     ProgramHints,
     ProgramKey,
     detect_tool,
@@ -36,6 +37,14 @@ class RequestProgram:
     key: ProgramKey  # (tenant, program_id)
     hints: ProgramHints
     inferred: bool = False  # no id sent: the key comes from the IdentityTable
+    # An inferred program is proven once a prompt continued it: until then its request
+    # ranks as a plain request and locks nothing unless it calls a tool (core/inferred.py).
+    proven: bool = True
+
+    @property
+    def queue_key(self) -> Optional[ProgramKey]:
+        """The key the queue order and the pressure rule see (None: a plain request)."""
+        return self.key if self.proven else None
 
 
 def program_of(req) -> Optional[RequestProgram]:
@@ -69,6 +78,7 @@ class Controller:
         self.clock = clock
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
         self.identity = IdentityTable() if settings.infer_programs else None
+        self.inferred = InferredPrograms() if settings.infer_programs else None
         self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
         self.metrics = None
@@ -126,15 +136,24 @@ class Controller:
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
             turns.drop(self.policy, self.cache, key)
             return
+        tool, last_turn, ttl_hint = hints.tool or self._detect_tool(req), hints.last_turn, \
+            hints.ttl_s
         if prog.inferred and self.identity is not None:
-            self.identity.record(key, req.origin_input_ids, req.output_ids, now)
+            verdict = self.inferred.finished(key, prog.proven, tool)
+            last_turn = verdict.last_turn
+            if last_turn:
+                self.identity.forget(key)
+            else:
+                self.identity.record(key, req.origin_input_ids, req.output_ids, now)
+                if not verdict.lockable:
+                    ttl_hint = 0.0  # a first turn with no tool call: no lock
         node = req.last_node
         turns.finish(self.policy, self.cache, key, now,
                      context_tokens=len(req.origin_input_ids) + len(req.output_ids),
-                     tool=hints.tool or self._detect_tool(req), last_turn=hints.last_turn,
-                     ttl_hint_s=hints.ttl_s,
-                     target=None if node is None or self.cache.is_root(node) else node)
-        if hints.last_turn and self.metrics is not None:
+                     tool=tool, last_turn=last_turn, ttl_hint_s=ttl_hint,
+                     target=None if node is None or self.cache.is_root(node) else node,
+                     open_ended=prog.inferred)
+        if last_turn and self.metrics is not None:
             # A program ended (once per program, not per step): export now, so a client
             # that saw its last answer reads /metrics that already count it.
             self._next_metrics = now + 0.25
@@ -146,9 +165,11 @@ class Controller:
         if len(req.origin_input_ids) <= self.identity.config.head_tokens:
             return None  # too short to be keyed (health checks, probes): a stock request
         tenant = tenant_of(req)
-        key = self.identity.continues(tenant, req.origin_input_ids, now) \
-            or self.identity.start(tenant, str(req.rid))
-        value = RequestProgram(key, ProgramHints(key[1]), inferred=True)
+        key = self.identity.continues(tenant, req.origin_input_ids, now)
+        proven = key is not None
+        if not proven:
+            key = self.identity.start(tenant, str(req.rid))
+        value = RequestProgram(key, ProgramHints(key[1]), inferred=True, proven=proven)
         setattr(req, _HINTS, value)
         return value
 
@@ -177,13 +198,13 @@ class Controller:
         if head is None:
             return turns.relieve(self.policy, self.cache)
         prog = program_of(head)
-        return turns.relieve(self.policy, self.cache, prog.key if prog else None,
+        return turns.relieve(self.policy, self.cache, prog.queue_key if prog else None,
                              getattr(head, _ARRIVAL, None), engine_idle)
 
     def sort_waiting(self, waiting_queue: list) -> None:
         if not self._programs_seen or not self.program_fcfs or len(waiting_queue) < 2:
             return
-        if not any(program_of(r) for r in waiting_queue):
+        if not any((p := program_of(r)) is not None and p.proven for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
         now = self.clock()
         key_fn = self.policy.queue_key_fn()
@@ -192,7 +213,7 @@ class Controller:
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
             if prog is _UNPARSED:
                 prog = program_of(r)
-            return key_fn(prog.key if prog else None, getattr(r, _ARRIVAL, now),
+            return key_fn(prog.queue_key if prog else None, getattr(r, _ARRIVAL, now),
                           bool(r.is_retracted))
 
         # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's

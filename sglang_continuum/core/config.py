@@ -32,6 +32,12 @@ class PolicyConfig:
     fixed_ttl_s: float = 2.0
     max_ttl_s: float = 60.0
     cold_start_samples: int = 100
+    # K for a program that does not announce its last turn (an inferred one): its last
+    # lock is a dead program's, held to its TTL, so its TTL comes from the recorded
+    # durations from this many on, not from the Exp(cold_start_mean_s) prior (up to
+    # 6.9 s). Live, 80 anonymous turns of ~0.4 s tool gaps stayed cold under K = 100
+    # (docs/design.md, "Programs that do not announce their end").
+    open_cold_start_samples: int = 20
     cold_start_mean_s: float = 1.0
     duration_window: int = 10_000
     queue_delay_window: int = 256
@@ -87,6 +93,7 @@ class PolicyConfig:
             _number(self, "queue_age_cap_s", low=0.0)
         _number(self, "cold_start_mean_s", low=0.0, strict=True)
         _integer(self, "cold_start_samples", low=0)
+        _integer(self, "open_cold_start_samples", low=0)
         _integer(self, "duration_window", low=1)
         _integer(self, "queue_delay_window", low=1)
         _integer(self, "max_programs", low=1)

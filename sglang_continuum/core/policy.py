@@ -106,14 +106,15 @@ class ContinuumPolicy:
 
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
                   tool: str | None, last_turn: bool,
-                  ttl_hint_s: float | None = None) -> LockDecision:
+                  ttl_hint_s: float | None = None, open_ended: bool = False) -> LockDecision:
         """A turn finished: decide whether and how long to lock its `context_tokens`.
 
         Bounds are checked in this order: per_program_cap, tenant_share, lock_budget.
         A lock the program still holds counts as replaced by the new one. A turn of a
         program whose last turn has already finished (it arrived before the end) gets
         (0, "last_turn"). After a last turn the caller drops any lock the program still
-        holds (one a concurrent turn set).
+        holds (one a concurrent turn set). `open_ended`: the program does not announce its
+        last turn (inferred), see PolicyConfig.open_cold_start_samples.
         """
         if key in self._ended:
             return LockDecision(0.0, "last_turn")
@@ -142,7 +143,7 @@ class ContinuumPolicy:
                                  f"got {ttl_hint_s!r}")
             ttl, reason = min(ttl_hint_s, self.config.max_ttl_s), "hint"
         else:
-            ttl, reason = self._ttl_source(tool, context_tokens)
+            ttl, reason = self._ttl_source(tool, context_tokens, open_ended)
         self._tau.add(ttl)
         if ttl <= 0:
             return LockDecision(0.0, reason)

@@ -15,7 +15,7 @@ from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
 from .ttl import PricedTable, choose_ttl, cold_start_ttl, priced_cold_start_ttl
 
-TtlRule = Callable[[str | None, int], tuple[float, str]]
+TtlRule = Callable[[str | None, int, bool], tuple[float, str]]
 
 # A window's PricedTable is rebuilt once the window took len/TABLE_REFRESH new durations
 # (at once below TABLE_REFRESH samples): between rebuilds a candidate quantile moves by
@@ -39,7 +39,8 @@ class TtlRules:
         return {"pressure": self.pressure, "paper": self.paper, "fixed": self.fixed,
                 "off": None}[mode]
 
-    def paper(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
+    def paper(self, tool: str | None, context_tokens: int,
+              open_ended: bool = False) -> tuple[float, str]:
         cfg = self._cfg
         reload = self._rebuild.seconds(context_tokens)
         delay = self._queue_delay.mean()
@@ -49,14 +50,17 @@ class TtlRules:
         gain = delay * self._eta.eta() + reload
         return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
 
-    def pressure(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
+    def pressure(self, tool: str | None, context_tokens: int,
+                 open_ended: bool = False) -> tuple[float, str]:
         """The paper's gain, memory priced by contention (ttl.priced_ttl, over the
-        window's cached PricedTable)."""
+        window's cached PricedTable). `open_ended`: the program will not announce its
+        last turn, so the recorded durations replace the prior sooner."""
         cfg, stats = self._cfg, self._stats
         reload = self._rebuild.seconds(context_tokens)
         delay = self._queue_delay.mean()
         price = self._contention.price()
-        if stats.total() < cfg.cold_start_samples:
+        cold = cfg.open_cold_start_samples if open_ended else cfg.cold_start_samples
+        if stats.total() < cold:
             return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
                                          cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
         gain = delay * self._eta.eta() + reload if delay else reload
@@ -67,5 +71,6 @@ class TtlRules:
                                                     cfg.max_ttl_s, window.adds)
         return table.best(gain, price), "pressure"
 
-    def fixed(self, tool: str | None, context_tokens: int) -> tuple[float, str]:
+    def fixed(self, tool: str | None, context_tokens: int,
+              open_ended: bool = False) -> tuple[float, str]:
         return min(self._cfg.fixed_ttl_s, self._cfg.max_ttl_s), "fixed"

@@ -64,12 +64,14 @@ def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, 
 
 def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
            context_tokens: int, tool: str | None, last_turn: bool,
-           ttl_hint_s: float | None, target: object | None) -> LockDecision:
+           ttl_hint_s: float | None, target: object | None,
+           open_ended: bool = False) -> LockDecision:
     """A turn of `key` finished with `context_tokens` in the cache at `target` (None:
     nothing lockable, e.g. an empty prefix). Decide, lock, record, release the lock
     the new one replaced. After the program's last turn, a lock a concurrent turn set
     goes too."""
-    decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s)
+    decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s,
+                                open_ended)
     if decision.reason == "last_turn":
         drop(policy, locks, key)
     elif decision.ttl_s > 0 and target is not None:

@@ -40,7 +40,7 @@ class Settings:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     status_interval_s: float = 10.0
     # Requests with no program id get one inferred from their prompt (core/identity.py).
-    infer_programs: bool = False
+    infer_programs: bool = True
     # With --dp-size N: "sticky" routes a program's turns to the rank holding its KV
     # (core/dp_routing.py); "sglang" keeps SGLang's --load-balance-method.
     dp_routing: str = "sticky"
@@ -163,10 +163,11 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                         "(prefill seconds = a + b*n + c*n^2; with --host-reload, also "
                         "the host tier's reload time, used with a host tier).")
     g.add_argument("--continuum-infer-programs", choices=("on", "off"),
-                   help="on: a request with no program id continues the program whose "
-                        "finished turn its prompt extends (same tenant), or starts a new one, "
-                        "so unmodified agents get locks; off (default): such requests are "
-                        "served as stock SGLang requests.")
+                   help="on (default): a request with no program id continues the program "
+                        "whose finished turn its prompt extends (same tenant), or starts a "
+                        "new one, so unmodified agents get locks (a new program's first "
+                        "turn ranks and locks as a plain request unless its output calls a "
+                        "tool); off: such requests are served as stock SGLang requests.")
     g.add_argument("--continuum-dp-routing", choices=DP_ROUTING,
                    help="With --dp-size N: sticky (default) sends every turn of a program "
                         "to the rank holding its KV and new programs to the least loaded "

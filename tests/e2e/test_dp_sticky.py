@@ -5,7 +5,7 @@ land on ranks that do not hold its KV. With the overlay, every turn of a program
 to its home rank and new programs to the least loaded rank. One server, two arms
 interleaved one program at a time: programs with a program id (routed by the overlay)
 and the same programs with no id (SGLang's round robin: the overlay leaves stock
-requests alone while ``--continuum-infer-programs`` is off).
+requests alone with ``--continuum-infer-programs off``, which this server runs with).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def server():
     from .conftest import BASE_ARGS, LOG_DIR
 
     # One core per rank: without the binding SGLang refuses more ranks than NUMA nodes.
-    with launch([*BASE_ARGS, "--dp-size", "2"], LOG_DIR, name="dp-sticky",
+    with launch([*BASE_ARGS, "--dp-size", "2", "--continuum-infer-programs", "off"], LOG_DIR, name="dp-sticky",
                 env={"SGLANG_CPU_OMP_THREADS_BIND": "0|1"}, timeout=600) as s:  # bounds a failure
         yield s
 

@@ -1,9 +1,12 @@
-"""End to end: transparent program identity (--continuum-infer-programs on).
+"""End to end: transparent program identity (on by default).
 
 A plain OpenAI-SDK chat loop that sends no overlay field (no extra_body) gets TTL locks
-and cache hits: the server infers its program from the prompt. Two programs that share a
-long system prompt and the same first user message stay two programs. On the CPU the
-cost model rightly picks TTL 0 for the tiny model, so the server runs a fixed TTL.
+and cache hits: the server infers its program from the prompt. Its first turn is a plain
+request until a later prompt continues it (the tiny model's random output calls no tool),
+so the locks start after its second turn. Two programs that share a long system prompt
+and the same first user message stay two programs. On the CPU the cost model rightly
+picks TTL 0 for the tiny model, so the server runs a fixed TTL (the only overlay flag
+these servers get besides the caps).
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ def server(start_server):
                          "--continuum-policy", "fixed", "--continuum-fixed-ttl", "30",
                          "--continuum-lock-budget", "0.9",
                          # The competitors' 1500-token prompts must not lock (see below).
-                         "--continuum-per-program-cap", "0.25",
-                         "--continuum-infer-programs", "on"], name="transparent")
+                         "--continuum-per-program-cap", "0.25"], name="transparent")
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +66,17 @@ def test_plain_openai_sdk_agent_gets_locks_and_hits_under_competition(server, cl
     ratios = [cached / prev_prompt for (prev_prompt, _), (_, cached) in zip(turns, turns[1:])]
     print(f"turns (prompt, cached): {turns}; cached / previous prompt: "
           f"{[round(r, 3) for r in ratios]}")
-    assert all(r >= 0.9 for r in ratios), turns
+    # Turn 1 held no lock (unproven), so the competitors may evict it; turns 2 and 3 held
+    # one through the competitors' overflow.
+    assert all(r >= 0.9 for r in ratios[1:]), turns
     after = _counts(server)
     # 4 chat turns and 12 competitors carry no id; 3 chat turns continue the first.
     assert after["turns_inferred"] - before["turns_inferred"] == 3
     assert after["programs_inferred"] - before["programs_inferred"] == 1 + 12
-    # The agent's 4 turns locked (under 1024 tokens; the competitors' 1500 exceed the
-    # per-program cap) and its next 3 turns consumed 3 of those locks.
-    assert after["locks_set"] - before["locks_set"] == 4 + 1  # + the barrier's
-    assert after["locks_consumed"] - before["locks_consumed"] == 3 + 1
+    # Turns 2-4 locked (under 1024 tokens); the first turn and the competitors (first
+    # turns with no tool call) did not. Turns 3 and 4 consumed 2 of those locks.
+    assert after["locks_set"] - before["locks_set"] == 3 + 1  # + the barrier's
+    assert after["locks_consumed"] - before["locks_consumed"] == 2 + 1
 
 
 def test_programs_sharing_system_prompt_and_first_message_are_not_merged(server, client):
@@ -95,8 +99,9 @@ def test_programs_sharing_system_prompt_and_first_message_are_not_merged(server,
     after = _counts(server)
     assert after["programs_inferred"] - before["programs_inferred"] == 2
     assert after["turns_inferred"] - before["turns_inferred"] == 2
-    assert after["locks_set"] - before["locks_set"] == 4 + 1  # A1, B1, A2, B2 + barrier
-    assert after["locks_consumed"] - before["locks_consumed"] == 2 + 1  # + the barrier's
+    # A1 and B1 were unproven (no lock); A2 and B2 continued them and locked.
+    assert after["locks_set"] - before["locks_set"] == 2 + 1  # A2, B2 + barrier
+    assert after["locks_consumed"] - before["locks_consumed"] == 0 + 1  # the barrier's
 
 
 def test_sglang_session_id_is_a_program_id_and_is_not_inferred(server):

@@ -20,11 +20,20 @@ def req(rid, prompt, output, program=None, session_id=None, salt=None):
         finished_reason=None, finished=lambda: True)
 
 
+TOOL = 7  # the fake tokenizer decodes this id as a shell tool call
+
+
+class Tokenizer:
+    def decode(self, ids):
+        return "```bash\nls -la\n```" if TOOL in ids else "a final answer"
+
+
 def make(infer=True):
     clock = Clock()
     settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0,
                                      per_program_max_fraction=0.5), infer_programs=infer)
     ctl = Controller(FakeCache(), settings, capacity_tokens=10_000, clock=clock)
+    ctl.attach(SimpleNamespace(tokenizer=Tokenizer()))
     return ctl, clock
 
 
@@ -37,19 +46,62 @@ def turn(ctl, clock, r):
     return program_of(r)
 
 
+def test_inference_is_on_by_default():
+    assert Settings().infer_programs is True
+
+
 def test_an_unmodified_agent_gets_a_lock_that_its_next_turn_consumes():
     ctl, clock = make()
     p1 = list(range(100, 400))
-    first = turn(ctl, clock, req("r1", p1, [5, 6, 7]))
-    assert first.inferred and first.key == ("", "~r1")
-    assert ctl.cache.locked == [("lock", "node-r1")]
-    second = req("r2", p1 + [5, 6, 7] + [9] * 20, [8])
+    first = turn(ctl, clock, req("r1", p1, [5, 6, TOOL]))
+    assert first.inferred and first.key == ("", "~r1") and not first.proven
+    assert ctl.cache.locked == [("lock", "node-r1")]  # its output called a tool
+    second = req("r2", p1 + [5, 6, TOOL] + [9] * 20, [8, TOOL])
     ctl.on_queued(second, False)
-    assert program_of(second).key == ("", "~r1")
+    assert program_of(second).key == ("", "~r1") and program_of(second).proven
     ctl.on_admitted(second)
     assert ctl.cache.unlocked == [("lock", "node-r1")]
     snap = ctl.snapshot()
     assert (snap.programs_inferred, snap.turns_inferred) == (1, 1)
+
+
+def test_a_first_turn_without_a_tool_call_locks_nothing_and_ranks_as_plain():
+    ctl, clock = make()
+    p1 = list(range(100, 400))
+    first = turn(ctl, clock, req("r1", p1, [5, 6]))
+    assert ctl.cache.locked == []  # a single-turn request looks the same: no lock
+    # Its continuation proves it: that turn locks (an agent whose format is unknown).
+    second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
+    assert second.key == first.key and second.proven
+    assert ctl.cache.locked == [("lock", "node-r2")]
+    # In the queue an unproven request is a plain one: "aged" puts it one age cap ahead
+    # of its arrival, so it passes a proven program's later turn that came first.
+    old = req("r3", list(range(500, 800)), [5])
+    turn(ctl, clock, old)
+    older = req("r4", list(range(500, 800)) + [5] + [9] * 10, [6])
+    ctl.on_queued(older, False)
+    clock.t += 1.0
+    fresh = req("r5", list(range(900, 1200)), [6])
+    ctl.on_queued(fresh, False)
+    assert program_of(older).proven and not program_of(fresh).proven
+    queue = [older, fresh]
+    ctl.sort_waiting(queue)
+    assert [r.rid for r in queue] == ["r5", "r4"]
+
+
+def test_an_answer_after_tool_calls_ends_the_program():
+    ctl, clock = make()
+    p1 = list(range(100, 400))
+    turn(ctl, clock, req("r1", p1, [5, TOOL]))
+    ctx = p1 + [5, TOOL] + [9] * 20
+    turn(ctl, clock, req("r2", ctx, [6]))  # no tool call: the agent answered
+    assert ctl.cache.locked == [("lock", "node-r1")]  # no lock after the answer
+    assert ctl.snapshot().programs_ended == 1
+    assert len(ctl.identity) == 0 and len(ctl.inferred) == 0
+    # A prompt extending the answered context starts a new program (nothing to continue).
+    third = req("r3", ctx + [6] + [9] * 20, [8])
+    ctl.on_queued(third, False)
+    assert program_of(third).key == ("", "~r3")
 
 
 def test_explicit_program_id_and_session_id_win_and_are_not_recorded():
