@@ -17,6 +17,12 @@ the first run, one stock server of the preset is measured:
   context) : (mean tool gap) equals the GPU's (a 40k-token context of Llama-3.1-8B on one
   H100, 2.4 s : the trace's mean gap 1.8 s). The setup's gap cap scales with it.
 
+From the same rebuild time (no measurement of its own), ``host_link`` gives the pace of
+host-tier reloads (``sglang_continuum/server/testbed_link.py``) at which reload : rebuild
+of the reference context equals the GPU's (the simulator's 8B/H100 roofline: 40k tokens
+reload over PCIe in 0.16 s, 1 : 15 of the rebuild); unpaced, a reload on the CPU is a
+DRAM copy ~10x cheaper than that relative to the rebuild.
+
 A campaign resumed later reuses the file, so all its runs share one calibration.
 """
 
@@ -48,6 +54,29 @@ def mean_gap_s(scaling) -> float:
     programs = load("trace", 0, replace(scaling, time_scale=1.0))
     gaps = [t.gap_s for p in programs for t in p.turns[:-1]]
     return statistics.mean(gaps)
+
+
+def gpu_reload_to_rebuild(tokens: int = 40_000) -> float:
+    """Host-tier reload : rebuild of a `tokens` context on the simulator's 8B/H100 profile."""
+    from sglang_continuum.sim.profiles import load_profile
+
+    k = load_profile("llama3.1-8b-h100").coefficients
+    return (tokens / k.reload_tokens_per_s) / (k.a + k.b * tokens + k.c * tokens ** 2)
+
+
+def host_link(cal: dict, preset: str) -> dict:
+    """The paced host link for this calibration: bytes/s at which reloading the reference
+    context takes gpu_reload_to_rebuild() of its rebuild, and the reload profile (seconds
+    per token) the overlay's cost model prices a lapse with under a host tier."""
+    from sglang_continuum.server.presets import kv_bytes_per_token
+
+    per_token = kv_bytes_per_token(preset)
+    reload_s = cal["rebuild_ref_context_s"] * gpu_reload_to_rebuild()
+    rate = per_token * cal["ref_context_tokens"] / reload_s
+    return {"bytes_per_s": round(rate), "kv_bytes_per_token": per_token,
+            "reload_ref_context_s": reload_s, "gpu_reload_to_rebuild": gpu_reload_to_rebuild(),
+            "host_reload": {"a": 0.0, "b": per_token / rate, "c": 0.0,
+                            "source": f"paced host link, {rate / 1e6:.0f} MB/s"}}
 
 
 def time_scale_for(rebuild_s: float, gap_s: float) -> float:

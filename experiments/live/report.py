@@ -209,8 +209,23 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
             lines += ["", f"Host tier: `overlay-hicache` vs `{h['best_stock_hicache']}` (best "
                       "stock arm with HiCache): "
                       + ", ".join(f"{k} x{v:.2f}" for k, v in h["ratio"].items()) + "."]
+        lines += memory_lines([r for r in runs if f"trace/{r['live']['load']}" == cell])
         lines.append("")
     return "\n".join(lines)
+
+
+def memory_lines(runs: list[dict]) -> list[str]:
+    """The machine's memory while each server served (runs since run.py recorded it)."""
+    mem = [(r["live"]["arm"], r["live"]["memory_before"], r["live"]["memory_serving"])
+           for r in runs if r["live"].get("memory_serving")]
+    if not mem:
+        return []
+    low = min(mem, key=lambda m: m[2]["mem_available_mib"])
+    swapped = sum(s["pswpin"] - b["pswpin"] + s["pswpout"] - b["pswpout"] for _, b, s in mem)
+    return ["", f"Memory ({len(mem)} of {len(runs)} runs recorded): MemAvailable while "
+            f"serving {low[2]['mem_available_mib']:,} MiB at the lowest ({low[0]}), swap "
+            f"device {low[2]['swap_total_mib']:,} MiB, pages swapped in or out during the "
+            f"runs: {swapped}."]
 
 
 def plots(summary: dict, out: Path) -> list[Path]:

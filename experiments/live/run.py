@@ -14,6 +14,7 @@ Results: results/<load>-<arm>-r<rep>.json (the replay's per-turn records include
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -34,6 +35,7 @@ from sglang_continuum.connect.metrics_text import MissingMetric  # noqa: E402
 from sglang_continuum.replay import Concurrency, replay  # noqa: E402
 from sglang_continuum.replay.plain import PlainLoad  # noqa: E402
 from sglang_continuum.replay.report import write_json  # noqa: E402
+from sglang_continuum.server import testbed_link  # noqa: E402
 from sglang_continuum.testing.server import launch  # noqa: E402
 from sglang_continuum.workload import describe, load  # noqa: E402
 
@@ -58,16 +60,35 @@ def _counters(server) -> dict:
     return out
 
 
+def memory() -> dict:
+    """MemAvailable (MiB) and pages swapped in/out since boot (Linux; {} elsewhere): a
+    host tier must not push the machine into swap (issue 15)."""
+    try:
+        mem = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        vm = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
+        return {"mem_available_mib": int(mem["MemAvailable"].split()[0]) // 1024,
+                "swap_total_mib": int(mem["SwapTotal"].split()[0]) // 1024,
+                "pswpin": int(vm.get("pswpin", 0)), "pswpout": int(vm.get("pswpout", 0))}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
 def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str,
-            preset: str = PRESET, prefill_profile: Path | None = None) -> Path:
+            preset: str = PRESET, prefill_profile: Path | None = None,
+            host_link: float | None = None) -> Path:
+    """One server, one replay. `host_link` (bytes/s): arms with a host tier get their
+    reloads paced at it (server/testbed_link.py)."""
     programs = load("trace", 0, setup.scaling)
     flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),
              "--random-seed", "0", "--enable-metrics", *arm.flags]
     if arm.overlay and prefill_profile is not None:
         flags += ["--continuum-prefill-profile", str(prefill_profile)]
     label = f"{ld.name}-{arm.name}-r{rep}"
-    load_before = os.getloadavg()
-    with launch(flags, log_dir, overlay=arm.overlay, name=label, timeout=900) as server:
+    load_before, mem_before = os.getloadavg(), memory()
+    paced = host_link if host_link and "--enable-hierarchical-cache" in arm.flags else None
+    env = {testbed_link.ENV: str(paced)} if paced else None
+    with launch(flags, log_dir, overlay=arm.overlay, name=label, timeout=900,
+                env=env) as server:
         cpu0, t0 = group_cpu_seconds(server.proc.pid), time.time()
         out = replay(server.url, programs, Concurrency(ld.concurrency), seed=0,
                      progress=False, label=label, sessions=arm.sessions,
@@ -76,6 +97,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                      meta={"workload": "trace", "scaling": setup.scaling.describe(),
                            "workload_stats": describe(programs)})
         counters = _counters(server) if arm.overlay else {}
+        mem_serving = memory()  # the server still up, its pools allocated
         cpu1 = group_cpu_seconds(server.proc.pid)
     out["live"] = {"arm": arm.name, "load": ld.name, "concurrency": ld.concurrency,
                    "rep": rep, "preset": preset,
@@ -86,6 +108,8 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                    "sessions": arm.sessions, "anonymous": arm.anonymous,
                    "pool_tokens": setup.pool_tokens, "scaling": setup.scaling.describe(),
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+                   "memory_before": mem_before, "memory_serving": mem_serving,
+                   "host_link_bytes_per_s": paced,
                    "server_cpu_s": cpu1 - cpu0, "wall_s": time.time() - t0,
                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)),
                    "overlay_counters": counters, "command": command}
@@ -117,6 +141,10 @@ def main(argv=None) -> int:
                     "interrupted campaign resumes where it stopped)")
     ap.add_argument("--recalibrate", action="store_true",
                     help="measure the machine again even if calibration.json exists")
+    ap.add_argument("--host-link", choices=("paced", "unpaced"), default="paced",
+                    help="arms with a host tier: reloads paced so reload : rebuild is the "
+                    "GPU's (default; calibrate.host_link), or unpaced DRAM copies (the "
+                    "cells measured before 2026-12-02 21:30)")
     ap.add_argument("--preset", default=PRESET,
                     help="model preset (tiny: a pipeline smoke test, not a measurement)")
     a = ap.parse_args(argv)
@@ -145,6 +173,19 @@ def main(argv=None) -> int:
     setup = calibrate_mod.scaled(setup, ts)
     print(f"tool gaps x{ts} (cap {setup.scaling.max_gap_s:.2f} s); overlay arms price "
           f"prefill with {out / 'prefill-profile.json'}", flush=True)
+    link = None
+    if a.host_link == "paced":
+        hl = calibrate_mod.host_link(cal, a.preset)
+        link = hl["bytes_per_s"]
+        prof_path = out / "prefill-profile.json"
+        prof = json.loads(prof_path.read_text())
+        if prof.get("host_reload") != hl["host_reload"]:  # priced as the link is paced
+            prof_path.write_text(json.dumps({**prof, "host_reload": hl["host_reload"]},
+                                            indent=1))
+        print(f"host tier: reloads paced at {link / 1e6:.0f} MB/s (a "
+              f"{calibrate_mod.REF_CONTEXT}-token reload {hl['reload_ref_context_s'] * 1e3:.0f}"
+              f" ms, x{hl['gpu_reload_to_rebuild']:.3f} of its rebuild, as on the GPU)",
+              flush=True)
     plan = [(rep, ld, name) for rep in range(reps) for ld in loads
             for name in order([x.name for x in arm_list if a.arms or (
                 x.name in arms_mod.MIXED_ARMS if ld.plain else x.name not in arms_mod.MIXED_ONLY)],
@@ -158,7 +199,7 @@ def main(argv=None) -> int:
             print(f"[{k + 1}/{len(plan)}] {label} ({(time.time() - started) / 60:.0f} min "
                   "into this invocation)", flush=True)
             run_one(arms_mod.arm(name), ld, setup, rep, out / "results", log_dir,
-                    command, a.preset, out / "prefill-profile.json")
+                    command, a.preset, out / "prefill-profile.json", link)
         if k + 1 == len(plan) or plan[k + 1][0] != rep:
             report.write_all(out)
     return 0

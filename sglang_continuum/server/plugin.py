@@ -16,9 +16,11 @@ def register() -> None:
 
     from sglang_continuum.adapter import hooks
     from sglang_continuum.adapter.cache import make_factory
+    from sglang_continuum.server import testbed_link
     from sglang_continuum.server.settings import BACKEND_NAME, Settings
 
     if BACKEND_NAME in registered_radix_cache_backends():
         return  # already registered in this process
+    testbed_link.install()  # experiments/live only: a no-op unless its variable is set
     register_radix_cache_backend(BACKEND_NAME, make_factory(Settings.from_env))
     hooks.install(HookRegistry, HookType)

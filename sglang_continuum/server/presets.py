@@ -68,6 +68,12 @@ PRESETS = {
 DEFAULT = "tiny"
 
 
+def kv_bytes_per_token(name: str) -> int:
+    """KV cache bytes one token takes in the preset's model (K and V, every layer, bf16)."""
+    s = {**tiny_model.TINY_SHAPE, **get(name).shape}
+    return s["num_hidden_layers"] * s["num_key_value_heads"] * s["head_dim"] * 2 * 2
+
+
 def get(name: str) -> ModelPreset:
     try:
         return PRESETS[name]

@@ -140,3 +140,27 @@ def test_tlru_arm_passes_sglangs_own_check(live):
     args = prepare_server_args(["--model-path", "x", *flags])
     assert args.radix_eviction_policy_config["threshold"] > 0
     handle_cache_compatibility(args)  # raises ValueError on a config SGLang refuses
+
+
+def test_host_link_gives_the_gpus_reload_to_rebuild_ratio(live):
+    import calibrate
+
+    r = calibrate.gpu_reload_to_rebuild()
+    assert 0.03 < r < 0.15  # 8B/H100: 40k tokens reload in ~0.16 s, rebuild in ~2.4 s
+    hl = calibrate.host_link({"rebuild_ref_context_s": 0.5, "ref_context_tokens": 2000},
+                             "testbed-100m")
+    # 2,000 tokens x 8 KiB reload in r x 0.5 s at the paced rate.
+    assert 2000 * 8192 / hl["bytes_per_s"] == pytest.approx(r * 0.5, rel=1e-3)
+    assert hl["host_reload"]["b"] * 2000 == pytest.approx(r * 0.5, rel=1e-3)
+
+
+def test_memory_is_recorded_and_reported(live):
+    run, report = live
+    m = run.memory()
+    assert m["mem_available_mib"] > 0 and m["pswpin"] >= 0  # Linux
+    runs = [{"live": {"arm": a, "memory_before": {**m, "pswpout": 5},
+                      "memory_serving": {**m, "mem_available_mib": x, "pswpout": 5}}}
+            for a, x in (("stock-hicache-wb", 900), ("stock-lru", 1200))]
+    text = "\n".join(report.memory_lines(runs))
+    assert "900 MiB at the lowest (stock-hicache-wb)" in text
+    assert "pages swapped in or out during the runs: 0" in text
