@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE))
 
 import report  # noqa: E402
 
+from sglang_continuum.server.presets import kv_bytes_per_token  # noqa: E402
 from sglang_continuum.sim.sweep import RunSpec, sweep  # noqa: E402
 from sglang_continuum.workload import Scaling, load  # noqa: E402
 
@@ -55,9 +56,22 @@ def compare(out: Path) -> dict:
             by_load.setdefault(r["live"]["load"], r)
     result = {"profile": {k: cal["sim_profile"][k] for k in ("prefill", "decode")},
               "cells": {}}
+    # Host-tier arms paced like a GPU's host link (run.py --host-link paced): the
+    # simulator reloads at the same rate (unpaced runs: a DRAM copy, taken as free).
+    rates = {r["live"].get("host_link_bytes_per_s") for r in runs} - {None}
+    if len(rates) > 1:
+        raise ValueError(f"runs paced at different host-link rates: {sorted(rates)}")
     with tempfile.TemporaryDirectory() as tmp:
         prof = Path(tmp) / "profile.json"
         prof.write_text(json.dumps(cal["sim_profile"]))
+        host_prof = prof
+        if rates:
+            host_prof = Path(tmp) / "profile-host.json"
+            per_token = kv_bytes_per_token(cal["preset"])
+            host_prof.write_text(json.dumps({**cal["sim_profile"],
+                                             "reload_tokens_per_s": rates.pop() / per_token}))
+            result["host_reload_tokens_per_s"] = json.loads(host_prof.read_text())[
+                "reload_tokens_per_s"]
         for ld, run in sorted(by_load.items()):
             cell = summary[f"trace/{ld}"]
             programs = load("trace", 0, Scaling(**run["live"]["scaling"]))
@@ -65,7 +79,8 @@ def compare(out: Path) -> dict:
             wl.write_text(trace_lines(programs))
             tool = statistics.mean(sum(t.gap_s for t in p.turns) for p in programs)
             pairs = [(a, pol, host) for a, pol, host in PAIRS if a in cell["arms"]]
-            specs = [RunSpec(str(wl), str(prof), pol, 0.0, 0, None, host, label=ld,
+            specs = [RunSpec(str(wl), str(host_prof if host else prof), pol, 0.0, 0, None,
+                             host, label=ld,
                              concurrency=run["live"].get("concurrency") or _conc(run))
                      for _, pol, host in pairs]
             sims = sweep(specs, jobs=1, progress=False)
@@ -104,6 +119,10 @@ def markdown(res: dict) -> str:
                                                           for k, v in p["prefill"].items())
              + "; decode " + ", ".join(f"{k}={v:.3g}" for k, v in p["decode"].items()) + ".",
              "Targets: mean JCT within 10%, time in server (JCT - tool time) within 15%.", ""]
+    if res.get("host_reload_tokens_per_s"):
+        lines[-1:-1] = [f"Host-tier arms: reloads paced on the server and the simulator at "
+                        f"{res['host_reload_tokens_per_s']:,.0f} tokens/s (run.py "
+                        "--host-link paced)."]
     for cell, c in res["cells"].items():
         lines += [f"## {cell} (tool time per program {c['tool_s_per_program']:.1f} s)", "",
                   "| live arm | sim policy | live mean JCT (min-max) | sim | error | live time "

@@ -106,7 +106,9 @@ class Controller:
         if prog is None and self.identity is not None:
             prog = self._infer(req, now)
         if prog is not None:
-            self._programs_seen = True
+            # An unproven request sorts as a plain one: until a proven program's request
+            # is queued, sort_waiting keeps returning at once (plain traffic pays no scan).
+            self._programs_seen = self._programs_seen or prog.proven
             self.policy.on_arrival(prog.key, now)
 
     def on_admitted(self, req) -> None:
