@@ -36,7 +36,7 @@ class PolicyConfig:
     # lock is a dead program's, held to its TTL, so its TTL comes from the recorded
     # durations from this many on, not from the Exp(cold_start_mean_s) prior (up to
     # 6.9 s). Live, 80 anonymous turns of ~0.4 s tool gaps stayed cold under K = 100
-    # (docs/design.md, "Programs that do not announce their end").
+    # (docs/design.md, "Open-ended programs leave the prior sooner").
     open_cold_start_samples: int = 20
     cold_start_mean_s: float = 1.0
     duration_window: int = 10_000
