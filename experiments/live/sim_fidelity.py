@@ -67,11 +67,10 @@ def compare(out: Path) -> dict:
         host_prof = prof
         if rates:
             host_prof = Path(tmp) / "profile-host.json"
-            per_token = kv_bytes_per_token(cal["preset"])
+            reload = rates.pop() / kv_bytes_per_token(cal["preset"])
             host_prof.write_text(json.dumps({**cal["sim_profile"],
-                                             "reload_tokens_per_s": rates.pop() / per_token}))
-            result["host_reload_tokens_per_s"] = json.loads(host_prof.read_text())[
-                "reload_tokens_per_s"]
+                                             "reload_tokens_per_s": reload}))
+            result["host_reload_tokens_per_s"] = reload
         for ld, run in sorted(by_load.items()):
             cell = summary[f"trace/{ld}"]
             programs = load("trace", 0, Scaling(**run["live"]["scaling"]))

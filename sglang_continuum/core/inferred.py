@@ -61,6 +61,3 @@ class InferredPrograms:
             del callers[key]
             return InferredTurn(False, True)
         return InferredTurn(proven, False)
-
-    def forget(self, key: ProgramKey) -> None:
-        self._tool_callers.pop(key, None)
