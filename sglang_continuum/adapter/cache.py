@@ -56,11 +56,18 @@ class ContinuumRadixCache(UnifiedRadixCache):
         # (a lock on a node counts on its whole path): a running request may hold it.
         if self.full_evictable_size() == before:
             return None
-        (*_, info), = self.tree_core.collect_path_info([node])
+        (*ancestors, info), = self.tree_core.collect_path_info([node])
         if info.num_children or info.full_value_len is None:
             return None  # not a device leaf (a later turn extended it), or host-only
-        if not self.is_backuped(node) and not self.backup_node_for_write_back(node):
-            return None  # the host pool is full: it stays ordinary device cache
+        # A host-only node needs every ancestor on host too: SGLang evicts an unbacked
+        # device node (write_through) by deleting it, and a node with a host-only child
+        # cannot be deleted (the tree core panics). Write-through leaves nodes unbacked
+        # when the host pool was full, so back the path up from the top first.
+        for node_id in [a.node_id for a in ancestors] + [node]:
+            if self.is_root(node_id) or self.is_backuped(node_id):
+                continue
+            if not self.backup_node_for_write_back(node_id):
+                return None  # the host pool is full: it stays ordinary device cache
         host = TreeLock(node, self.inc_host_lock_ref(node).to_dec_params())
         self._demote(node, defaultdict(int))
         return host
