@@ -50,11 +50,19 @@ ARMS = (
     # Issue 14: requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, ("--continuum-plain-requests", "aged"),
         note="the overlay's default, plain requests ranked as a program one age cap old"),
+    Arm("overlay-plain-fcfs", True, ("--continuum-plain-requests", "fcfs"),
+        note="the overlay's default, plain requests ranked by their own arrival (the rule "
+             "before 2026-12-02)"),
     Arm("overlay-plain-ahead", True, ("--continuum-plain-requests", "ahead"),
         note="the overlay's default, plain requests before unlocked agent turns"),
     # Issue 13: an agent that sends no identity; the server infers its programs.
     Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), anonymous=True,
         note="the overlay's default, agent sends no program id (identity inferred)"),
+    Arm("overlay-transparent-fcfs", True, ("--continuum-infer-programs", "on",
+                                           "--continuum-plain-requests", "fcfs"),
+        anonymous=True, note="as overlay-transparent, but a request no prompt continued "
+                             "yet (a first turn) ranks at its own arrival, not one age cap "
+                             "earlier: what the plain-request rule costs agents without ids"),
     # Issue 15: a host tier (HiCache on the CPU device, patch 0012) under stock and overlay.
     Arm("stock-hicache-wt", False, HICACHE + ("--hicache-write-policy", "write_through"),
         note="stock HiCache, write_through"),
@@ -62,6 +70,12 @@ ARMS = (
         note="stock HiCache, write_back"),
     Arm("overlay-hicache", True, HICACHE + ("--hicache-write-policy", "write_through"),
         note="the overlay's default with HiCache write_through (locks demote to host)"),
+    Arm("overlay-hicache-wb", True, HICACHE + ("--hicache-write-policy", "write_back"),
+        note="the overlay's default with HiCache write_back (locks demote to host)"),
+    Arm("overlay-hicache-nofcfs", True, HICACHE + ("--hicache-write-policy", "write_through",
+                                                   "--continuum-no-program-fcfs"),
+        note="overlay-hicache with the queue in request FCFS (turns inside their TTL "
+             "still first): what program FCFS costs or gains with a host tier"),
 )
 DEFAULT_ARM = "overlay-default"
 QUICK_ARMS = ("stock-lru", "overlay-default", "fixed-60s")
@@ -83,10 +97,11 @@ LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
          # Issue 14: single-turn requests without identity beside the contended agents.
          Load("mixed", 8, "contended + plain requests (300 tokens in, 16 out, Poisson "
               "0.5/s, no program id)", plain=(0.5, 300, 16)))
-MIXED_ARMS = ("stock-lru", "overlay-default", "fixed-60s", "overlay-plain-aged",
-              "overlay-plain-ahead")
+# overlay-plain-aged is the default since 2026-12-02 (kept to read older results).
+MIXED_ARMS = ("stock-lru", "stock-lpm", "overlay-default", "fixed-60s",
+              "overlay-plain-fcfs", "overlay-plain-ahead")
 # Arms that only the mixed cell runs (they differ from the default only for plain traffic)
-MIXED_ONLY = ("overlay-plain-aged", "overlay-plain-ahead")
+MIXED_ONLY = ("overlay-plain-aged", "overlay-plain-fcfs", "overlay-plain-ahead")
 
 
 @dataclass(frozen=True)

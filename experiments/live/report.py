@@ -85,6 +85,17 @@ def summarize(runs: list[dict]) -> dict:
             entry["ranges_separate"] = None if min(d["reps"], b["reps"]) < 2 else (
                 d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
                 or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
+            # The default runs without a host tier: its like-for-like baseline is the best
+            # stock arm without one (issue 11's arm set); the host-tier pair is compared
+            # in _extra_ratios (issue 15).
+            device = {n: a for n, a in stock.items() if "hicache" not in n}
+            if device and "hicache" in best:
+                nb = min(device, key=lambda n: device[n]["jct_mean_s"]["median"])
+                entry["best_stock_without_host_tier"] = nb
+                entry["ratio_vs_best_stock_without_host_tier"] = {
+                    k: d[k]["median"] / device[nb][k]["median"]
+                    for k in ("jct_mean_s", "jct_p95_s")
+                    if d[k]["median"] and device[nb][k]["median"]}
         _extra_ratios(entry, arms)
         out[cell] = entry
     return out
@@ -107,6 +118,11 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
         entry["transparent"] = {
             "baseline": min(plain, key=plain.get), "explicit_jct": ex, "transparent_jct": tr,
             "gain_fraction": (base - tr) / (base - ex) if base != ex else None}
+        others = {n: _median_jct(arms, n) for n in arms
+                  if n != "overlay-transparent" and _arm(n).anonymous}
+        if others and base != ex:  # variants of the transparent arm, same baseline
+            entry["transparent"]["variants"] = {
+                n: (base - j) / (base - ex) for n, j in others.items() if j}
     # Issue 14: plain requests beside agents, their TTFT vs what stock LRU gives them.
     st = arms.get("stock-lru", {}).get("plain")
     if st and st["ttft_p99_s"]["median"]:
@@ -116,12 +132,19 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
             for n, a in arms.items() if "plain" in a and _arm(n).overlay}
     hic = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
            if not _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
-    ov = arms.get("overlay-hicache")
-    if hic and ov and ov["jct_mean_s"]["median"]:
-        best = min(hic, key=hic.get)
-        entry["hicache"] = {"best_stock_hicache": best, "ratio": {
-            k: ov[k]["median"] / arms[best][k]["median"]
-            for k in ("jct_mean_s", "jct_p95_s") if ov[k]["median"] and arms[best][k]["median"]}}
+    if not hic:
+        return
+    best = min(hic, key=hic.get)
+
+    def ratio(ov: dict) -> dict:
+        return {k: ov[k]["median"] / arms[best][k]["median"]
+                for k in ("jct_mean_s", "jct_p95_s") if ov[k]["median"] and arms[best][k]["median"]}
+
+    by_arm = {n: ratio(a) for n, a in arms.items()
+              if _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
+    if by_arm:  # "ratio": overlay-hicache's when it ran (the default host-tier arm)
+        entry["hicache"] = {"best_stock_hicache": best, "by_arm": by_arm,
+                            "ratio": by_arm.get("overlay-hicache", next(iter(by_arm.values())))}
 
 
 def _arm(name: str):
@@ -187,12 +210,18 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                       + "; min/max ranges of mean JCT separate: "
                       + {None: "n/a (one repeat)", True: "yes", False: "no (overlap)"}[
                           entry["ranges_separate"]] + "."]
+        if "best_stock_without_host_tier" in entry:
+            lines += ["", f"Best stock arm without a host tier (the default has none): "
+                      f"`{entry['best_stock_without_host_tier']}`. `{DEFAULT_ARM}` vs it: "
+                      + ", ".join(f"{k} x{v:.2f}" for k, v in
+                                  entry["ratio_vs_best_stock_without_host_tier"].items()) + "."]
         if entry.get("transparent", {}).get("gain_fraction") is not None:
             t = entry["transparent"]
             lines += ["", f"Transparent identity (`overlay-transparent`, no ids sent) keeps "
                       f"{t['gain_fraction']:.0%} of the explicit mode's mean-JCT gain over "
                       f"`{t['baseline']}` ({t['transparent_jct']:.1f} s vs "
-                      f"{t['explicit_jct']:.1f} s)."]
+                      f"{t['explicit_jct']:.1f} s)."
+                      + "".join(f" `{n}`: {g:.0%}." for n, g in t.get("variants", {}).items())]
         plain = {n: a["plain"] for n, a in entry["arms"].items() if "plain" in a}
         if plain:
             lines += ["", "Plain requests beside the agents (median over repeats, min-max):", "",
@@ -206,9 +235,10 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                              + (f"x{r:.2f}" if r is not None else "-") + " |")
         if "hicache" in entry:
             h = entry["hicache"]
-            lines += ["", f"Host tier: `overlay-hicache` vs `{h['best_stock_hicache']}` (best "
-                      "stock arm with HiCache): "
-                      + ", ".join(f"{k} x{v:.2f}" for k, v in h["ratio"].items()) + "."]
+            lines += ["", f"Host tier, vs `{h['best_stock_hicache']}` (best stock arm with "
+                      "HiCache): " + "; ".join(
+                          f"`{n}` " + ", ".join(f"{k} x{v:.2f}" for k, v in r.items())
+                          for n, r in h["by_arm"].items()) + "."]
         lines += memory_lines([r for r in runs if f"trace/{r['live']['load']}" == cell])
         lines.append("")
     return "\n".join(lines)

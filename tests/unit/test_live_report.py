@@ -74,15 +74,23 @@ def test_transparent_gain_and_host_tier_ratio(live):
         + [_run("stock-hicache-wt", r, [80, 80]) for r in range(2)] \
         + [_run("overlay-default", r, [50, 50]) for r in range(2)] \
         + [_run("overlay-transparent", r, [55, 55]) for r in range(2)] \
-        + [_run("overlay-hicache", r, [40, 40]) for r in range(2)]
+        + [_run("overlay-transparent-fcfs", r, [52, 52]) for r in range(2)] \
+        + [_run("overlay-hicache", r, [40, 40]) for r in range(2)] \
+        + [_run("overlay-hicache-wb", r, [60, 60]) for r in range(2)]
     cell = report.summarize(runs)["trace/contended"]
     # The best stock arm is the best of all stock arms, host tier included.
     assert cell["best_stock"] == "stock-hicache-wt"
+    # The default (no host tier) is also compared like for like.
+    assert cell["best_stock_without_host_tier"] == "stock-lru"
+    assert cell["ratio_vs_best_stock_without_host_tier"]["jct_mean_s"] == pytest.approx(0.5)
     # Transparent vs explicit: gains over the best stock arm without a host tier.
     assert cell["transparent"]["baseline"] == "stock-lru"
     assert cell["transparent"]["gain_fraction"] == pytest.approx(45 / 50)
+    assert cell["transparent"]["variants"] == {"overlay-transparent-fcfs": pytest.approx(48 / 50)}
     assert cell["hicache"]["best_stock_hicache"] == "stock-hicache-wt"
     assert cell["hicache"]["ratio"]["jct_mean_s"] == pytest.approx(0.5)
+    # Every overlay arm with a host tier is compared with the same best stock HiCache arm.
+    assert cell["hicache"]["by_arm"]["overlay-hicache-wb"]["jct_mean_s"] == pytest.approx(0.75)
 
 
 def test_calibration_sets_the_gpu_ratio(live):
