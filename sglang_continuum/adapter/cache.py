@@ -61,8 +61,8 @@ class ContinuumRadixCache(UnifiedRadixCache):
             return None  # not a device leaf (a later turn extended it), or host-only
         # A host-only node needs every ancestor on host too: SGLang evicts an unbacked
         # device node (write_through) by deleting it, and a node with a host-only child
-        # cannot be deleted (the tree core panics). Write-through leaves nodes unbacked
-        # when the host pool was full, so back the path up from the top first.
+        # cannot be deleted (the tree core panics). A write-through can fail (a full
+        # host pool) or not have run yet, so back the path up from the top first.
         for node_id in [a.node_id for a in ancestors] + [node]:
             if self.is_root(node_id) or self.is_backuped(node_id):
                 continue
