@@ -70,17 +70,12 @@ def summarize(runs: list[dict]) -> dict:
                 a["plain"] = {k: _spread([r.get("plain", {}).get(k) for r in rs])
                               for k in ("ttft_mean_s", "ttft_p99_s", "requests")}
             arms[name] = a
-        stock = {n: a for n, a in arms.items()
-                 if not next(x for x in ARMS if x.name == n).overlay
-                 and a["jct_mean_s"]["median"] is not None}
         entry = {"arms": arms}
-        if stock and DEFAULT_ARM in arms and arms[DEFAULT_ARM]["jct_mean_s"]["median"]:
-            best = min(stock, key=lambda n: stock[n]["jct_mean_s"]["median"])
-            d, b = arms[DEFAULT_ARM], stock[best]
+        best = _best_stock(arms)
+        if best and DEFAULT_ARM in arms and arms[DEFAULT_ARM]["jct_mean_s"]["median"]:
+            d, b = arms[DEFAULT_ARM], arms[best]
             entry["best_stock"] = best
-            entry["ratio_vs_best_stock"] = {
-                k: d[k]["median"] / b[k]["median"]
-                for k in ("jct_mean_s", "jct_p95_s") if d[k]["median"] and b[k]["median"]}
+            entry["ratio_vs_best_stock"] = _ratios(d, b)
             # With one repeat a range is a point: nothing to separate.
             entry["ranges_separate"] = None if min(d["reps"], b["reps"]) < 2 else (
                 d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
@@ -88,17 +83,28 @@ def summarize(runs: list[dict]) -> dict:
             # The default runs without a host tier: its like-for-like baseline is the best
             # stock arm without one (issue 11's arm set); the host-tier pair is compared
             # in _extra_ratios (issue 15).
-            device = {n: a for n, a in stock.items() if "hicache" not in n}
+            device = _best_stock(arms, host_tier=False)
             if device and "hicache" in best:
-                nb = min(device, key=lambda n: device[n]["jct_mean_s"]["median"])
-                entry["best_stock_without_host_tier"] = nb
-                entry["ratio_vs_best_stock_without_host_tier"] = {
-                    k: d[k]["median"] / device[nb][k]["median"]
-                    for k in ("jct_mean_s", "jct_p95_s")
-                    if d[k]["median"] and device[nb][k]["median"]}
+                entry["best_stock_without_host_tier"] = device
+                entry["ratio_vs_best_stock_without_host_tier"] = _ratios(d, arms[device])
         _extra_ratios(entry, arms)
         out[cell] = entry
     return out
+
+
+def _best_stock(arms: dict, host_tier: bool | None = None) -> str | None:
+    """The stock arm with the lowest median mean JCT: among those with a host tier
+    (HiCache) when `host_tier` is True, without one when False, all when None."""
+    jct = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
+           if not _arm(n).overlay and a["jct_mean_s"]["median"]
+           and (host_tier is None or ("hicache" in n) == host_tier)}
+    return min(jct, key=jct.get) if jct else None
+
+
+def _ratios(a: dict, b: dict) -> dict:
+    """Arm `a` over arm `b`: median mean and p95 JCT."""
+    return {k: a[k]["median"] / b[k]["median"]
+            for k in ("jct_mean_s", "jct_p95_s") if a[k]["median"] and b[k]["median"]}
 
 
 def _median_jct(arms: dict, name: str):
@@ -110,13 +116,12 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
     """Issue 13: the share of the explicit mode's JCT gain (vs the best stock arm without
     a host tier) that the transparent mode (no ids sent) keeps. Issue 15: the overlay with
     HiCache vs the best stock arm with HiCache."""
-    plain = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
-             if not _arm(n).overlay and "hicache" not in n and a["jct_mean_s"]["median"]}
+    device = _best_stock(arms, host_tier=False)
     tr, ex = _median_jct(arms, "overlay-transparent"), _median_jct(arms, DEFAULT_ARM)
-    if plain and tr and ex:
-        base = min(plain.values())
+    if device and tr and ex:
+        base = _median_jct(arms, device)
         entry["transparent"] = {
-            "baseline": min(plain, key=plain.get), "explicit_jct": ex, "transparent_jct": tr,
+            "baseline": device, "explicit_jct": ex, "transparent_jct": tr,
             "gain_fraction": (base - tr) / (base - ex) if base != ex else None}
         others = {n: _median_jct(arms, n) for n in arms
                   if n != "overlay-transparent" and _arm(n).anonymous}
@@ -130,17 +135,10 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
             n: {k: a["plain"][k]["median"] / st[k]["median"]
                 for k in ("ttft_mean_s", "ttft_p99_s") if a["plain"][k]["median"]}
             for n, a in arms.items() if "plain" in a and _arm(n).overlay}
-    hic = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
-           if not _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
-    if not hic:
+    best = _best_stock(arms, host_tier=True)
+    if best is None:
         return
-    best = min(hic, key=hic.get)
-
-    def ratio(ov: dict) -> dict:
-        return {k: ov[k]["median"] / arms[best][k]["median"]
-                for k in ("jct_mean_s", "jct_p95_s") if ov[k]["median"] and arms[best][k]["median"]}
-
-    by_arm = {n: ratio(a) for n, a in arms.items()
+    by_arm = {n: _ratios(a, arms[best]) for n, a in arms.items()
               if _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
     if by_arm:  # "ratio": overlay-hicache's when it ran (the default host-tier arm)
         entry["hicache"] = {"best_stock_hicache": best, "by_arm": by_arm,
