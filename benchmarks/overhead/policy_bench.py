@@ -12,7 +12,7 @@ Four measurements per program count n, each repeated:
   then the lock), the per-turn decision.
 The tool-duration window is filled with `durations` samples of the shared trace first.
 
-Apart from n: ``decision``, the TTL decision of the default rule per finished turn
+Apart from n: ``decision``, the TTL decision of the priced rule per finished turn
 (``ContinuumPolicy.on_finish``: rule, caps, bookkeeping; no adapter, no lock) at
 `durations` recorded durations, uncontended (price 1) and contended (price 0). As in
 traffic each finish follows its program's arrival, which records a duration (untimed).
@@ -245,7 +245,11 @@ def _bench_decision(spec: PolicySpec, gaps: list, contended: bool) -> dict:
     trace in turn, after `durations` recorded durations."""
     from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
-    policy = ContinuumPolicy(PolicyConfig(), 1 << 40)
+    # The priced rule (memory priced by the contention gauge, contended locks for the
+    # tool's top quantile): the most work a decision does. The default (memory free to
+    # hold, contended locks until the tool returns) skips the table lookup.
+    policy = ContinuumPolicy(PolicyConfig(contention_saturation=0.05,
+                                          contended_ttl="quantile"), 1 << 40)
     key, t = ("", "__bench__"), 0.0
     for tool, gap in gaps:
         policy.on_finish(key, t, 1, tool, False)

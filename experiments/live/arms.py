@@ -43,6 +43,10 @@ ARMS = (
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
     Arm("overlay-default", True, (), note="the overlay's default policy"),
+    Arm("overlay-priced", True, ("--continuum-contention-saturation", "0.05",
+                                 "--continuum-contended-ttl", "quantile"),
+        note="the default before 2026-12-03: memory priced by contention, contended locks "
+             "for the tool's top quantile"),
     Arm("fixed-60s", True, ("--continuum-policy", "fixed", "--continuum-fixed-ttl", "60",
                             "--continuum-lock-budget", "1.0",
                             "--continuum-per-program-cap", "1.0"),

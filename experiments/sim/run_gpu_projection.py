@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 from sglang_continuum.sim import RunSpec, sweep
 from sglang_continuum.sim.policies import FIXED_TTLS_S, STOCK
+from sglang_continuum.sim.policies import POLICIES as KNOWN
 from sglang_continuum.sim.report import markdown_table
 
 # Rates bracket each workload's knee on Llama-3.1-8B/H100 (70B: half of them).
@@ -42,7 +43,8 @@ FIXED = tuple(f"fixed_{t}" for t in FIXED_TTLS_S)
 SHOWN = ("lru", "paper", "old_default", "continuum")
 # The default without the queue's age cap (pure program FCFS): what the cap costs agents.
 POLICIES = SHOWN + FIXED + ("keep_until_close",) + tuple(p for p in STOCK if p != "lru") \
-    + ("continuum_no_age_cap", "continuum_age_cap_120")
+    + ("continuum_no_age_cap", "continuum_age_cap_120", "continuum_quantile",
+       "continuum_priced")
 TOLERANCE = 1.05  # new default's mean JCT within 5% of the best fixed TTL
 NOISE = 1.001  # "no worse": within 0.1% (event-order noise between equal policies)
 
@@ -157,9 +159,9 @@ def main(argv=None) -> int:
         wall = float(found.group(1)) if found else math.nan
     elif args.only:
         names = args.only.split(",")
-        bad = [n for n in names if n not in POLICIES]
+        bad = [n for n in names if n not in KNOWN]
         if bad:
-            ap.error(f"--only: unknown {', '.join(bad)}; use some of {', '.join(POLICIES)}")
+            ap.error(f"--only: unknown {', '.join(bad)}; use some of {', '.join(KNOWN)}")
         fresh = sweep(grid(args.points, args.programs, args.trace_programs, args.seed,
                            names), jobs=args.jobs)
         wall = time.perf_counter() - start

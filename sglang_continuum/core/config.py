@@ -20,6 +20,13 @@ PRESSURE_SCOPES = ("younger", "any")
 # holds no lock. Under pressure a plain request takes the locks of programs younger
 # than its rank ("ahead": any lock), youngest first.
 PLAIN_REQUESTS = ("fcfs", "aged", "ahead")
+# Mode "pressure", what a lock holds once memory is contended (price 0): "max" until the
+# tool returns, bounded by max_ttl_s (the default since 2026-12-03: it meets the best
+# fixed TTL in hindsight at every point of the simulator's grid over three seeds,
+# experiments/sim/results-seeds); "quantile" the tool's lock_quantile duration (the rule
+# before). A program that does not announce its last turn (inferred) always takes the
+# quantile: its last lock is a dead program's.
+CONTENDED_TTLS = ("max", "quantile")
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,13 @@ class PolicyConfig:
     # and memory is free to hold once that share met pressure `contention_saturation`.
     lock_quantile: float = 0.999
     contention_window: int = 8
-    contention_saturation: float = 0.05
+    # 0 (the default since 2026-12-03): memory is free to hold. Under scope "younger" a
+    # lock only keeps memory from programs that program FCFS serves after its owner, and
+    # gives way to an idle engine, so the shadow price of what it holds is 0 at any
+    # contention; the simulator agrees (experiments/sim/results-seeds: pricing by the
+    # gauge, 0.05 before, left the p95 above the best fixed TTL at 1-5 of 36 points).
+    contention_saturation: float = 0.0
+    contended_ttl: str = "max"
     # A host tier under the device pool (SGLang's HiCache): a lock that lapses or gives
     # way moves its KV to host memory, and what a lapse costs to rebuild is the reload
     # (host_reload_profile, measured by `python -m sglang_continuum.profile
@@ -84,6 +97,9 @@ class PolicyConfig:
         if self.plain_requests not in PLAIN_REQUESTS:
             raise ValueError(f"PolicyConfig.plain_requests: expected one of {PLAIN_REQUESTS}, "
                              f"got {self.plain_requests!r}")
+        if self.contended_ttl not in CONTENDED_TTLS:
+            raise ValueError(f"PolicyConfig.contended_ttl: expected one of {CONTENDED_TTLS}, "
+                             f"got {self.contended_ttl!r}")
         if self.pressure_scope not in PRESSURE_SCOPES:
             raise ValueError(f"PolicyConfig.pressure_scope: expected one of {PRESSURE_SCOPES}, "
                              f"got {self.pressure_scope!r}")

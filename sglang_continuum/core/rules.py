@@ -59,6 +59,10 @@ class TtlRules:
         reload = self._rebuild.seconds(context_tokens)
         delay = self._queue_delay.mean()
         price = self._contention.price()
+        if price <= 0 and not open_ended and cfg.contended_ttl == "max":
+            # Contended: a lock gives way to older programs and to an idle engine, so
+            # holding costs nobody ahead of it; hold until the tool returns (bounded).
+            return (cfg.max_ttl_s if delay + reload > 0 else 0.0), "pressure"
         cold = cfg.open_cold_start_samples if open_ended else cfg.cold_start_samples
         if stats.total() < cold:
             return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sglang_continuum.core import PolicyConfig, PrefillModel
-from sglang_continuum.core.config import MODE_ALIASES, PLAIN_REQUESTS, PRESSURE_SCOPES
+from sglang_continuum.core.config import (
+    CONTENDED_TTLS,
+    MODE_ALIASES,
+    PLAIN_REQUESTS,
+    PRESSURE_SCOPES,
+)
 
 ENV_VAR = "SGLANG_CONTINUUM_SETTINGS"
 BACKEND_NAME = "continuum"
@@ -150,6 +155,16 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                         "(default): only programs that arrived after the waiting request's "
                         "program, unless the engine would idle; any: the youngest program's "
                         "lock whoever waits (the paper's rule).")
+    g.add_argument("--continuum-contended-ttl", choices=CONTENDED_TTLS,
+                   help="Policy pressure, once the pool is contended: max (default) holds a "
+                        "lock until the tool returns, bounded by --continuum-max-ttl; "
+                        "quantile (the rule before) holds it for the tool's 99.9th "
+                        "percentile duration. Inferred programs always take the quantile.")
+    g.add_argument("--continuum-contention-saturation", type=float, metavar="SHARE",
+                   help="Policy pressure: 0 (default) holds memory free (locks give way to "
+                        "older programs and an idle engine anyway); > 0 prices memory as "
+                        "the paper does until this share of unlocked resumptions met "
+                        "pressure (0.05: the rule before 2026-12-03).")
     g.add_argument("--continuum-lock-budget", type=float, dest="continuum_lock_budget_fraction",
                    metavar="FRACTION", help="Share of KV capacity TTL locks may hold (default 1.0).")
     g.add_argument("--continuum-per-program-cap", type=float,
@@ -186,12 +201,15 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
     if ns.continuum_policy is not None:
         data["policy"] = ns.continuum_policy
     for name in ("fixed_ttl_s", "max_ttl_s", "lock_budget_fraction", "per_program_max_fraction",
-                 "per_tenant_fraction", "status_interval_s", "queue_age_cap_s"):
+                 "per_tenant_fraction", "status_interval_s", "queue_age_cap_s",
+                 "contention_saturation"):
         v = getattr(ns, f"continuum_{name}", None)
         if v is not None:
             data[name] = v
     if ns.continuum_pressure_scope is not None:
         data["pressure_scope"] = ns.continuum_pressure_scope
+    if getattr(ns, "continuum_contended_ttl", None) is not None:
+        data["contended_ttl"] = ns.continuum_contended_ttl
     if getattr(ns, "continuum_plain_requests", None) is not None:
         data["plain_requests"] = ns.continuum_plain_requests
     if getattr(ns, "continuum_infer_programs", None) is not None:

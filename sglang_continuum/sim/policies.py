@@ -130,9 +130,16 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                                     TLRU_NEXT_PROMPT)),
     "radix_sessions": _stock(lambda ctx: Sessions()),
     "lpm": _lpm,
-    # The server's defaults (PolicyConfig's): the pressure-priced TTL, program FCFS,
+    # The server's defaults (PolicyConfig's): mode "pressure" with memory free to hold
+    # (contended locks last until the tool returns, bounded by max_ttl_s), program FCFS,
     # locks give way only to programs older than their own unless the engine would idle.
     "continuum": _simple("pressure", True, True),
+    # The default before 2026-12-03: memory priced by the contention gauge (saturation
+    # 0.05), contended locks held for the tool's top quantile; and the same price with
+    # contended locks held until the tool returns (what the price alone costs).
+    "continuum_quantile": _simple("pressure", True, True, contention_saturation=0.05,
+                                  contended_ttl="quantile"),
+    "continuum_priced": _simple("pressure", True, True, contention_saturation=0.05),
     # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
     "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
     "continuum_age_cap_120": _simple("pressure", True, True, queue_age_cap_s=120.0),

@@ -42,8 +42,9 @@ def test_open_ended_programs_leave_the_prior_sooner():
     from sglang_continuum.core import ContinuumPolicy, PrefillModel
 
     # A 5 s rebuild: worth a lock under either rule.
-    p = ContinuumPolicy(PolicyConfig(prefill_profile=PrefillModel(5.0, 0.0, 0.0)),
-                        capacity_tokens=100_000)
+    # Memory priced (uncontended: price 1), as the rule was before 2026-12-03.
+    p = ContinuumPolicy(PolicyConfig(prefill_profile=PrefillModel(5.0, 0.0, 0.0),
+                                     contention_saturation=0.05), capacity_tokens=100_000)
     assert (PolicyConfig().cold_start_samples, PolicyConfig().open_cold_start_samples) \
         == (100, 20)
     t = 0.0

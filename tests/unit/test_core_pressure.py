@@ -64,27 +64,63 @@ def _policy(**kw):
     return ContinuumPolicy(PolicyConfig(**cfg), 1000)
 
 
-def test_default_mode_prices_memory_by_contention():
+def test_default_holds_contended_locks_until_the_tool_returns():
     p = _policy()
-    assert PolicyConfig().mode == "pressure"
+    assert (PolicyConfig().mode, PolicyConfig().contention_saturation) == ("pressure", 0.0)
+    feed_durations(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # no pressure seen: still free
+    assert p.snapshot().memory_price == 0.0
+    assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(60.0, "pressure")
+
+
+def test_priced_mode_prices_memory_by_contention():
+    p = _policy(open_cold_start_samples=2, contention_saturation=0.05)
     feed_durations(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # four unlocked resumptions, no pressure
     assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
                                                                 "pressure")
     # A request did not fit, then a later turn came back without a lock:
-    # level 1/8 >= saturation 0.1 -> price 0 -> the 0.999 quantile, 5 s.
+    # level 1/8 >= saturation 0.05 -> price 0 -> hold until the tool returns (max TTL).
     assert p.release_for_pressure() is None
     p.on_arrival(A, 200.0)
     p.on_admitted(A, 200.0)
     snap = p.snapshot()
     assert snap.contention == pytest.approx(1 / 8) and snap.memory_price == 0.0
-    assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(pytest.approx(5.0),
-                                                                "pressure")
+    assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(60.0, "pressure")
+    # A program that never announces its last turn: the tool's 0.999 quantile, 5 s.
+    assert p.on_finish(B, 201.0, 10, "cd", False, open_ended=True) == \
+        LockDecision(pytest.approx(5.0), "pressure")
     # Hints are the client's: unchanged by the price.
     assert p.on_finish(B, 202.0, 10, "cd", False, 7.0) == LockDecision(7.0, "hint")
 
 
+def test_contended_ttl_quantile_is_the_rule_before():
+    p = _policy(contended_ttl="quantile", contention_saturation=0.05)
+    feed_durations(p, A, "cd", [0.1, 0.2, 0.3, 5.0])
+    assert p.release_for_pressure() is None
+    p.on_arrival(A, 200.0)
+    p.on_admitted(A, 200.0)
+    assert p.snapshot().memory_price == 0.0
+    assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(pytest.approx(5.0),
+                                                                "pressure")
+    with pytest.raises(ValueError, match="contended_ttl.*'max', 'quantile'"):
+        PolicyConfig(contended_ttl="forever")
+
+
+def test_contended_max_ttl_is_bounded_and_skips_the_prior():
+    p = _policy(cold_start_samples=100, max_ttl_s=12.0,  # cold: no durations yet
+                contention_saturation=0.05)
+    p.on_arrival(A, 0.0)
+    p.on_admitted(A, 0.0)
+    p.on_finish(A, 0.0, 10, "cd", False)
+    p.on_arrival(A, 1.0)
+    p.record_queue_delay(0.5)
+    p.on_admitted(A, 1.0)
+    p.record_queue_delay(0.5)  # the resumed turn had lost its context: price 0
+    assert p.on_finish(B, 2.0, 10, "cd", False) == LockDecision(12.0, "pressure")
+
+
 def test_cold_start_under_contention_uses_the_exp_quantile():
-    p = _policy(cold_start_samples=100, prefill_profile=PrefillModel(0.0, 0.0, 0.0))
+    p = _policy(cold_start_samples=100, prefill_profile=PrefillModel(0.0, 0.0, 0.0),
+                contended_ttl="quantile", contention_saturation=0.05)
     p.on_arrival(A, 0.0)
     p.on_admitted(A, 0.0)
     p.on_finish(A, 0.0, 10, "cd", False)
@@ -173,7 +209,8 @@ def test_the_rule_rebuilds_its_table_after_a_share_of_new_durations():
     from sglang_continuum.core.rules import TABLE_REFRESH, TtlRules
     from sglang_continuum.core.contention import ContentionGauge
     from sglang_continuum.core.estimators import EtaEstimator, QueueDelayWindow
-    cfg = PolicyConfig(prefill_profile=PrefillModel(0.0, 0.0, 0.0), cold_start_samples=1)
+    cfg = PolicyConfig(prefill_profile=PrefillModel(0.0, 0.0, 0.0), cold_start_samples=1,
+                       contended_ttl="quantile")
     stats = ToolStats(10_000, 1)
     gauge = ContentionGauge(1, 0.5)
     gauge.pressed()

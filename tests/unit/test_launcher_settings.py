@@ -112,3 +112,17 @@ def test_plain_requests_flag(monkeypatch, tmp_path, value, expected):
     assert "--continuum-plain-requests" not in argv
     assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
     assert Settings.from_mapping({"plain_requests": "ahead"}).policy.plain_requests == "ahead"
+
+
+def test_memory_price_flags_reach_the_policy(monkeypatch, tmp_path):
+    settings, argv = _parse(["--model-path", "m"], monkeypatch, tmp_path)
+    assert (settings.policy.contention_saturation, settings.policy.contended_ttl) == \
+        (0.0, "max")
+    settings, argv = _parse(["--model-path", "m", "--continuum-contention-saturation", "0.05",
+                             "--continuum-contended-ttl", "quantile"], monkeypatch, tmp_path)
+    assert (settings.policy.contention_saturation, settings.policy.contended_ttl) == \
+        (0.05, "quantile")
+    assert not any(a.startswith("--continuum-") for a in argv)
+    assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
+    with pytest.raises(ValueError, match="contention_saturation"):
+        Settings.from_mapping({"contention_saturation": 2})

@@ -71,8 +71,8 @@ def test_lock_protects_a_paused_program_from_lru_eviction(policy, hit):
 
 def test_cost_models_cold_start_skips_cheap_contexts_uncontended_fixed_does_not():
     # Rebuilding 201 tokens costs 0.2 s < the 1 s Exp prior mean, and nothing has met
-    # pressure yet (price 1): neither the paper's rule nor the default locks.
-    for policy in ("continuum", "old_default", "paper"):
+    # pressure yet (price 1): neither the paper's rule nor the priced rules lock.
+    for policy in ("continuum_priced", "continuum_quantile", "old_default", "paper"):
         sim, s = run(*EVICT_CASE, capacity=1000, policy=policy)
         assert s.policy_snapshot["locks_set"] == 0
     fast = [prog("P0", (200, 2, 0.1), (210, 2, None))]
@@ -113,3 +113,13 @@ def test_decode_out_of_memory_retracts_the_latest_admitted():
     assert s.retractions == 1
     assert [recs[p].retractions for p in ("P0", "P1", "P2")] == [0, 0, 1]
     assert recs["P2"].finish > max(recs["P0"].finish, recs["P1"].finish)
+
+
+def test_default_locks_a_cheap_context_even_uncontended():
+    # Memory is free to hold under scope "younger" (PolicyConfig.contention_saturation 0):
+    # the default locks where the priced rules above do not, and the paused program's
+    # second turn finds its context.
+    sim, s = run(*EVICT_CASE, capacity=1000, policy="continuum")
+    assert s.policy_snapshot["locks_set"] >= 1 and s.policy_snapshot["memory_price"] == 0.0
+    second = next(t for t in sim.turn_records if (t.program_id, t.turn) == ("P0", 1))
+    assert second.hit == 201
