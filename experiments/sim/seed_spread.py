@@ -29,9 +29,7 @@ import statistics
 import sys
 from pathlib import Path
 
-FIXED = ("fixed_1", "fixed_2", "fixed_5", "fixed_10", "fixed_30", "fixed_60", "fixed_300")
-TOLERANCE = 1.05
-NOISE = 1.001
+from run_gpu_projection import FIXED, NOISE, TOLERANCE  # the grid's own bounds
 
 
 def load(dirs: list[Path]) -> dict[tuple, dict[str, dict[int, dict]]]:
