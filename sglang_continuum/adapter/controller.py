@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from sglang_continuum.core import (
     ContinuumPolicy,
+    FirstTurns,
     HintError,
     IdentityTable,
     InferredPrograms,
@@ -79,6 +80,8 @@ class Controller:
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
         self.identity = IdentityTable() if settings.infer_programs else None
         self.inferred = InferredPrograms() if settings.infer_programs else None
+        self.first_turns = FirstTurns() if settings.infer_programs else None
+        self._next_expire = 0.0
         self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
         self.metrics = None
@@ -140,6 +143,7 @@ class Controller:
             return
         tool, last_turn, ttl_hint = hints.tool or self._detect_tool(req), hints.last_turn, \
             hints.ttl_s
+        p_continue = 1.0
         if prog.inferred and self.identity is not None:
             verdict = self.inferred.finished(key, prog.proven, tool)
             last_turn = verdict.last_turn
@@ -147,14 +151,19 @@ class Controller:
                 self.identity.forget(key)
             else:
                 self.identity.record(key, req.origin_input_ids, req.output_ids, now)
+                if not prog.proven:
+                    self.first_turns.finished(key, now)
                 if not verdict.lockable:
-                    ttl_hint = 0.0  # a first turn with no tool call: no lock
+                    # A first turn with no tool call: an agent's or plain traffic. The
+                    # gain of a lock counts only if a prompt continues it (learned share;
+                    # 0 locks nothing).
+                    p_continue = self.first_turns.share
         node = req.last_node
         turns.finish(self.policy, self.cache, key, now,
                      context_tokens=len(req.origin_input_ids) + len(req.output_ids),
                      tool=tool, last_turn=last_turn, ttl_hint_s=ttl_hint,
                      target=None if node is None or self.cache.is_root(node) else node,
-                     open_ended=prog.inferred)
+                     open_ended=prog.inferred, p_continue=p_continue)
         if last_turn and self.metrics is not None:
             # A program ended (once per program, not per step): export now, so a client
             # that saw its last answer reads /metrics that already count it.
@@ -169,7 +178,10 @@ class Controller:
         tenant = tenant_of(req)
         key = self.identity.continues(tenant, req.origin_input_ids, now)
         proven = key is not None
-        if not proven:
+        if proven:
+            self.first_turns.continued(key)
+            self.policy.set_first_turn_share(self.first_turns.share)
+        else:
             key = self.identity.start(tenant, str(req.rid))
         value = RequestProgram(key, ProgramHints(key[1]), inferred=True, proven=proven)
         setattr(req, _HINTS, value)
@@ -187,6 +199,10 @@ class Controller:
     def tick(self) -> None:
         now = self.clock()
         turns.expire(self.policy, self.cache, now)
+        if self.first_turns is not None and now >= self._next_expire and self.first_turns:
+            self._next_expire = now + 0.25
+            self.first_turns.expire(now, self.policy.continuation_horizon_s())
+            self.policy.set_first_turn_share(self.first_turns.share)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
             self.metrics.update(self.snapshot(now))

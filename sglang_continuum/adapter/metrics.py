@@ -35,6 +35,9 @@ class PrometheusExporter:
                             "memory inside their TTL")
         self.host_held_tokens = g("host_held_tokens", "KV tokens held in host memory for "
                                   "programs inside their TTL")
+        self.first_turn_share = g("first_turn_continued_share", "Learned share of requests "
+                                  "with no program id that a later prompt continued (agents' "
+                                  "first turns)")
         self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
                               ("tool", "quantile"))
         self.tool_samples = g("tool_duration_samples", "Recorded tool durations", ("tool",))
@@ -66,6 +69,7 @@ class PrometheusExporter:
         self.overdue_locked_tokens.set(snap.overdue_locked_tokens)
         self.host_holds.set(snap.host_holds)
         self.host_held_tokens.set(snap.host_held_tokens)
+        self.first_turn_share.set(snap.first_turn_share)
         for name, counter in self.counters.items():
             total = getattr(snap, name)
             delta = total - self._seen.get(name, 0)

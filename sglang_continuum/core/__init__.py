@@ -9,7 +9,7 @@ from .dp_routing import DpRoutingConfig, Route, StickyRanks
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
 from .identity import IdentityConfig, IdentityTable
-from .inferred import InferredPrograms, InferredTurn
+from .inferred import FirstTurns, InferredPrograms, InferredTurn
 from .hints import HintError, ProgramHints, parse_hints, parse_ttl
 from .policy import ContinuumPolicy, LockDecision
 from .prefill import PrefillModel
@@ -23,7 +23,7 @@ from . import turns
 
 __all__ = [
     "MODES", "TAU_BUCKETS", "ContinuumPolicy", "DpRoutingConfig", "EtaEstimator", "HintError", "IdentityConfig", "IdentityTable",
-    "InferredPrograms", "InferredTurn", "LockDecision",
+    "FirstTurns", "InferredPrograms", "InferredTurn", "LockDecision",
     "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
     "QueueDelayWindow", "Route", "StickyRanks", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
     "parse_hints", "parse_ttl", "queue_key", "turns",

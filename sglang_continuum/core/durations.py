@@ -119,6 +119,14 @@ class ToolStats:
             window = self._global
         return window.quantile(q)
 
+    def horizon(self, q: float, prior_mean_s: float, cap_s: float) -> float:
+        """The global window's q-quantile (Exp(prior_mean_s)'s before any samples),
+        at most cap_s."""
+        value = self._global.quantile(q)
+        if not value >= 0:  # NaN: no samples
+            value = -prior_mean_s * math.log(1.0 - q)
+        return min(value, cap_s)
+
     def count(self, tool: str | None) -> int:
         """Samples held for `tool` (None: the global window)."""
         if tool is None:

@@ -23,7 +23,7 @@ keys. Pure: no clock, no SGLang.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import NamedTuple
 
 from .programs import ProgramKey
@@ -61,3 +61,61 @@ class InferredPrograms:
             del callers[key]
             return InferredTurn(False, True)
         return InferredTurn(proven, False)
+
+
+class FirstTurns:
+    """How often a request that continued nothing (an unproven first turn) is continued.
+
+    At arrival an agent's first turn and a plain single-turn request look the same; the
+    mix of the two can be learned. Each unproven turn that finishes is pending until a
+    prompt continues it (``continued``: an agent's first turn) or until ``horizon_s``
+    passes without one (``expire``: plain traffic, or an agent whose tool outran the
+    horizon: the estimate errs toward plain, the safe side). ``share`` is the continued
+    fraction of the last ``window`` outcomes, with a prior of one uncontinued turn: 0
+    until the first continuation, so a server with only plain traffic keeps treating
+    them as plain. Pure: ``now`` is passed in; memory bounded by ``max_pending``.
+    """
+
+    def __init__(self, window: int = 64, max_pending: int = 16_384) -> None:
+        for name, v in (("window", window), ("max_pending", max_pending)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"FirstTurns.{name}: expected an integer >= 1, got {v!r}")
+        self._pending: OrderedDict[ProgramKey, float] = OrderedDict()
+        self._max_pending = max_pending
+        self._outcomes: deque[bool] = deque(maxlen=window)
+        self._continued = 0  # True entries in _outcomes
+        self.share = 0.0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def finished(self, key: ProgramKey, now: float) -> None:
+        """An unproven turn of `key` finished at `now`: its fate is pending."""
+        self._pending.pop(key, None)
+        self._pending[key] = now
+        if len(self._pending) > self._max_pending:
+            self._pending.popitem(last=False)
+            self._outcome(False)
+
+    def continued(self, key: ProgramKey) -> None:
+        """A prompt continued `key` (a no-op unless its first turn is pending)."""
+        if self._pending.pop(key, None) is not None:
+            self._outcome(True)
+
+    def expire(self, now: float, horizon_s: float) -> None:
+        """Pending turns that finished more than `horizon_s` ago were not continued."""
+        pending, horizon = self._pending, now - horizon_s
+        while pending:
+            key, at = next(iter(pending.items()))
+            if at >= horizon:
+                return
+            del pending[key]
+            self._outcome(False)
+
+    def _outcome(self, continued: bool) -> None:
+        outcomes = self._outcomes
+        if len(outcomes) == outcomes.maxlen and outcomes[0]:
+            self._continued -= 1
+        outcomes.append(continued)
+        self._continued += continued
+        self.share = self._continued / (len(outcomes) + 1)

@@ -15,8 +15,7 @@ from .estimators import EtaEstimator, QueueDelayWindow
 from .host_holds import HostHolds
 from .locks import Lock, LockTable
 from .programs import ProgramKey, ProgramTable
-from .queue_order import key_fn as _key_fn
-from .queue_order import plain_rank as _plain_rank
+from .queue_order import QueueRanks
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
 from .rules import TtlRules
 
@@ -61,7 +60,7 @@ class ContinuumPolicy:
         self._queue_delay = QueueDelayWindow(config.queue_delay_window)
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
-        self._key = _key_fn(self._programs.lookup, config)
+        self._ranks = QueueRanks(self._programs.lookup, config)
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -106,16 +105,15 @@ class ContinuumPolicy:
 
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
                   tool: str | None, last_turn: bool,
-                  ttl_hint_s: float | None = None, open_ended: bool = False) -> LockDecision:
+                  ttl_hint_s: float | None = None, open_ended: bool = False,
+                  p_continue: float = 1.0) -> LockDecision:
         """A turn finished: decide whether and how long to lock its `context_tokens`.
-
-        Bounds are checked in this order: per_program_cap, tenant_share, lock_budget.
-        A lock the program still holds counts as replaced by the new one. A turn of a
-        program whose last turn has already finished (it arrived before the end) gets
-        (0, "last_turn"). After a last turn the caller drops any lock the program still
-        holds (one a concurrent turn set). `open_ended`: the program does not announce its
-        last turn (inferred), see PolicyConfig.open_cold_start_samples.
-        """
+        Bounds in order: per_program_cap, tenant_share, lock_budget; a lock the program
+        holds counts as replaced. A turn of a program that already ended gets (0,
+        "last_turn"); the caller then drops any lock a concurrent turn set. `open_ended`:
+        no last turn will be announced (PolicyConfig.open_cold_start_samples).
+        `p_continue`: the probability the context is continued at all (an unproven
+        first turn: set_first_turn_share's); it scales the gain; 0: (0, "unproven")."""
         if key in self._ended:
             return LockDecision(0.0, "last_turn")
         program = self._programs.touch(key, now)
@@ -137,13 +135,15 @@ class ContinuumPolicy:
             return LockDecision(0.0, "last_turn")
         if self._ttl_source is None:
             return LockDecision(0.0, "off")
+        if not p_continue > 0:
+            return LockDecision(0.0, "unproven")
         if ttl_hint_s is not None:
             if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):
                 raise ValueError(f"ttl_hint_s: expected a finite number >= 0, "
                                  f"got {ttl_hint_s!r}")
             ttl, reason = min(ttl_hint_s, self.config.max_ttl_s), "hint"
         else:
-            ttl, reason = self._ttl_source(tool, context_tokens, open_ended)
+            ttl, reason = self._ttl_source(tool, context_tokens, open_ended, p_continue)
         self._tau.add(ttl)
         if ttl <= 0:
             return LockDecision(0.0, reason)
@@ -186,15 +186,12 @@ class ContinuumPolicy:
     def release_for_pressure(self, head: ProgramKey | None = None,
                              head_arrival: float | None = None,
                              engine_idle: bool = True) -> tuple[ProgramKey, object] | None:
-        """Remove the lock of the youngest program (latest first arrival), if any.
-
-        Programs whose next turn is not waiting go first: their KV is the least needed.
-        With pressure_scope "younger" and the waiting head given (its program key, or
-        its own arrival for a request without a program), only programs that arrived
-        after the head's program give way, unless the engine is idle (nothing would run
-        otherwise: locks never starve the engine). A head without a program id is
-        bounded by its queue rank (queue_order.plain_rank).
-        """
+        """Remove the lock of the youngest program (latest first arrival), if any;
+        programs whose next turn is not waiting first (their KV is the least needed).
+        With pressure_scope "younger" and the waiting head given (its program key, or its
+        arrival), only programs younger than the head's give way, unless the engine is
+        idle (locks never starve it). A head without a program id is bounded by its
+        queue rank (QueueRanks.plain_bound)."""
         self._contention.pressed()
         bound = -math.inf
         if self.config.pressure_scope == "younger" and not engine_idle:
@@ -202,8 +199,8 @@ class ContinuumPolicy:
             if program is not None:
                 bound = program.first_arrival
             elif head_arrival is not None:
-                bound = head_arrival if head is not None else _plain_rank(
-                    head_arrival, self.config.plain_requests, self.config.queue_age_cap_s)
+                bound = head_arrival if head is not None else \
+                    self._ranks.plain_bound(head_arrival)
         lock = self._locks.pop_youngest(bound)
         if lock is None:
             return None
@@ -237,13 +234,22 @@ class ContinuumPolicy:
                   preempted: bool) -> tuple[int, int, float, float]:
         """Sort key of a waiting request; see queue_order.queue_key. It needs no clock:
         a waiting program's lock persists until admission, so it is in TTL iff locked."""
-        return self._key(key, arrival, preempted)
+        return self._ranks.key(key, arrival, preempted)
 
     def queue_key_fn(self) -> Callable[[ProgramKey | None, float, bool],
                                         tuple[int, int, float, float]]:
-        """queue_key as one function for sorting a whole queue (the scheduler sorts its
-        queue every step; see queue_order.key_fn). Valid while the policy lives."""
-        return self._key
+        """queue_key as one function for sorting a whole queue (queue_order.key_fn);
+        fetch it per sort: it changes with set_first_turn_share."""
+        return self._ranks.key
+
+    def set_first_turn_share(self, share: float) -> None:
+        """The learned share of requests without a program id that a later prompt
+        continued (core/inferred.py FirstTurns): it moves their rank (QueueRanks)."""
+        self._ranks.set_share(share)
+
+    def continuation_horizon_s(self, q: float = 0.99) -> float:
+        """How long a continuation may take: ToolStats.horizon, at most max_ttl_s."""
+        return self._stats.horizon(q, self.config.cold_start_mean_s, self.config.max_ttl_s)
 
     def turns_done(self, key: ProgramKey) -> int:
         """Finished turns of a known program (0 for an unknown one)."""
@@ -277,7 +283,7 @@ class ContinuumPolicy:
             tools=MappingProxyType(self._stats.estimates()),
             duration_samples=self._stats.total(), queue_delay_s=self._queue_delay.mean(),
             eta=self._eta.eta(), contention=self._contention.level,
-            memory_price=self._contention.price(),
+            memory_price=self._contention.price(), first_turn_share=self._ranks.share,
             overdue_locked_tokens=0 if now is None else self.overdue_locked_tokens(now),
             **self._holds.counts())
 

@@ -54,16 +54,47 @@ def plain_rank(arrival: float, plain: str, age_cap_s: float) -> float:
     return arrival - age_cap_s if plain == "aged" else arrival
 
 
-def key_fn(lookup: Callable[[object], Program | None], config
+def key_fn(lookup: Callable[[object], Program | None], config,
+           plain_cap_s: float | None = None
            ) -> Callable[[object, float, bool], tuple[int, int, float, float]]:
     """queue_key(program key, arrival, preempted) over a program table's ``lookup``
-    (None for a request without a program id: ranked by ``config.plain_requests``; an
-    unknown key is a new program, ranked at its own arrival)."""
+    (None for a request without a program id: ranked by ``config.plain_requests``, with
+    ``plain_cap_s`` in place of the age cap when given; an unknown key is a new program,
+    ranked at its own arrival)."""
     fcfs, cap, plain = config.program_fcfs, config.queue_age_cap_s, config.plain_requests
+    plain_cap = cap if plain_cap_s is None else plain_cap_s
 
     def key(program_key, arrival: float, preempted: bool) -> tuple[int, int, float, float]:
         if program_key is None:
-            return queue_key(None, arrival, preempted, fcfs, cap, plain)
+            return queue_key(None, arrival, preempted, fcfs, plain_cap, plain)
         return queue_key(lookup(program_key), arrival, preempted, fcfs, cap)
 
     return key
+
+
+class QueueRanks:
+    """The queue key function of a policy, and the rank of requests without a program id
+    (queue and pressure bound), which moves with the learned share of them that are
+    agents' first turns: under "aged" they rank one age cap times (1 - share) before
+    their arrival (as plain traffic at share 0, as new programs at share 1)."""
+
+    def __init__(self, lookup: Callable[[object], Program | None], config) -> None:
+        self._lookup, self._config = lookup, config
+        self.share = 0.0
+        self.plain_cap_s = config.queue_age_cap_s
+        self.key = key_fn(lookup, config)
+
+    def set_share(self, share: float) -> None:
+        if not 0 <= share <= 1:
+            raise ValueError(f"set_first_turn_share: expected a number in [0, 1], "
+                             f"got {share!r}")
+        if share == self.share:
+            return
+        self.share = share
+        cap = self._config.queue_age_cap_s
+        self.plain_cap_s = cap if share == 0 else cap * (1.0 - share)
+        self.key = key_fn(self._lookup, self._config, self.plain_cap_s)
+
+    def plain_bound(self, arrival: float) -> float:
+        """The first arrival a request without a program id counts as (plain_rank)."""
+        return plain_rank(arrival, self._config.plain_requests, self.plain_cap_s)

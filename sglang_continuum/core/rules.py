@@ -15,7 +15,7 @@ from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
 from .ttl import PricedTable, choose_ttl, cold_start_ttl, priced_cold_start_ttl
 
-TtlRule = Callable[[str | None, int, bool], tuple[float, str]]
+TtlRule = Callable[[str | None, int, bool, float], tuple[float, str]]
 
 # A window's PricedTable is rebuilt once the window took len/TABLE_REFRESH new durations
 # (at once below TABLE_REFRESH samples): between rebuilds a candidate quantile moves by
@@ -40,10 +40,10 @@ class TtlRules:
                 "off": None}[mode]
 
     def paper(self, tool: str | None, context_tokens: int,
-              open_ended: bool = False) -> tuple[float, str]:
+              open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
         cfg = self._cfg
-        reload = self._rebuild.seconds(context_tokens)
-        delay = self._queue_delay.mean()
+        reload = self._rebuild.seconds(context_tokens) * p_continue
+        delay = self._queue_delay.mean() * p_continue
         if self._stats.total() < cfg.cold_start_samples:
             gain = delay + reload  # eta = 1 and Exp(mean) durations until K samples
             return cold_start_ttl(gain, cfg.cold_start_mean_s, cfg.max_ttl_s), "cold_start"
@@ -51,13 +51,14 @@ class TtlRules:
         return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
 
     def pressure(self, tool: str | None, context_tokens: int,
-                 open_ended: bool = False) -> tuple[float, str]:
+                 open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
         """The paper's gain, memory priced by contention (ttl.priced_ttl, over the
         window's cached PricedTable). `open_ended`: the program will not announce its
-        last turn, so the recorded durations replace the prior sooner."""
+        last turn, so the recorded durations replace the prior sooner. `p_continue`: the
+        probability the context is continued at all; it scales the gain."""
         cfg, stats = self._cfg, self._stats
-        reload = self._rebuild.seconds(context_tokens)
-        delay = self._queue_delay.mean()
+        reload = self._rebuild.seconds(context_tokens) * p_continue
+        delay = self._queue_delay.mean() * p_continue
         price = self._contention.price()
         if price <= 0 and not open_ended and cfg.contended_ttl == "max":
             # Contended: a lock gives way to older programs and to an idle engine, so
@@ -76,5 +77,5 @@ class TtlRules:
         return table.best(gain, price), "pressure"
 
     def fixed(self, tool: str | None, context_tokens: int,
-              open_ended: bool = False) -> tuple[float, str]:
+              open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
         return min(self._cfg.fixed_ttl_s, self._cfg.max_ttl_s), "fixed"

@@ -65,13 +65,13 @@ def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, 
 def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
            context_tokens: int, tool: str | None, last_turn: bool,
            ttl_hint_s: float | None, target: object | None,
-           open_ended: bool = False) -> LockDecision:
+           open_ended: bool = False, p_continue: float = 1.0) -> LockDecision:
     """A turn of `key` finished with `context_tokens` in the cache at `target` (None:
     nothing lockable, e.g. an empty prefix). Decide, lock, record, release the lock
     the new one replaced. After the program's last turn, a lock a concurrent turn set
     goes too."""
     decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s,
-                                open_ended)
+                                open_ended, p_continue)
     if decision.reason == "last_turn":
         drop(policy, locks, key)
     elif decision.ttl_s > 0 and target is not None:

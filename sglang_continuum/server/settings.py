@@ -141,7 +141,7 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                    dest="continuum_queue_age_cap_s", metavar="SECONDS",
                    help="Program FCFS ranks a turn at most this much before its own arrival, "
                         "so requests without a program id are overtaken only by turns that "
-                        "arrive within it (default 60; inf: pure program FCFS).")
+                        "arrive within it (default 180; inf: pure program FCFS).")
     g.add_argument("--continuum-no-program-fcfs", action="store_true",
                    help="Keep SGLang's waiting-queue order instead of program-level FCFS.")
     g.add_argument("--continuum-plain-requests", choices=PLAIN_REQUESTS,

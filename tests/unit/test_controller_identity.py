@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from sglang_continuum.adapter.controller import Controller, program_of
 from sglang_continuum.core import PolicyConfig
 from sglang_continuum.server.settings import Settings
@@ -70,15 +72,17 @@ def test_a_first_turn_without_a_tool_call_locks_nothing_and_ranks_as_plain():
     p1 = list(range(100, 400))
     first = turn(ctl, clock, req("r1", p1, [5, 6]))
     assert ctl.cache.locked == []  # a single-turn request looks the same: no lock
+    clock.t += 10.0  # its continuation comes after the horizon (cold prior: 4.6 s):
+    ctl.tick()  # counted as plain traffic, so the learned share stays 0
     # Its continuation proves it: that turn locks (an agent whose format is unknown).
     second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
     assert second.key == first.key and second.proven
-    assert ctl.cache.locked == [("lock", "node-r2")]
+    assert ctl.cache.locked == [("lock", "node-r2")] and ctl.first_turns.share == 0.0
     # In the queue an unproven request is a plain one: "aged" puts it one age cap ahead
     # of its arrival, so it passes a proven program's later turn that came first.
-    old = req("r3", list(range(500, 800)), [5])
-    turn(ctl, clock, old)
-    older = req("r4", list(range(500, 800)) + [5] + [9] * 10, [6])
+    clock.t += 40.0  # r2's lock lapses (fixed 30 s)
+    ctl.tick()
+    older = req("r4", p1 + [5, 6] + [9] * 20 + [8] + [9] * 10, [6])
     ctl.on_queued(older, False)
     clock.t += 1.0
     fresh = req("r5", list(range(900, 1200)), [6])
@@ -124,3 +128,44 @@ def test_prompts_too_short_to_key_stay_stock_requests():
     ctl, clock = make()
     assert turn(ctl, clock, req("health", [0], [5])) is None
     assert ctl.cache.locked == [] and ctl.snapshot().programs_inferred == 0
+
+
+def test_first_turns_lock_once_first_turns_are_seen_continued():
+    ctl, clock = make()
+    p1 = list(range(100, 400))
+    turn(ctl, clock, req("r1", p1, [5, 6]))
+    assert ctl.cache.locked == []  # nothing learned yet: a first turn may be plain
+    turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))  # continued: an agent
+    assert ctl.first_turns.share == 1 / 2 and ctl.snapshot().first_turn_share == 1 / 2
+    # Now a first turn's lock pays with probability 1/2: it locks.
+    turn(ctl, clock, req("r3", list(range(500, 800)), [5]))
+    assert ctl.cache.locked[-1] == ("lock", "node-r3")
+
+
+def test_plain_traffic_never_continued_keeps_no_locks_and_the_full_head_start():
+    ctl, clock = make()
+    for i in range(5):
+        turn(ctl, clock, req(f"p{i}", list(range(1000 * i + 100, 1000 * i + 400)), [5]))
+        clock.t += 10.0  # past the continuation horizon (cold prior: 4.6 s)
+        ctl.tick()
+    assert ctl.cache.locked == [] and ctl.first_turns.share == 0.0
+    assert ctl.policy.queue_key(None, 100.0, False)[2] == 100.0 - 180.0
+
+
+def test_when_first_turns_are_agents_they_rank_as_new_programs():
+    ctl, clock = make()
+    for i in range(9):  # nine agents: every first turn continued
+        p = list(range(1000 * i + 100, 1000 * i + 400))
+        turn(ctl, clock, req(f"a{i}", p, [5]))
+        turn(ctl, clock, req(f"b{i}", p + [5] + [9] * 20, [6]))
+    assert ctl.first_turns.share == 9 / 10
+    # A fresh request ranks 18 s (180 s x 0.1) before its arrival, not 180 s: a turn
+    # of a program that began 30 s before it goes first (with share 0 it would not).
+    clock.t = 1000.0
+    fresh = req("f1", list(range(60_000, 60_300)), [6])
+    ctl.on_queued(fresh, False)
+    assert not program_of(fresh).proven
+    assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(1000.0 - 18.0)
+    program = ("", "~a0")
+    ctl.policy.on_arrival(program, 970.0)  # known program: first arrival stays at a0's
+    assert ctl.policy.queue_key(program, 970.0, False)[2] < 1000.0 - 18.0

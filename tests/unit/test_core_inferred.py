@@ -59,3 +59,74 @@ def test_open_ended_programs_leave_the_prior_sooner():
     p.on_arrival("k", t + 0.6)
     inferred = p.on_finish("k", t + 1.0, 1000, None, False, open_ended=True)
     assert inferred.reason == "pressure" and 0 < inferred.ttl_s <= 0.1 + 1e-9
+
+
+def test_first_turns_learn_the_continued_share_with_a_plain_prior():
+    from sglang_continuum.core import FirstTurns
+
+    f = FirstTurns(window=4)
+    assert f.share == 0.0  # before any evidence: plain traffic
+    f.finished("a", now=0.0)
+    f.finished("b", now=1.0)
+    f.continued("a")
+    assert f.share == 1 / 2  # one continued, and the prior's one uncontinued
+    f.continued("zzz")  # not pending (a proven program's later turn): no outcome
+    assert f.share == 1 / 2 and len(f) == 1
+    f.expire(now=5.0, horizon_s=5.0)  # "b" finished at 1.0: not yet past the horizon
+    assert len(f) == 1
+    f.expire(now=6.5, horizon_s=5.0)
+    assert len(f) == 0 and f.share == 1 / 3
+    f.continued("b")  # too late: already counted as plain
+    assert f.share == 1 / 3
+    for i in range(4):  # the window keeps the last 4 outcomes
+        f.finished(i, now=10.0)
+        f.continued(i)
+    assert f.share == 4 / 5
+
+
+def test_first_turns_pending_is_bounded_oldest_counted_plain():
+    from sglang_continuum.core import FirstTurns
+
+    f = FirstTurns(window=8, max_pending=2)
+    for key in ("x", "y", "z"):
+        f.finished(key, now=0.0)
+    assert len(f) == 2
+    f.continued("x")  # dropped when "z" came: counted uncontinued, no longer pending
+    f.continued("y")
+    assert f.share == 1 / 3
+
+
+@pytest.mark.parametrize("field,bad", [("window", 0), ("max_pending", -1), ("window", 2.5)])
+def test_first_turns_bad_size_names_the_field(field, bad):
+    from sglang_continuum.core import FirstTurns
+
+    with pytest.raises(ValueError, match=field):
+        FirstTurns(**{field: bad})
+
+
+def test_a_turn_that_will_not_be_continued_locks_nothing():
+    from sglang_continuum.core import ContinuumPolicy
+
+    policy = ContinuumPolicy(PolicyConfig(), capacity_tokens=10_000)
+    assert policy.on_finish(("", "~r1"), 0.0, 500, None, False, open_ended=True,
+                            p_continue=0.0) == (0.0, "unproven")
+    decision = policy.on_finish(("", "~r2"), 0.0, 500, None, False, open_ended=True,
+                                p_continue=0.5)
+    assert decision.ttl_s > 0
+
+
+def test_the_learned_share_moves_the_pressure_bound_of_requests_without_ids():
+    from sglang_continuum.core import ContinuumPolicy
+
+    policy = ContinuumPolicy(PolicyConfig(), capacity_tokens=10_000)
+    for key, arrival in ((("", "old"), 0.0), (("", "young"), 50.0)):
+        policy.on_arrival(key, arrival)
+        policy.on_admitted(key, arrival)
+        policy.set_lock(key, arrival + 1, 30.0, 100, key[1])
+    # share 0: a request without an id at 70 s ranks at 10 s: the young lock gives way.
+    assert policy.release_for_pressure(None, 70.0, engine_idle=False)[1] == "young"
+    policy.set_lock(("", "young"), 60.0, 30.0, 100, "young")
+    policy.set_first_turn_share(0.9)  # ranks at 64 s: older than no lock here
+    assert policy.release_for_pressure(None, 70.0, engine_idle=False) is None
+    with pytest.raises(ValueError, match="share"):
+        policy.set_first_turn_share(1.5)

@@ -49,10 +49,10 @@ def test_plain_ahead_head_takes_the_youngest_lock_first():
 
 
 def test_plain_aged_head_takes_locks_of_programs_younger_than_its_rank():
-    pol = _policy("younger", plain="aged")   # programs began at 0, 1, 2; age cap 60 s
-    # a plain request arriving at 61.5 ranks at 1.5: only "young" (2) gives way
-    assert pol.release_for_pressure(None, 61.5, engine_idle=False)[1] == "young"
-    assert pol.release_for_pressure(None, 61.5, engine_idle=False) is None
+    pol = _policy("younger", plain="aged")   # programs began at 0, 1, 2; age cap 180 s
+    # a plain request arriving at 181.5 ranks at 1.5: only "young" (2) gives way
+    assert pol.release_for_pressure(None, 181.5, engine_idle=False)[1] == "young"
+    assert pol.release_for_pressure(None, 181.5, engine_idle=False) is None
 
 
 def test_younger_scope_never_lets_the_engine_idle():

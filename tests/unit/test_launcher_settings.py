@@ -55,7 +55,7 @@ def test_our_flags_reach_the_settings(monkeypatch, tmp_path):
     assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
 
 
-@pytest.mark.parametrize("value, expected", [(None, 60.0), ("30", 30.0), ("inf", math.inf)])
+@pytest.mark.parametrize("value, expected", [(None, 180.0), ("30", 30.0), ("inf", math.inf)])
 def test_queue_age_cap_flag(monkeypatch, tmp_path, value, expected):
     extra = [] if value is None else ["--continuum-queue-age-cap", value]
     settings, _ = _parse(["--model-path", "m", *extra], monkeypatch, tmp_path)
