@@ -25,8 +25,9 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     than `age_cap_s` after it (a request without a program, or a young program, cannot
     starve behind old programs). Without a known program (stock request) the request's
     own arrival stands in for the program's. With `program_fcfs` off the third element
-    is the request's arrival too (plain FCFS), but a program holding a lock still goes
-    ahead. A request without a program (`program` None) ranks by `plain`
+    is the request's arrival for every request, with or without a program (plain FCFS,
+    as stock SGLang), but a program holding a lock still goes ahead. Otherwise a
+    request without a program (`program` None) ranks by `plain`
     (config.PLAIN_REQUESTS): "fcfs" at its arrival, "aged" at its arrival minus
     `age_cap_s` (as a program that began that long ago), "ahead" before every agent
     turn that holds no lock.
@@ -35,6 +36,8 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     if program is None:
         if plain == "ahead":
             return (tier, PLAIN, arrival, arrival)
+        if not program_fcfs:  # plain FCFS: no head start over turns ranked by arrival
+            return (tier, NOT_IN_TTL, arrival, arrival)
         return (tier, NOT_IN_TTL, plain_rank(arrival, plain, age_cap_s), arrival)
     if program_fcfs:
         rank = program.first_arrival
