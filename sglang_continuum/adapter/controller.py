@@ -82,6 +82,8 @@ class Controller:
         self.inferred = InferredPrograms() if settings.infer_programs else None
         self.first_turns = FirstTurns() if settings.infer_programs else None
         self._next_expire = 0.0
+        if self.first_turns is not None:
+            self.policy.set_first_turn_share(self.first_turns.share)
         self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
         self.metrics = None
@@ -156,8 +158,8 @@ class Controller:
                 if not verdict.lockable:
                     # A first turn with no tool call: an agent's or plain traffic. The
                     # gain of a lock counts only if a prompt continues it (learned share;
-                    # 0 locks nothing).
-                    p_continue = self.first_turns.share
+                    # 0 where plain traffic dominates: no lock).
+                    p_continue = self.first_turns.p_continue
         node = req.last_node
         turns.finish(self.policy, self.cache, key, now,
                      context_tokens=len(req.origin_input_ids) + len(req.output_ids),

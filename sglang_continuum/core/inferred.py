@@ -13,9 +13,11 @@ rule, per finished turn:
 - No tool call, no tool seen before, and a later prompt already continued the program
   (``proven``): an agent whose tool-call format is not recognised (or a chat user who
   keeps talking); lock as for an explicit program.
-- Otherwise (a first turn with no tool call): no lock, and the request is ranked as a
-  plain request. Plain traffic then costs nothing, and an agent whose format is not
-  recognised loses only its first turn's lock.
+- Otherwise (a first turn with no tool call): an agent's first turn or plain traffic.
+  It locks with its gain weighted by the learned share of such turns that were
+  continued, and only where that share is at least one half (``FirstTurns``): plain
+  traffic alone locks nothing; the request ranks as a plain request (its rank moves
+  with the same share, queue_order.QueueRanks).
 
 Memory is bounded: the programs known to call tools are an LRU set of ``max_programs``
 keys. Pure: no clock, no SGLang.
@@ -71,20 +73,29 @@ class FirstTurns:
     prompt continues it (``continued``: an agent's first turn) or until ``horizon_s``
     passes without one (``expire``: plain traffic, or an agent whose tool outran the
     horizon: the estimate errs toward plain, the safe side). ``share`` is the continued
-    fraction of the last ``window`` outcomes, with a prior of one uncontinued turn: 0
-    until the first continuation, so a server with only plain traffic keeps treating
-    them as plain. Pure: ``now`` is passed in; memory bounded by ``max_pending``.
+    fraction of the last ``window`` outcomes under a uniform prior (one continued, one
+    not: 1/2 before any evidence, so a fresh server's first wave of agents is not taken
+    for plain traffic). ``p_continue`` is the share where first turns are at least as
+    likely continued as not (``share >= min_share``), else 0: plain traffic alone drives
+    it to 0 within a few outcomes (1/4 after two), and locks nothing. Pure: ``now`` is
+    passed in; memory bounded by ``max_pending``.
     """
 
-    def __init__(self, window: int = 64, max_pending: int = 16_384) -> None:
+    def __init__(self, window: int = 64, max_pending: int = 16_384,
+                 min_share: float = 0.5) -> None:
         for name, v in (("window", window), ("max_pending", max_pending)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"FirstTurns.{name}: expected an integer >= 1, got {v!r}")
+        if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) \
+                or not 0 <= min_share <= 1:
+            raise ValueError(f"FirstTurns.min_share: expected a number in [0, 1], "
+                             f"got {min_share!r}")
+        self._min_share = min_share
         self._pending: OrderedDict[ProgramKey, float] = OrderedDict()
         self._max_pending = max_pending
         self._outcomes: deque[bool] = deque(maxlen=window)
         self._continued = 0  # True entries in _outcomes
-        self.share = 0.0
+        self.share = 0.5
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -118,4 +129,10 @@ class FirstTurns:
             self._continued -= 1
         outcomes.append(continued)
         self._continued += continued
-        self.share = self._continued / (len(outcomes) + 1)
+        self.share = (self._continued + 1) / (len(outcomes) + 2)
+
+    @property
+    def p_continue(self) -> float:
+        """The probability an unproven first turn's lock is used, where first turns are
+        at least as likely continued as not; else 0 (no lock)."""
+        return self.share if self.share >= self._min_share else 0.0

@@ -151,7 +151,8 @@ def test_programs_keyed_by_header_stick_to_one_server_and_hit(servers):
 def test_an_agent_that_sends_nothing_keeps_its_server_and_its_locks(servers):
     """No extra_body, no header: smg's cache_aware policy follows the prompt's prefix
     and the server infers the program, so each turn hits and every turn after the first
-    takes a lock (the first is a plain request until the second continues it)."""
+    takes a lock (the first is a plain request until the second continues it; it locks
+    too where the server's learned first-turn share is at least 1/2, a fresh server's)."""
     with gateway(servers, "cache_aware") as gw:
         client = OpenAI(base_url=f"{gw}/v1", api_key="none", max_retries=0)
         names = ("turns_inferred", "locks_set", "locks_consumed")
@@ -171,8 +172,11 @@ def test_an_agent_that_sends_nothing_keeps_its_server_and_its_locks(servers):
             assert cached >= 0.9 * prev, turns
         home.settle()
         after = _counts(home, *names)
-        # 2 turns continued the first; 2 locks (+ settle's), 1 consumed (+ settle's).
-        assert [a - x for a, x in zip(after, b[1:])] == [2, 2 + 1, 1 + 1], (turns, after, b)
+        # 2 turns continued the first; 2 locks (+ settle's), 1 consumed (+ settle's), and
+        # where the first turn locked, one more of each.
+        d = [a - x for a, x in zip(after, b[1:])]
+        first = d[1] - (2 + 1)
+        assert first in (0, 1) and d == [2, first + 2 + 1, first + 1 + 1], (turns, after, b)
 
 
 def test_killing_the_home_server_during_a_tool_call_costs_a_miss_not_an_error(servers):

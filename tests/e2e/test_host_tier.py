@@ -22,8 +22,10 @@ COMPETITOR = 1500  # three of these overflow the device pool
 
 @pytest.fixture(scope="module")
 def server(start_server):
-    return start_server(["--enable-hierarchical-cache", "--max-total-tokens", str(POOL)],
-                        name="host-tier")
+    # Requests without an id are the stock prefix and the competitors here: inference off
+    # keeps them stock (on, a fresh server's first turns lock as likely agents').
+    return start_server(["--enable-hierarchical-cache", "--max-total-tokens", str(POOL),
+                         "--continuum-infer-programs", "off"], name="host-tier")
 
 
 def _host_hit_tokens(server) -> float:

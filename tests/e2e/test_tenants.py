@@ -18,7 +18,9 @@ PROGRAM_TOKENS = 1500
 
 @pytest.fixture(scope="module")
 def isolated(start_server):
-    return start_server(name="tenants")
+    # The competitors send no id: inference off keeps them stock (on, a fresh server's
+    # first turns lock as likely agents' and would count in the locked tokens).
+    return start_server(["--continuum-infer-programs", "off"], name="tenants")
 
 
 @pytest.fixture(scope="module")

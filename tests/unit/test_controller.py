@@ -71,6 +71,16 @@ def test_finished_turn_locks_its_last_node_and_next_turn_consumes_it(ctl):
 
 
 def test_stock_requests_and_retractions_never_lock(ctl):
+    # Inference on (the default): a request without an id is an unproven first turn; once
+    # such turns are seen uncontinued (plain traffic), it locks nothing.
+    for i in range(2):
+        plain = req(f"plain{i}")
+        ctl.on_queued(plain, False)
+        ctl.on_release(plain, checkpointed=True)
+        ctl.clock_.t += 10.0  # past the continuation horizon
+        ctl.tick()
+    ctl.cache.locked.clear()
+    assert ctl.first_turns.p_continue == 0.0
     stock = req("s")
     ctl.on_queued(stock, False)
     ctl.on_release(stock, checkpointed=True)

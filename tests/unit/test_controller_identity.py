@@ -48,6 +48,18 @@ def turn(ctl, clock, r):
     return program_of(r)
 
 
+def plain_seen(ctl, clock, n=2):
+    """n requests without an id that nothing continues: the server learns plain traffic."""
+    for i in range(n):
+        turn(ctl, clock, req(f"plain{i}", list(range(70_000 + 1000 * i,
+                                                     70_300 + 1000 * i)), [5]))
+        clock.t += 10.0  # past the continuation horizon (cold prior: 4.6 s)
+        ctl.tick()
+    ctl.cache.locked.clear()
+    ctl.cache.unlocked.clear()
+    assert ctl.first_turns.p_continue == 0.0
+
+
 def test_inference_is_on_by_default():
     assert Settings().infer_programs is True
 
@@ -69,17 +81,19 @@ def test_an_unmodified_agent_gets_a_lock_that_its_next_turn_consumes():
 
 def test_a_first_turn_without_a_tool_call_locks_nothing_and_ranks_as_plain():
     ctl, clock = make()
+    plain_seen(ctl, clock)  # beside plain traffic a first turn looks like one
     p1 = list(range(100, 400))
     first = turn(ctl, clock, req("r1", p1, [5, 6]))
     assert ctl.cache.locked == []  # a single-turn request looks the same: no lock
-    clock.t += 10.0  # its continuation comes after the horizon (cold prior: 4.6 s):
-    ctl.tick()  # counted as plain traffic, so the learned share stays 0
+    clock.t += 10.0  # its continuation comes after the horizon: counted as plain
+    ctl.tick()
     # Its continuation proves it: that turn locks (an agent whose format is unknown).
     second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
     assert second.key == first.key and second.proven
-    assert ctl.cache.locked == [("lock", "node-r2")] and ctl.first_turns.share == 0.0
-    # In the queue an unproven request is a plain one: "aged" puts it one age cap ahead
-    # of its arrival, so it passes a proven program's later turn that came first.
+    assert ctl.cache.locked == [("lock", "node-r2")] and ctl.first_turns.share == 1 / 5
+    # In the queue an unproven request is a plain one: "aged" puts it (1 - 1/5) age
+    # caps ahead of its arrival, so it passes a proven program's later turn that came
+    # first.
     clock.t += 40.0  # r2's lock lapses (fixed 30 s)
     ctl.tick()
     older = req("r4", p1 + [5, 6] + [9] * 20 + [8] + [9] * 10, [6])
@@ -91,6 +105,14 @@ def test_a_first_turn_without_a_tool_call_locks_nothing_and_ranks_as_plain():
     queue = [older, fresh]
     ctl.sort_waiting(queue)
     assert [r.rid for r in queue] == ["r5", "r4"]
+
+
+def test_a_fresh_servers_first_turns_lock_as_likely_agents():
+    ctl, clock = make()
+    # No evidence yet: a first turn is as likely an agent's as not (the first wave of
+    # agents on a fresh server keeps its first contexts).
+    turn(ctl, clock, req("r1", list(range(100, 400)), [5, 6]))
+    assert ctl.cache.locked == [("lock", "node-r1")]
 
 
 def test_an_answer_after_tool_calls_ends_the_program():
@@ -132,24 +154,28 @@ def test_prompts_too_short_to_key_stay_stock_requests():
 
 def test_first_turns_lock_once_first_turns_are_seen_continued():
     ctl, clock = make()
-    p1 = list(range(100, 400))
-    turn(ctl, clock, req("r1", p1, [5, 6]))
-    assert ctl.cache.locked == []  # nothing learned yet: a first turn may be plain
-    turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))  # continued: an agent
-    assert ctl.first_turns.share == 1 / 2 and ctl.snapshot().first_turn_share == 1 / 2
-    # Now a first turn's lock pays with probability 1/2: it locks.
-    turn(ctl, clock, req("r3", list(range(500, 800)), [5]))
+    plain_seen(ctl, clock)  # shares 1/3, 1/4: no lock
+    for i in range(3):  # three agents: their first turns continued
+        p = list(range(1000 * i + 100, 1000 * i + 400))
+        turn(ctl, clock, req(f"a{i}", p, [5]))
+        turn(ctl, clock, req(f"b{i}", p + [5] + [9] * 20, [6]))
+    assert ctl.first_turns.share == 4 / 7 and ctl.snapshot().first_turn_share == 4 / 7
+    ctl.cache.locked.clear()
+    # Now a first turn is more likely continued than not: it locks.
+    turn(ctl, clock, req("r3", list(range(50_000, 50_300)), [5]))
     assert ctl.cache.locked[-1] == ("lock", "node-r3")
 
 
-def test_plain_traffic_never_continued_keeps_no_locks_and_the_full_head_start():
+def test_plain_traffic_never_continued_keeps_no_locks_and_nearly_the_full_head_start():
     ctl, clock = make()
-    for i in range(5):
+    plain_seen(ctl, clock, n=8)
+    for i in range(3):
         turn(ctl, clock, req(f"p{i}", list(range(1000 * i + 100, 1000 * i + 400)), [5]))
-        clock.t += 10.0  # past the continuation horizon (cold prior: 4.6 s)
+        clock.t += 10.0
         ctl.tick()
-    assert ctl.cache.locked == [] and ctl.first_turns.share == 0.0
-    assert ctl.policy.queue_key(None, 100.0, False)[2] == 100.0 - 180.0
+    assert ctl.cache.locked == [] and ctl.first_turns.share == 1 / 13
+    assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(
+        1000.0 - 180.0 * 12 / 13)
 
 
 def test_when_first_turns_are_agents_they_rank_as_new_programs():
@@ -158,14 +184,14 @@ def test_when_first_turns_are_agents_they_rank_as_new_programs():
         p = list(range(1000 * i + 100, 1000 * i + 400))
         turn(ctl, clock, req(f"a{i}", p, [5]))
         turn(ctl, clock, req(f"b{i}", p + [5] + [9] * 20, [6]))
-    assert ctl.first_turns.share == 9 / 10
-    # A fresh request ranks 18 s (180 s x 0.1) before its arrival, not 180 s: a turn
+    assert ctl.first_turns.share == 10 / 11
+    # A fresh request ranks 16.4 s (180 s x 1/11) before its arrival, not 180 s: a turn
     # of a program that began 30 s before it goes first (with share 0 it would not).
     clock.t = 1000.0
     fresh = req("f1", list(range(60_000, 60_300)), [6])
     ctl.on_queued(fresh, False)
     assert not program_of(fresh).proven
-    assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(1000.0 - 18.0)
+    assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(1000.0 - 180 / 11)
     program = ("", "~a0")
     ctl.policy.on_arrival(program, 970.0)  # known program: first arrival stays at a0's
-    assert ctl.policy.queue_key(program, 970.0, False)[2] < 1000.0 - 18.0
+    assert ctl.policy.queue_key(program, 970.0, False)[2] < 1000.0 - 180 / 11

@@ -61,27 +61,40 @@ def test_open_ended_programs_leave_the_prior_sooner():
     assert inferred.reason == "pressure" and 0 < inferred.ttl_s <= 0.1 + 1e-9
 
 
-def test_first_turns_learn_the_continued_share_with_a_plain_prior():
+def test_first_turns_learn_the_continued_share_under_a_uniform_prior():
     from sglang_continuum.core import FirstTurns
 
     f = FirstTurns(window=4)
-    assert f.share == 0.0  # before any evidence: plain traffic
+    assert f.share == 0.5 and f.p_continue == 0.5  # no evidence: as likely as not
     f.finished("a", now=0.0)
     f.finished("b", now=1.0)
     f.continued("a")
-    assert f.share == 1 / 2  # one continued, and the prior's one uncontinued
+    assert f.share == 2 / 3 and f.p_continue == 2 / 3
     f.continued("zzz")  # not pending (a proven program's later turn): no outcome
-    assert f.share == 1 / 2 and len(f) == 1
+    assert f.share == 2 / 3 and len(f) == 1
     f.expire(now=5.0, horizon_s=5.0)  # "b" finished at 1.0: not yet past the horizon
     assert len(f) == 1
     f.expire(now=6.5, horizon_s=5.0)
-    assert len(f) == 0 and f.share == 1 / 3
+    assert len(f) == 0 and f.share == 2 / 4 and f.p_continue == 0.5
     f.continued("b")  # too late: already counted as plain
-    assert f.share == 1 / 3
+    assert f.share == 2 / 4
     for i in range(4):  # the window keeps the last 4 outcomes
         f.finished(i, now=10.0)
         f.continued(i)
-    assert f.share == 4 / 5
+    assert f.share == 5 / 6
+
+
+def test_plain_traffic_alone_drives_the_lock_probability_to_zero():
+    from sglang_continuum.core import FirstTurns
+
+    f = FirstTurns()
+    f.finished("p1", now=0.0)
+    f.expire(now=10.0, horizon_s=5.0)
+    assert f.share == 1 / 3 and f.p_continue == 0.0  # below one half: no lock
+    for i in range(20):
+        f.finished(i, now=20.0)
+    f.expire(now=30.0, horizon_s=5.0)
+    assert f.share == 1 / 23 and f.p_continue == 0.0
 
 
 def test_first_turns_pending_is_bounded_oldest_counted_plain():
@@ -93,10 +106,11 @@ def test_first_turns_pending_is_bounded_oldest_counted_plain():
     assert len(f) == 2
     f.continued("x")  # dropped when "z" came: counted uncontinued, no longer pending
     f.continued("y")
-    assert f.share == 1 / 3
+    assert f.share == 2 / 4
 
 
-@pytest.mark.parametrize("field,bad", [("window", 0), ("max_pending", -1), ("window", 2.5)])
+@pytest.mark.parametrize("field,bad", [("window", 0), ("max_pending", -1), ("window", 2.5),
+                                       ("min_share", 1.5), ("min_share", True)])
 def test_first_turns_bad_size_names_the_field(field, bad):
     from sglang_continuum.core import FirstTurns
 
