@@ -99,5 +99,11 @@ class QueueRanks:
         self.key = key_fn(self._lookup, self._config, self.plain_cap_s)
 
     def plain_bound(self, arrival: float) -> float:
-        """The first arrival a request without a program id counts as (plain_rank)."""
+        """The first arrival a request without a program id counts as under pressure
+        (which locks give way to it): its queue rank, except where such requests are
+        more likely agents' first turns than not (share >= 1/2): then its own arrival,
+        as a new program's (it may not take the locks of programs that began before
+        it, e.g. of the same wave's first turns)."""
+        if self.share >= 0.5 and self._config.plain_requests == "aged":
+            return arrival
         return plain_rank(arrival, self._config.plain_requests, self.plain_cap_s)
