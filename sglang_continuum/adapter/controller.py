@@ -80,7 +80,8 @@ class Controller:
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
         self.identity = IdentityTable() if settings.infer_programs else None
         self.inferred = InferredPrograms() if settings.infer_programs else None
-        self.first_turns = FirstTurns() if settings.infer_programs else None
+        self.first_turns = FirstTurns() if settings.infer_programs \
+            and settings.first_turns == "learned" else None
         self._next_expire = 0.0
         if self.first_turns is not None:
             self.policy.set_first_turn_share(self.first_turns.share)
@@ -153,13 +154,14 @@ class Controller:
                 self.identity.forget(key)
             else:
                 self.identity.record(key, req.origin_input_ids, req.output_ids, now)
-                if not prog.proven:
-                    self.first_turns.finished(key, now)
+                first_turns = self.first_turns
+                if not prog.proven and first_turns is not None:
+                    first_turns.finished(key, now)
                 if not verdict.lockable:
                     # A first turn with no tool call: an agent's or plain traffic. The
                     # gain of a lock counts only if a prompt continues it (learned share;
-                    # 0 where plain traffic dominates: no lock).
-                    p_continue = self.first_turns.p_continue
+                    # 0 where plain traffic dominates, or with first_turns "plain").
+                    p_continue = first_turns.p_continue if first_turns is not None else 0.0
         node = req.last_node
         turns.finish(self.policy, self.cache, key, now,
                      context_tokens=len(req.origin_input_ids) + len(req.output_ids),
@@ -180,7 +182,7 @@ class Controller:
         tenant = tenant_of(req)
         key = self.identity.continues(tenant, req.origin_input_ids, now)
         proven = key is not None
-        if proven:
+        if proven and self.first_turns is not None:
             self.first_turns.continued(key)
             self.policy.set_first_turn_share(self.first_turns.share)
         else:

@@ -34,6 +34,7 @@ POLICIES = {"pressure": "pressure", "cost-model": "paper", "paper": "paper",
             "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
 DP_ROUTING = ("sticky", "sglang")
+FIRST_TURNS = ("learned", "plain")
 _PROFILE_NOTES = ("source", "max_tokens")  # written by the profiler; not coefficients
 
 
@@ -49,6 +50,10 @@ class Settings:
     # With --dp-size N: "sticky" routes a program's turns to the rank holding its KV
     # (core/dp_routing.py); "sglang" keeps SGLang's --load-balance-method.
     dp_routing: str = "sticky"
+    # Inferred first turns (a request that continues nothing): "learned" (default) locks
+    # and ranks them by the learned share that is continued (core/inferred.py FirstTurns);
+    # "plain" treats them as plain requests until continued (the rule before).
+    first_turns: str = "learned"
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):
@@ -61,6 +66,9 @@ class Settings:
         if not isinstance(self.infer_programs, bool):
             raise ValueError(f"continuum setting 'infer_programs'={self.infer_programs!r}: "
                              "must be true or false")
+        if self.first_turns not in FIRST_TURNS:
+            raise ValueError(f"continuum setting 'first_turns'={self.first_turns!r}: accepted "
+                             f"values are {', '.join(FIRST_TURNS)}")
         if self.dp_routing not in DP_ROUTING:
             raise ValueError(f"continuum setting 'dp_routing'={self.dp_routing!r}: accepted "
                              f"values are {', '.join(DP_ROUTING)}")
@@ -75,6 +83,7 @@ class Settings:
         out["status_interval_s"] = self.status_interval_s
         out["infer_programs"] = self.infer_programs
         out["dp_routing"] = self.dp_routing
+        out["first_turns"] = self.first_turns
         return out
 
     def to_json(self) -> str:
@@ -82,7 +91,7 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, data: dict) -> "Settings":
-        known = {"policy", "status_interval_s", "infer_programs", "dp_routing"} \
+        known = {"policy", "status_interval_s", "infer_programs", "dp_routing", "first_turns"} \
             | {f.name for f in fields(PolicyConfig)}
         known.discard("mode")
         unknown = set(data) - known
@@ -93,6 +102,7 @@ class Settings:
         interval = cfg.pop("status_interval_s", cls.status_interval_s)
         infer = cfg.pop("infer_programs", cls.infer_programs)
         dp_routing = cfg.pop("dp_routing", cls.dp_routing)
+        first_turns = cfg.pop("first_turns", cls.first_turns)
         if "policy" in cfg:
             name = cfg.pop("policy")
             if name not in POLICIES and name not in _POLICY_NAMES \
@@ -105,7 +115,7 @@ class Settings:
         if cfg.get("host_reload_profile") is not None:
             cfg["host_reload_profile"] = _prefill(cfg["host_reload_profile"],
                                                   "host_reload_profile")
-        return cls(PolicyConfig(**cfg), interval, infer, dp_routing)
+        return cls(PolicyConfig(**cfg), interval, infer, dp_routing, first_turns)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Settings | None":
@@ -183,6 +193,12 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                         "new one, so unmodified agents get locks (a new program's first "
                         "turn ranks and locks as a plain request unless its output calls a "
                         "tool); off: such requests are served as stock SGLang requests.")
+    g.add_argument("--continuum-first-turns", choices=FIRST_TURNS,
+                   help="With program inference: learned (default) locks a request that "
+                        "continues nothing, and ranks it, by the learned share of such "
+                        "requests that later prompts continue (agents' first turns); plain: "
+                        "such a request is a plain request until continued (no lock, the "
+                        "plain requests' rank).")
     g.add_argument("--continuum-dp-routing", choices=DP_ROUTING,
                    help="With --dp-size N: sticky (default) sends every turn of a program "
                         "to the rank holding its KV and new programs to the least loaded "
@@ -214,6 +230,8 @@ def settings_from_args(ns: argparse.Namespace) -> Settings:
         data["plain_requests"] = ns.continuum_plain_requests
     if getattr(ns, "continuum_infer_programs", None) is not None:
         data["infer_programs"] = ns.continuum_infer_programs == "on"
+    if getattr(ns, "continuum_first_turns", None) is not None:
+        data["first_turns"] = ns.continuum_first_turns
     if getattr(ns, "continuum_dp_routing", None) is not None:
         data["dp_routing"] = ns.continuum_dp_routing
     if ns.continuum_no_program_fcfs:

@@ -195,3 +195,17 @@ def test_when_first_turns_are_agents_they_rank_as_new_programs():
     program = ("", "~a0")
     ctl.policy.on_arrival(program, 970.0)  # known program: first arrival stays at a0's
     assert ctl.policy.queue_key(program, 970.0, False)[2] < 1000.0 - 180 / 11
+
+
+def test_first_turns_plain_keeps_the_rule_before():
+    clock = Clock()
+    settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0,
+                                     per_program_max_fraction=0.5), first_turns="plain")
+    ctl = Controller(FakeCache(), settings, capacity_tokens=10_000, clock=clock)
+    ctl.attach(SimpleNamespace(tokenizer=Tokenizer()))
+    p1 = list(range(100, 400))
+    turn(ctl, clock, req("r1", p1, [5, 6]))
+    assert ctl.cache.locked == [] and ctl.first_turns is None  # no lock, even when fresh
+    turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
+    assert ctl.cache.locked == [("lock", "node-r2")]  # continued: it locks as before
+    assert ctl.policy.queue_key(None, 1000.0, False)[2] == 1000.0 - 180.0

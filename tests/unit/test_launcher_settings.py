@@ -126,3 +126,16 @@ def test_memory_price_flags_reach_the_policy(monkeypatch, tmp_path):
     assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
     with pytest.raises(ValueError, match="contention_saturation"):
         Settings.from_mapping({"contention_saturation": 2})
+
+
+@pytest.mark.parametrize("value", [None, "learned", "plain"])
+def test_first_turns_flag(monkeypatch, tmp_path, value):
+    extra = [] if value is None else ["--continuum-first-turns", value]
+    settings, _ = _parse(["--model-path", "m", *extra], monkeypatch, tmp_path)
+    assert settings.first_turns == (value or "learned")
+    assert Settings.from_env({ENV_VAR: settings.to_json()}) == settings
+
+
+def test_bad_first_turns_names_the_field():
+    with pytest.raises(ValueError, match="first_turns"):
+        Settings(first_turns="maybe")
