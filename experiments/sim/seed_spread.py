@@ -14,7 +14,8 @@ may be the workload draw, not the policy. Here, per point:
   claimed only when it holds in each paired run; below the knee (stock LRU within 5% of
   the best fixed TTL) the mean within 1% of LRU's; and the mean not worse (by 0.1%) in every
   seed than the earlier defaults' (`old_default`: the paper's rule with caps; `continuum_quantile`:
-  contended locks for the tool's top quantile) where they ran.
+  contended locks for the tool's top quantile; `continuum_age_cap_60`: the queue age cap
+  before 2026-12-03's second change) where they ran.
 
     python experiments/sim/seed_spread.py experiments/sim/results-full \\
         experiments/sim/results-full-seed1 experiments/sim/results-full-seed2 \\
@@ -56,7 +57,8 @@ def verdict(by: dict[str, dict[int, dict]], policy: str = "continuum") -> dict:
     # below the knee: stock LRU itself within 5% of the best fixed TTL (seed-averaged)
     below_knee = avg("lru", "jct_mean") <= TOLERANCE * avg(best, "jct_mean")
     stock_ratio = avg(policy, "jct_mean") / avg("lru", "jct_mean")
-    old = [p for p in ("old_default", "continuum_quantile") if p != policy and p in by
+    old = [p for p in ("old_default", "continuum_quantile", "continuum_age_cap_60")
+           if p != policy and p in by
            and set(seeds) <= set(by[p])]
     old_ratio = {p: [by[policy][s]["jct_mean"] / by[p][s]["jct_mean"] for s in seeds]
                  for p in old}
