@@ -191,8 +191,8 @@ def add_cli_args(parser: argparse.ArgumentParser) -> None:
                    help="on (default): a request with no program id continues the program "
                         "whose finished turn its prompt extends (same tenant), or starts a "
                         "new one, so unmodified agents get locks (a new program's first "
-                        "turn ranks and locks as a plain request unless its output calls a "
-                        "tool); off: such requests are served as stock SGLang requests.")
+                        "turn: see --continuum-first-turns); off: such requests are served "
+                        "as stock SGLang requests.")
     g.add_argument("--continuum-first-turns", choices=FIRST_TURNS,
                    help="With program inference: learned (default) locks a request that "
                         "continues nothing, and ranks it, by the learned share of such "
