@@ -51,9 +51,9 @@ class PolicyConfig:
     program_fcfs: bool = True
     # Program FCFS ranks a turn by its program's first arrival, but never more than this
     # before the turn's own arrival: plain requests (and young programs) are overtaken
-    # only by turns that arrive within it (mixed traffic, experiments/sim: 180 s met the
-    # plain requests' p99 target at 8 of 8 simulated points, 60 s at 3). inf: pure
-    # program FCFS.
+    # only by turns that arrive within it (mixed traffic, experiments/sim: 180 s met both
+    # mixed-traffic targets at 7 of 8 simulated points, 60 s at 6). inf: pure program
+    # FCFS.
     queue_age_cap_s: float = 180.0
     # Locks give way to older programs and to an idle engine (pressure_scope), so a
     # budget below the whole pool only lets younger programs thrash: 0.5 cost 1.26x

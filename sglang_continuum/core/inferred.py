@@ -65,6 +65,12 @@ class InferredPrograms:
         return InferredTurn(proven, False)
 
 
+# Where requests that continued nothing are at least this likely agents' first turns,
+# they are treated as such: they lock (FirstTurns.p_continue) and, under pressure, take
+# only a new program's locks (queue_order.QueueRanks.plain_bound).
+AGENT_SHARE = 0.5
+
+
 class FirstTurns:
     """How often a request that continued nothing (an unproven first turn) is continued.
 
@@ -82,7 +88,7 @@ class FirstTurns:
     """
 
     def __init__(self, window: int = 64, max_pending: int = 16_384,
-                 min_share: float = 0.5) -> None:
+                 min_share: float = AGENT_SHARE) -> None:
         for name, v in (("window", window), ("max_pending", max_pending)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"FirstTurns.{name}: expected an integer >= 1, got {v!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from .inferred import AGENT_SHARE
 from .programs import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1
@@ -94,16 +95,15 @@ class QueueRanks:
         if share == self.share:
             return
         self.share = share
-        cap = self._config.queue_age_cap_s
-        self.plain_cap_s = cap if share == 0 else cap * (1.0 - share)
+        self.plain_cap_s = self._config.queue_age_cap_s * (1.0 - share)
         self.key = key_fn(self._lookup, self._config, self.plain_cap_s)
 
     def plain_bound(self, arrival: float) -> float:
         """The first arrival a request without a program id counts as under pressure
         (which locks give way to it): its queue rank, except where such requests are
-        more likely agents' first turns than not (share >= 1/2): then its own arrival,
+        at least as likely agents' first turns as not (AGENT_SHARE): then its arrival,
         as a new program's (it may not take the locks of programs that began before
         it, e.g. of the same wave's first turns)."""
-        if self.share >= 0.5 and self._config.plain_requests == "aged":
+        if self.share >= AGENT_SHARE and self._config.plain_requests == "aged":
             return arrival
         return plain_rank(arrival, self._config.plain_requests, self.plain_cap_s)

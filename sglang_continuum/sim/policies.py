@@ -143,7 +143,6 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
     "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
     "continuum_age_cap_120": _simple("pressure", True, True, queue_age_cap_s=120.0),
-    "continuum_age_cap_180": _simple("pressure", True, True, queue_age_cap_s=180.0),
     # The age cap before 2026-12-03 (issue 14's mixed-traffic rerun raised it to 180 s).
     "continuum_age_cap_60": _simple("pressure", True, True, queue_age_cap_s=60.0),
     # Requests without a program id before unlocked agent turns (plain_requests "ahead").

@@ -129,14 +129,20 @@ def test_a_turn_that_will_not_be_continued_locks_nothing():
     assert decision.ttl_s > 0
 
 
-def test_the_learned_share_moves_the_pressure_bound_of_requests_without_ids():
+def _locked_old_and_young(young_at: float):
+    """A default policy with programs "old" (began at 0 s) and "young" locked."""
     from sglang_continuum.core import ContinuumPolicy
 
     policy = ContinuumPolicy(PolicyConfig(), capacity_tokens=10_000)
-    for key, arrival in ((("", "old"), 0.0), (("", "young"), 50.0)):
+    for key, arrival in ((("", "old"), 0.0), (("", "young"), young_at)):
         policy.on_arrival(key, arrival)
         policy.on_admitted(key, arrival)
         policy.set_lock(key, arrival + 1, 30.0, 100, key[1])
+    return policy
+
+
+def test_the_learned_share_moves_the_pressure_bound_of_requests_without_ids():
+    policy = _locked_old_and_young(young_at=50.0)
     # share 0: a request without an id at 70 s ranks at 10 s: the young lock gives way.
     assert policy.release_for_pressure(None, 70.0, engine_idle=False)[1] == "young"
     policy.set_lock(("", "young"), 60.0, 30.0, 100, "young")
@@ -147,13 +153,7 @@ def test_the_learned_share_moves_the_pressure_bound_of_requests_without_ids():
 
 
 def test_below_one_half_a_request_without_an_id_keeps_a_scaled_head_start_under_pressure():
-    from sglang_continuum.core import ContinuumPolicy
-
-    policy = ContinuumPolicy(PolicyConfig(), capacity_tokens=10_000)
-    for key, arrival in ((("", "old"), 0.0), (("", "young"), 150.0)):
-        policy.on_arrival(key, arrival)
-        policy.on_admitted(key, arrival)
-        policy.set_lock(key, arrival + 1, 30.0, 100, key[1])
+    policy = _locked_old_and_young(young_at=150.0)
     policy.set_first_turn_share(0.4)  # mostly plain: ranks 108 s early, at 92 s
     assert policy.queue_key(None, 200.0, False)[2] == pytest.approx(92.0)
     assert policy.release_for_pressure(None, 200.0, engine_idle=False)[1] == "young"
