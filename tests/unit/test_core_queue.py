@@ -123,3 +123,11 @@ def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
 def test_default_ranks_plain_requests_aged():
     from sglang_continuum.core import PolicyConfig
     assert PolicyConfig().plain_requests == "aged"
+
+
+def test_without_program_fcfs_a_request_without_an_id_gets_no_aged_head_start():
+    # Stock order (the simulator's stock policies): FCFS by arrival for every request.
+    p = ContinuumPolicy(PolicyConfig(program_fcfs=False, plain_requests="aged"), 1000)
+    p.on_arrival(("", "a"), 10.0)
+    assert p.queue_key(("", "a"), 10.0, False) < p.queue_key(None, 20.0, False)
+    assert p.queue_key(None, 20.0, False)[2] == 20.0
