@@ -72,6 +72,9 @@ ARMS = (
         note="stock HiCache, write_through"),
     Arm("stock-hicache-wb", False, HICACHE + ("--hicache-write-policy", "write_back"),
         note="stock HiCache, write_back"),
+    Arm("stock-hicache-lpm", False, HICACHE + ("--hicache-write-policy", "write_back",
+                                               "--schedule-policy", "lpm"),
+        note="stock HiCache, write_back, waiting queue by longest prefix match"),
     Arm("overlay-hicache", True, HICACHE + ("--hicache-write-policy", "write_through"),
         note="the overlay's default with HiCache write_through (locks demote to host)"),
     Arm("overlay-hicache-wb", True, HICACHE + ("--hicache-write-policy", "write_back"),
@@ -80,6 +83,16 @@ ARMS = (
                                                    "--continuum-no-program-fcfs"),
         note="overlay-hicache with the queue in request FCFS (turns inside their TTL "
              "still first): what program FCFS costs or gains with a host tier"),
+    Arm("overlay-hicache-lpm", True, HICACHE + ("--hicache-write-policy", "write_back",
+                                                "--continuum-no-program-fcfs",
+                                                "--schedule-policy", "lpm"),
+        note="stock-hicache-lpm plus the overlay's locks (demoting to host), the queue "
+             "left in SGLang's lpm order"),
+    Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through",
+                                                "--continuum-pressure-scope", "any"),
+        note="overlay-hicache where any lock (youngest first) gives way to a waiting "
+             "request, not only younger programs' locks: with a host tier a lock that "
+             "gives way costs a reload, not a rebuild"),
 )
 DEFAULT_ARM = "overlay-default"
 QUICK_ARMS = ("stock-lru", "overlay-default", "fixed-60s")
@@ -88,10 +101,14 @@ QUICK_ARMS = ("stock-lru", "overlay-default", "fixed-60s")
 @dataclass(frozen=True)
 class Load:
     name: str
-    concurrency: int
+    concurrency: int  # programs at a time (closed loop); unused where `rate` is set
     note: str
     # Plain traffic beside the agents: (requests/s, prompt tokens, output tokens)
     plain: tuple[float, int, int] | None = None
+    # Open arrivals: programs start at Poisson times of this rate (programs/s) instead
+    # of `concurrency` at a time, the paper's protocol.
+    rate: float | None = None
+    programs: int | None = None  # the first N programs of the trace (default: the setup's)
 
 
 # Shared trace at 1/16 tokens: a program's context grows to ~1,300-2,400 tokens over 10
@@ -101,6 +118,14 @@ LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
          # Issue 14: single-turn requests without identity beside the contended agents.
          Load("mixed", 8, "contended + plain requests (300 tokens in, 16 out, Poisson "
               "0.5/s, no program id)", plain=(0.5, 300, 16)))
+# Issue 15, opt-in (`--loads solo,open`; a full campaign runs LOADS only):
+# - solo: one program at a time, every program's JCT without contention, the floor under
+#   any scheduler's mean JCT on the same programs;
+# - open: 24 programs arriving at Poisson times (seed 0) at 0.5/s, about what stock
+#   HiCache serves in the contended cell (31 programs/min), the paper's protocol.
+EXTRA_LOADS = (Load("solo", 1, "1 program at a time: the no-contention floor"),
+               Load("open", 0, "24 programs, Poisson arrivals 0.5/s", rate=0.5,
+                    programs=24))
 # overlay-plain-aged is the default since 2026-12-02 (kept to read older results).
 MIXED_ARMS = ("stock-lru", "stock-lpm", "overlay-default", "fixed-60s",
               "overlay-plain-fcfs", "overlay-plain-ahead")
@@ -131,3 +156,17 @@ def arm(name: str) -> Arm:
         if a.name == name:
             return a
     raise ValueError(f"arm {name!r}: unknown; accepted: {', '.join(a.name for a in ARMS)}")
+
+
+def pick_loads(setup: Setup, names: str | None) -> list[Load]:
+    """The setup's loads (`names` None), or those named (comma-separated), the opt-in
+    EXTRA_LOADS included; an unknown name is an error naming the accepted ones."""
+    if not names:
+        return list(setup.loads)
+    known = {ld.name: ld for ld in (*setup.loads, *EXTRA_LOADS)}
+    wanted = names.split(",")
+    bad = [n for n in wanted if n not in known]
+    if bad:
+        raise ValueError(f"--loads {names!r}: unknown {', '.join(bad)}; accepted: "
+                         + ", ".join(known))
+    return [known[n] for n in wanted]

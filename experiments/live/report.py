@@ -89,7 +89,33 @@ def summarize(runs: list[dict]) -> dict:
                 entry["ratio_vs_best_stock_without_host_tier"] = _ratios(d, arms[device])
         _extra_ratios(entry, arms)
         out[cell] = entry
+    _floors(out, cells)
     return out
+
+
+def _floors(out: dict, cells: dict) -> None:
+    """Issue 15: the no-contention floor of a cell, from the solo cell (each program
+    alone on the server): the mean over the cell's programs of each one's median solo
+    JCT. No scheduler's mean JCT on those programs can be lower; its ratio to the best
+    stock arms says how much of their mean any scheduler could remove."""
+    solo = defaultdict(list)
+    for rs in cells.get("trace/solo", {}).values():
+        for r in rs:
+            for p in r["programs"]:
+                if p["complete"]:
+                    solo[p["program_id"]].append(p["jct_s"])
+    if not solo:
+        return
+    for cell, by_arm in cells.items():
+        ids = {p.get("program_id") for rs in by_arm.values() for r in rs for p in r["programs"]}
+        if cell == "trace/solo" or not ids or not ids <= solo.keys():
+            continue
+        floor = statistics.mean(statistics.median(solo[i]) for i in ids)
+        entry = out[cell]
+        # Over the best stock arm, and the best with HiCache where that is another arm.
+        best = {_best_stock(entry["arms"], host_tier=h) for h in (None, True)} - {None}
+        entry["floor"] = {"jct_mean_s": floor, "programs": len(ids), "vs": {
+            n: floor / _median_jct(entry["arms"], n) for n in sorted(best)}}
 
 
 def _best_stock(arms: dict, host_tier: bool | None = None) -> str | None:
@@ -237,6 +263,12 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                       "HiCache): " + "; ".join(
                           f"`{n}` " + ", ".join(f"{k} x{v:.2f}" for k, v in r.items())
                           for n, r in h["by_arm"].items()) + "."]
+        if "floor" in entry:
+            f = entry["floor"]
+            lines += ["", f"No-contention floor (the solo cell: each of these {f['programs']} "
+                      f"programs alone on the server, median over runs): mean JCT "
+                      f"{f['jct_mean_s']:.2f} s; "
+                      + "; ".join(f"x{r:.2f} of `{n}`" for n, r in f["vs"].items()) + "."]
         lines += memory_lines([r for r in runs if f"trace/{r['live']['load']}" == cell])
         lines.append("")
     return "\n".join(lines)
@@ -279,7 +311,7 @@ def plots(summary: dict, out: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
-    rank = {"light": 0, "contended": 1, "mixed": 2}  # lightest load left
+    rank = {"solo": 0, "light": 1, "open": 2, "contended": 3, "mixed": 4}  # lightest left
     loads = sorted(summary, key=lambda c: (rank.get(c.split("/")[-1], 9), c))
     if len(loads) > 1:
         fig, ax = plt.subplots(figsize=(8, 5))

@@ -20,6 +20,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,7 +33,7 @@ import report  # noqa: E402
 from cpu import group_cpu_seconds  # noqa: E402
 
 from sglang_continuum.connect.metrics_text import MissingMetric  # noqa: E402
-from sglang_continuum.replay import Concurrency, replay  # noqa: E402
+from sglang_continuum.replay import Concurrency, Poisson, replay  # noqa: E402
 from sglang_continuum.replay.plain import PlainLoad  # noqa: E402
 from sglang_continuum.replay.report import write_json  # noqa: E402
 from sglang_continuum.server import testbed_link  # noqa: E402
@@ -78,7 +79,8 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
             host_link: float | None = None) -> Path:
     """One server, one replay. `host_link` (bytes/s): arms with a host tier get their
     reloads paced at it (server/testbed_link.py)."""
-    programs = load("trace", 0, setup.scaling)
+    programs = load("trace", 0, replace(setup.scaling, programs=ld.programs)
+                    if ld.programs else setup.scaling)
     flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),
              "--random-seed", "0", "--enable-metrics", *arm.flags]
     if arm.overlay and prefill_profile is not None:
@@ -90,7 +92,8 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
     with launch(flags, log_dir, overlay=arm.overlay, name=label, timeout=900,
                 env=env) as server:
         cpu0, t0 = group_cpu_seconds(server.proc.pid), time.time()
-        out = replay(server.url, programs, Concurrency(ld.concurrency), seed=0,
+        arrivals = Poisson(ld.rate, seed=0) if ld.rate else Concurrency(ld.concurrency)
+        out = replay(server.url, programs, arrivals, seed=0,
                      progress=False, label=label, sessions=arm.sessions,
                      anonymous=arm.anonymous,
                      plain=PlainLoad(*ld.plain) if ld.plain else None,
@@ -99,7 +102,8 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
         counters = _counters(server) if arm.overlay else {}
         mem_serving = memory()  # the server still up, its pools allocated
         cpu1 = group_cpu_seconds(server.proc.pid)
-    out["live"] = {"arm": arm.name, "load": ld.name, "concurrency": ld.concurrency,
+    out["live"] = {"arm": arm.name, "load": ld.name,
+                   "concurrency": None if ld.rate else ld.concurrency, "rate": ld.rate,
                    "rep": rep, "preset": preset,
                    # The profile's file name, not this machine's path to it.
                    "server_flags": [Path(f).name if prefill_profile and f == str(prefill_profile)
@@ -156,10 +160,7 @@ def main(argv=None) -> int:
     try:
         names = a.arms.split(",") if a.arms else list(setup.arms)
         arm_list = [arms_mod.arm(n) for n in names]
-        loads = [ld for ld in setup.loads if not a.loads or ld.name in a.loads.split(",")]
-        if not loads:
-            raise ValueError(f"--loads {a.loads!r}: accepted: "
-                             + ", ".join(ld.name for ld in setup.loads))
+        loads = arms_mod.pick_loads(setup, a.loads)
     except ValueError as e:
         ap.error(str(e))
     reps = a.reps if a.reps is not None else (1 if a.quick else 3)

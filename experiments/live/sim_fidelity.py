@@ -51,8 +51,9 @@ def compare(out: Path) -> dict:
     by_load = {}
     for r in runs:
         # The simulator's workload holds the agent programs only: a cell with plain
-        # traffic beside them (mixed) is not compared.
-        if "plain" not in r:
+        # traffic beside them (mixed) is not compared, nor an open-arrival cell (the
+        # comparison drives the simulator at the live run's concurrency).
+        if "plain" not in r and not r["live"].get("rate"):
             by_load.setdefault(r["live"]["load"], r)
     result = {"profile": {k: cal["sim_profile"][k] for k in ("prefill", "decode")},
               "cells": {}}

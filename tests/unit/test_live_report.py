@@ -172,3 +172,47 @@ def test_memory_is_recorded_and_reported(live):
     text = "\n".join(report.memory_lines(runs))
     assert "900 MiB at the lowest (stock-hicache-wb)" in text
     assert "pages swapped in or out during the runs: 0" in text
+
+
+def test_opt_in_loads_are_named_not_run_by_default(live):
+    """solo and open (issue 15) run only when named; an unknown name is refused, naming
+    the accepted ones; open arrives at Poisson times over more programs."""
+    import arms
+
+    assert [ld.name for ld in arms.pick_loads(arms.FULL, None)] == \
+        ["contended", "light", "mixed"]
+    picked = arms.pick_loads(arms.FULL, "open,contended")
+    assert [ld.name for ld in picked] == ["open", "contended"]
+    assert picked[0].rate > 0 and picked[0].programs > arms.FULL.scaling.programs
+    assert arms.pick_loads(arms.FULL, "solo")[0].concurrency == 1
+    with pytest.raises(ValueError, match="unknown nope; accepted: contended, light, mixed, "
+                       "solo, open"):
+        arms.pick_loads(arms.FULL, "contended,nope")
+
+
+def test_solo_cell_gives_the_no_contention_floor(live):
+    _, report = live
+
+    def run(arm, rep, load, jcts):
+        r = _run(arm, rep, jcts)
+        r["live"]["load"] = load
+        for i, p in enumerate(r["programs"]):
+            p["program_id"] = "ab"[i]
+        return r
+
+    runs = [run("stock-hicache-wb", 0, "solo", [4.0, 6.0]),
+            run("stock-hicache-wb", 1, "solo", [5.0, 8.0]),
+            run("overlay-hicache", 0, "solo", [6.0, 7.0]),
+            run("stock-hicache-wb", 0, "contended", [10.0, 14.0]),
+            run("stock-lru", 0, "contended", [20.0, 24.0])]
+    cells = report.summarize(runs)
+    # medians per program: a 5.0, b 7.0 -> floor 6.0; best stock arms: 12 s, with HiCache too
+    f = cells["trace/contended"]["floor"]
+    assert f["jct_mean_s"] == pytest.approx(6.0)
+    assert f["vs"] == {"stock-hicache-wb": pytest.approx(0.5)}  # best overall and with HiCache
+    assert "floor" not in cells["trace/solo"]
+    assert "mean JCT 6.00 s; x0.50 of `stock-hicache-wb`" in report.markdown(cells, runs)
+    # A cell with programs the solo cell did not run gets no floor.
+    other = run("stock-lru", 0, "open", [1.0, 2.0])
+    other["programs"][1]["program_id"] = "z"
+    assert "floor" not in report.summarize(runs + [other])["trace/open"]
