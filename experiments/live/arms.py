@@ -81,8 +81,9 @@ ARMS = (
         note="the overlay's default with HiCache write_back (locks demote to host)"),
     Arm("overlay-hicache-nofcfs", True, HICACHE + ("--hicache-write-policy", "write_through",
                                                    "--continuum-no-program-fcfs"),
-        note="overlay-hicache with the queue in request FCFS (turns inside their TTL "
-             "still first): what program FCFS costs or gains with a host tier"),
+        note="overlay-hicache with the queue in SGLang's own order (request FCFS; the "
+             "overlay does not reorder it at all): what program FCFS costs or gains "
+             "with a host tier"),
     Arm("overlay-hicache-lpm", True, HICACHE + ("--hicache-write-policy", "write_back",
                                                 "--continuum-no-program-fcfs",
                                                 "--schedule-policy", "lpm"),

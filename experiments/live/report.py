@@ -96,8 +96,9 @@ def summarize(runs: list[dict]) -> dict:
 def _floors(out: dict, cells: dict) -> None:
     """Issue 15: the no-contention floor of a cell, from the solo cell (each program
     alone on the server): the mean over the cell's programs of each one's median solo
-    JCT. No scheduler's mean JCT on those programs can be lower; its ratio to the best
-    stock arms says how much of their mean any scheduler could remove."""
+    JCT. Contention only adds to a program's time (the solo runs keep the prefixes the
+    programs share cached, as a busy server does), so this is how low a scheduler could
+    bring the mean; its ratio to the best stock arms says how much of it any could remove."""
     solo = defaultdict(list)
     for rs in cells.get("trace/solo", {}).values():
         for r in rs:
