@@ -23,6 +23,9 @@ class Arm:
 
 # Host pool 2x the device pool (SGLang's default ratio; a few hundred MB for this model).
 HICACHE = ("--enable-hierarchical-cache", "--hicache-ratio", "2")
+# A host pool no larger than the device pool: it cannot hold every context (contended:
+# ~14,000 tokens against 6,000 + 6,000), so host eviction drops some.
+HICACHE_SMALL = ("--enable-hierarchical-cache", "--hicache-ratio", "1")
 
 # T-LRU needs its two token counts (SGLang refuses threshold <= next_prompt_estimate).
 # The simulator's T-LRU on Llama-3.1-8B/H100 uses threshold = the tokens prefilled
@@ -89,6 +92,18 @@ ARMS = (
                                                 "--schedule-policy", "lpm"),
         note="stock-hicache-lpm plus the overlay's locks (demoting to host), the queue "
              "left in SGLang's lpm order"),
+    Arm("stock-hicache-lpm-h1", False, HICACHE_SMALL + ("--hicache-write-policy",
+                                                        "write_back", "--schedule-policy",
+                                                        "lpm"),
+        note="stock-hicache-lpm with the host pool the device pool's size"),
+    Arm("overlay-hicache-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
+                                                     "write_through"),
+        note="overlay-hicache with the host pool the device pool's size (host holds keep "
+             "programs inside their TTL from host eviction)"),
+    Arm("overlay-hicache-any-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
+                                                         "write_through",
+                                                         "--continuum-pressure-scope", "any"),
+        note="overlay-hicache-any with the host pool the device pool's size"),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through",
                                                 "--continuum-pressure-scope", "any"),
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "
