@@ -182,11 +182,11 @@ class Controller:
         tenant = tenant_of(req)
         key = self.identity.continues(tenant, req.origin_input_ids, now)
         proven = key is not None
-        if proven and self.first_turns is not None:
+        if not proven:
+            key = self.identity.start(tenant, str(req.rid))
+        elif self.first_turns is not None:
             self.first_turns.continued(key)
             self.policy.set_first_turn_share(self.first_turns.share)
-        else:
-            key = self.identity.start(tenant, str(req.rid))
         value = RequestProgram(key, ProgramHints(key[1]), inferred=True, proven=proven)
         setattr(req, _HINTS, value)
         return value

@@ -206,6 +206,7 @@ def test_first_turns_plain_keeps_the_rule_before():
     p1 = list(range(100, 400))
     turn(ctl, clock, req("r1", p1, [5, 6]))
     assert ctl.cache.locked == [] and ctl.first_turns is None  # no lock, even when fresh
-    turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
+    second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
+    assert second.key == ("", "~r1") and second.proven  # it continues r1's program
     assert ctl.cache.locked == [("lock", "node-r2")]  # continued: it locks as before
     assert ctl.policy.queue_key(None, 1000.0, False)[2] == 1000.0 - 180.0
