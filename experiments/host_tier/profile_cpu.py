@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 
 HERE = Path(__file__).parent
 

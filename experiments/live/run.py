@@ -36,8 +36,8 @@ from sglang_continuum.connect.metrics_text import MissingMetric  # noqa: E402
 from sglang_continuum.replay import Concurrency, Poisson, replay  # noqa: E402
 from sglang_continuum.replay.plain import PlainLoad  # noqa: E402
 from sglang_continuum.replay.report import write_json  # noqa: E402
-from sglang_continuum.server import testbed_link  # noqa: E402
-from sglang_continuum.testing.server import launch  # noqa: E402
+from sglang_continuum.launcher import testbed_link  # noqa: E402
+from sglang_continuum.launcher.server import launch  # noqa: E402
 from sglang_continuum.workload import describe, load  # noqa: E402
 
 PRESET = "testbed-100m"
@@ -78,7 +78,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
             preset: str = PRESET, prefill_profile: Path | None = None,
             host_link: float | None = None) -> Path:
     """One server, one replay. `host_link` (bytes/s): arms with a host tier get their
-    reloads paced at it (server/testbed_link.py)."""
+    reloads paced at it (launcher/testbed_link.py)."""
     programs = load("trace", 0, replace(setup.scaling, programs=ld.programs)
                     if ld.programs else setup.scaling)
     flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),

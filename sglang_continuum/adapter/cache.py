@@ -15,7 +15,7 @@ from collections import defaultdict
 from sglang.srt.mem_cache.registry import TreeCacheBuildContext, create_unified_radix_cache
 from sglang.srt.mem_cache.unified_radix_cache import TreeLock, UnifiedRadixCache
 
-from sglang_continuum.server.settings import Settings
+from sglang_continuum.adapter.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def make_factory(settings_loader):
                 logger.warning("sglang-continuum: host tier on, but no measured reload "
                                "time: the cost model prices a lapse as a prefill. Run "
                                "`python -m sglang_continuum.profile --host-reload` and "
-                               "pass --continuum-prefill-profile FILE.")
+                               "name its file as prefill_profile in --continuum-config.")
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
                                      export_metrics=ctx.tp_rank == 0
                                      and bool(ctx.params.enable_metrics))

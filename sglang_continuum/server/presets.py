@@ -23,7 +23,7 @@ class ModelPreset:
     # SGLang flags this preset sets unless the user passes them.
     server_defaults: dict = field(default_factory=dict)
     # The overlay's PrefillReload fit (a, b, c) for this model on the CPU, used unless
-    # the user gives one (--continuum-prefill-profile or a config file): the cost
+    # the user gives one (prefill_profile in --continuum-config): the cost
     # model must price a rebuild at what it costs on this server.
     prefill_profile: dict | None = None
 

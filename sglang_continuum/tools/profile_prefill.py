@@ -4,7 +4,7 @@ write the fit used by the cost model's PrefillReload term.
 Sends prompts of growing length made of fresh tokens (no cache hit possible) with one
 output token, keeps the fastest of a few repeats per size, subtracts the one-token
 request's time (fixed overheads), and fits seconds = a + b*n + c*n^2.
-Pass the file to the server with ``--continuum-prefill-profile FILE``. With
+Pass it to the server as ``{"prefill_profile": "FILE"}`` in ``--continuum-config``. With
 ``--host-reload`` (a server with a host tier) it also measures the reload time from host
 memory (tools/profile_reload.py), which the cost model uses with a host tier.
 """

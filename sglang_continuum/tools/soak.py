@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import requests
 
 from sglang_continuum.connect.metrics_text import metric_sum, parse_metrics
-from sglang_continuum.testing.client import program_fields, random_ids
+from sglang_continuum.launcher.client import program_fields, random_ids
 
 FAULTS = ("vanish", "disconnect", "abort", "malformed")
 BAD_FIELDS = (
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.url:
         return go(args.url.rstrip("/"))
-    from sglang_continuum.testing.server import launch
+    from sglang_continuum.launcher.server import launch
 
     with launch(SOAK_SERVER_ARGS, args.log_dir, name="soak") as server:
         return go(server.url, server.alive)

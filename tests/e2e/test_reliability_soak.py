@@ -14,7 +14,7 @@ import os
 import pytest
 
 from sglang_continuum.soak import Soak
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 ARGS = ["--continuum-max-ttl", "5", "--max-running-requests", "8"]
 WAIT_BOUND_S = 60.0  # 2-core CPU host, tiny model: a turn takes well under a second alone

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sglang_continuum.testing.server import free_port, stop_process_group, wait_ready
+from sglang_continuum.launcher.server import free_port, stop_process_group, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -53,7 +53,7 @@ from sglang.srt.server_args import (  # noqa: E402
 from sglang_continuum.adapter.cache import ContinuumRadixCache  # noqa: E402
 from sglang_continuum.adapter.controller import Controller  # noqa: E402
 from sglang_continuum.core import PolicyConfig  # noqa: E402
-from sglang_continuum.server.settings import Settings  # noqa: E402
+from sglang_continuum.adapter.settings import Settings  # noqa: E402
 
 POOL = 512
 MAX_INPUT = POOL // 4  # a lone request always fits once every lock has given way

@@ -1,4 +1,4 @@
-"""server/testbed_link.py: host-tier reloads paced like a GPU's host link (testbed)."""
+"""launcher/testbed_link.py: host-tier reloads paced like a GPU's host link (testbed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sglang_continuum.server import testbed_link
+from sglang_continuum.launcher import testbed_link
 
 
 def test_rate_from_the_environment():
