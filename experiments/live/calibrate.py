@@ -6,11 +6,11 @@ AMD EPYC where it was designed, and in 0.58 s on a 2-core Xeon with AMX (bf16 ma
 15x faster than fp32) while its decode step was slower there (31 vs 22 ms). So before
 the first run, one stock server of the preset is measured:
 
-- the prefill fit ``a + b*n + c*n^2`` (``python -m sglang_continuum.profile``'s method):
+- the prefill fit ``a + b*n + c*n^2`` (``sglang-continuum-profile``'s method):
   overlay arms get it as ``--continuum-prefill-profile``, so the cost model prices a
   rebuild at what it costs on this machine, not on the one the preset's default was
   measured on;
-- the simulator's step profile (``python -m sglang_continuum.profile_decode``'s method:
+- the simulator's step profile (``sglang-continuum-profile-steps``'s method:
   prefill with and without a cached prefix, decode by batch and context), which
   ``sim_fidelity.py`` drives the simulator with;
 - the time scale of tool gaps: chosen so that (rebuild of a typical 2,000-token testbed

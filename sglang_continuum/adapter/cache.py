@@ -111,7 +111,7 @@ def make_factory(settings_loader):
             if settings.policy.host_reload_profile is None:
                 logger.warning("sglang-continuum: host tier on, but no measured reload "
                                "time: the cost model prices a lapse as a prefill. Run "
-                               "`python -m sglang_continuum.profile --host-reload` and "
+                               "`sglang-continuum-profile --host-reload` and "
                                "name its file as prefill_profile in --continuum-config.")
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
                                      export_metrics=ctx.tp_rank == 0

@@ -59,7 +59,7 @@ PRESETS = {
             # The watchdog kills the server when one forward passes 300 s: a 3,000-token
             # prefill of this model on a loaded 2-core machine was seen to.
             server_defaults={"--max-total-tokens": "6000", "--watchdog-timeout": "3600"},
-            # `python -m sglang_continuum.profile` on this preset, 2-core AMD EPYC, quiet
+            # `sglang-continuum-profile` on this preset, 2-core AMD EPYC, quiet
             # machine (cold prefill; patch 0010 does not change it).
             prefill_profile={"a": 0.0, "b": 5.8e-4, "c": 1.1e-7},
         ),

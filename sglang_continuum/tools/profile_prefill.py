@@ -1,5 +1,6 @@
-"""``python -m sglang_continuum.profile``: measure prefill time on a running server and
-write the fit used by the cost model's PrefillReload term.
+"""``sglang-continuum-profile`` (``python -m sglang_continuum.tools.profile_prefill``):
+measure prefill time on a running server and write the fit used by the cost model's
+PrefillReload term.
 
 Sends prompts of growing length made of fresh tokens (no cache hit possible) with one
 output token, keeps the fastest of a few repeats per size, subtracts the one-token
@@ -48,7 +49,7 @@ def measure(url: str, sizes=DEFAULT_SIZES, repeats: int = 3, vocab: int = 2000,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sglang_continuum.profile", description=__doc__,
+    ap = argparse.ArgumentParser(prog="sglang-continuum-profile", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:30000", help="server base URL")
     ap.add_argument("--out", type=Path, default=Path("prefill-profile.json"))
