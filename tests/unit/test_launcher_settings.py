@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +203,39 @@ def test_model_is_sglangs_flag_not_a_prefix_of_model_preset(monkeypatch, tmp_pat
 def test_no_abbreviation_of_our_flags(monkeypatch, tmp_path, prefix):
     settings, argv = _parse(["--model-path", "m", prefix, "fixed"], monkeypatch, tmp_path)
     assert prefix in argv and settings == Settings()
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def _doc_rows() -> dict[str, list[str]]:
+    """The doc's table rows by their first cell (backticks stripped)."""
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) >= 4:
+            rows[cells[0].strip("`").split()[0]] = cells
+    return rows
+
+
+def test_every_flag_is_documented():
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    flags.add_cli_args(ap)
+    ours = [s for a in ap._actions for s in a.option_strings if s.startswith("--continuum-")]
+    rows = _doc_rows()
+    missing = [flag for flag in ours if flag not in rows]
+    assert not missing, f"document these flags in {DOC.name}: {missing}"
+
+
+def test_every_config_key_is_documented_with_its_default():
+    rows = _doc_rows()
+    defaults = Settings().to_mapping()
+    missing = [key for key in config_keys() if key not in rows]
+    assert not missing, f"document these config keys in {DOC.name}: {missing}"
+    for key in config_keys():
+        documented = json.loads(rows[key][1].strip("`"))
+        assert documented == defaults[key], f"{key}: doc says {documented}, " \
+                                            f"the code {defaults[key]}"
+    assert "host_tier" not in rows  # not a key
