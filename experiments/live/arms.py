@@ -64,7 +64,7 @@ ARMS = (
                             "--continuum-lock-budget", "1.0",
                             "--continuum-per-program-cap", "1.0"),
         note="fixed 60 s TTL, lock budget and per-program cap 1.0"),
-    # Issue 14: requests without a program id beside agents (the mixed cell).
+    # Requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),
     Arm("overlay-plain-fcfs", True, config="plain-fcfs.json",
@@ -72,14 +72,14 @@ ARMS = (
              "before 2026-12-02)"),
     Arm("overlay-plain-ahead", True, config="plain-ahead.json",
         note="the overlay's default, plain requests before unlocked agent turns"),
-    # Issue 13: an agent that sends no identity; the server infers its programs.
+    # An agent that sends no identity; the server infers its programs.
     Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), anonymous=True,
         note="the overlay's default, agent sends no program id (identity inferred)"),
     Arm("overlay-transparent-fcfs", True, ("--continuum-infer-programs", "on"),
         config="plain-fcfs.json", anonymous=True, note="as overlay-transparent, but a request no prompt continued "
                              "yet (a first turn) ranks at its own arrival, not one age cap "
                              "earlier: what the plain-request rule costs agents without ids"),
-    # Issue 15: a host tier (HiCache on the CPU device, patch 0012) under stock and overlay.
+    # A host tier (HiCache on the CPU device, patch 0012) under stock and overlay.
     Arm("stock-hicache-wt", False, HICACHE + ("--hicache-write-policy", "write_through"),
         note="stock HiCache, write_through"),
     Arm("stock-hicache-wb", False, HICACHE + ("--hicache-write-policy", "write_back"),
@@ -140,10 +140,10 @@ class Load:
 # turns; 8 at a time hold ~14,000 tokens (~2.3x the 6,000-token pool), 2 hold ~4,000.
 LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
          Load("light", 2, "2 programs at a time: contexts fit the pool"),
-         # Issue 14: single-turn requests without identity beside the contended agents.
+         # Single-turn requests without identity beside the contended agents.
          Load("mixed", 8, "contended + plain requests (300 tokens in, 16 out, Poisson "
               "0.5/s, no program id)", plain=(0.5, 300, 16)))
-# Issue 15, opt-in (`--loads solo,open`; a full campaign runs LOADS only):
+# Opt-in loads (`--loads solo,open`; a full campaign runs LOADS only):
 # - solo: one program at a time, every program's JCT without contention, the floor under
 #   any scheduler's mean JCT on the same programs;
 # - open: 24 programs arriving at Poisson times (seed 0) at 0.5/s, about what stock

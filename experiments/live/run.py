@@ -62,7 +62,7 @@ def _counters(server) -> dict:
 
 def memory() -> dict:
     """MemAvailable (MiB) and pages swapped in/out since boot (Linux; {} elsewhere): a
-    host tier must not push the machine into swap (issue 15)."""
+    host tier must not push the machine into swap."""
     try:
         mem = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
         vm = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
