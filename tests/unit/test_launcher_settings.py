@@ -239,3 +239,5 @@ def test_every_config_key_is_documented_with_its_default():
         assert documented == defaults[key], f"{key}: doc says {documented}, " \
                                             f"the code {defaults[key]}"
     assert "host_tier" not in rows  # not a key
+    stale = [name for name in rows if not name.startswith("--") and name not in config_keys()]
+    assert not stale, f"{DOC.name} documents keys the launcher refuses: {stale}"
