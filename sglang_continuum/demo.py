@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sglang_continuum.connect.metrics_text import MissingMetric
 from sglang_continuum.replay import Concurrency, replay
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 from sglang_continuum.workload import Scaling, load
 
 ARMS = (("stock SGLang (LRU)", False, []),

@@ -215,7 +215,7 @@ def overlay_settings(spec: CacheSpec):
     """The server's defaults, with the reload cost of a scaled context equal to that of
     the unscaled one (otherwise contexts shrunk 4x never pay for a lock)."""
     from sglang_continuum.core import PolicyConfig, PrefillModel
-    from sglang_continuum.server.settings import Settings
+    from sglang_continuum.adapter.settings import Settings
 
     return Settings(PolicyConfig(prefill_profile=PrefillModel(0.0, 1.0e-4 / spec.token_scale)))
 

@@ -50,7 +50,7 @@ def build(backend: str, pool_tokens: int, settings=None):
     if backend == "stock":
         return create_unified_radix_cache(ctx), allocator
     from sglang_continuum.adapter.cache import ContinuumRadixCache, make_factory
-    from sglang_continuum.server.settings import Settings
+    from sglang_continuum.adapter.settings import Settings
 
     cache = make_factory(lambda: settings or Settings())(ctx)
     if not isinstance(cache, ContinuumRadixCache) or cache.continuum is None:

@@ -104,7 +104,7 @@ def run(spec: E2ESpec, log_dir: Path, log=print) -> dict:
     A repeat's ratio compares the arms' pooled batches."""
     from contextlib import ExitStack
 
-    from sglang_continuum.testing.server import launch
+    from sglang_continuum.launcher.server import launch
 
     out: dict = {"spec": asdict(spec), "server_args": spec.server_args(), "runs": [],
                  "repeats": []}

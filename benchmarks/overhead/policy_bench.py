@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 from sglang_continuum.adapter.controller import Controller
-from sglang_continuum.server.settings import Settings
+from sglang_continuum.adapter.settings import Settings
 
 from . import clock as timing
 from .fakes import SimClock, StubCache, make_req, tool_gaps

@@ -1,14 +1,20 @@
 """The live A/B's arms, loads and workload (experiments/live/run.py).
 
 Stock arms are SGLang 0.5.23 run the way its authors intend each option; overlay arms
-are ``python -m sglang_continuum.launch_server`` with the policy named.
+are ``python -m sglang_continuum.launch_server`` with the policy named. An arm's research
+knobs are keys of a config file in ``configs/`` (``--continuum-config``), with the
+testbed's prefill profile added by ``run.py``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sglang_continuum.workload import Scaling
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,11 @@ class Arm:
     sessions: bool = False      # replay opens one radix-native session per program
     anonymous: bool = False     # replay sends no program id, last_turn or tool name
     note: str = ""
+    config: str | None = None   # a file of configs/: the arm's --continuum-config keys
+
+    def settings(self) -> dict:
+        """The arm's config-file keys ({} for none)."""
+        return json.loads((CONFIGS / self.config).read_text()) if self.config else {}
 
 
 # Host pool 2x the device pool (SGLang's default ratio; a few hundred MB for this model).
@@ -46,31 +57,29 @@ ARMS = (
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
     Arm("overlay-default", True, (), note="the overlay's default policy"),
-    Arm("overlay-priced", True, ("--continuum-contention-saturation", "0.05",
-                                 "--continuum-contended-ttl", "quantile"),
+    Arm("overlay-priced", True, config="priced.json",
         note="the default before 2026-12-03: memory priced by contention, contended locks "
              "for the tool's top quantile"),
     Arm("fixed-60s", True, ("--continuum-policy", "fixed", "--continuum-fixed-ttl", "60",
                             "--continuum-lock-budget", "1.0",
                             "--continuum-per-program-cap", "1.0"),
         note="fixed 60 s TTL, lock budget and per-program cap 1.0"),
-    # Issue 14: requests without a program id beside agents (the mixed cell).
-    Arm("overlay-plain-aged", True, ("--continuum-plain-requests", "aged"),
+    # Requests without a program id beside agents (the mixed cell).
+    Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),
-    Arm("overlay-plain-fcfs", True, ("--continuum-plain-requests", "fcfs"),
+    Arm("overlay-plain-fcfs", True, config="plain-fcfs.json",
         note="the overlay's default, plain requests ranked by their own arrival (the rule "
              "before 2026-12-02)"),
-    Arm("overlay-plain-ahead", True, ("--continuum-plain-requests", "ahead"),
+    Arm("overlay-plain-ahead", True, config="plain-ahead.json",
         note="the overlay's default, plain requests before unlocked agent turns"),
-    # Issue 13: an agent that sends no identity; the server infers its programs.
+    # An agent that sends no identity; the server infers its programs.
     Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), anonymous=True,
         note="the overlay's default, agent sends no program id (identity inferred)"),
-    Arm("overlay-transparent-fcfs", True, ("--continuum-infer-programs", "on",
-                                           "--continuum-plain-requests", "fcfs"),
-        anonymous=True, note="as overlay-transparent, but a request no prompt continued "
+    Arm("overlay-transparent-fcfs", True, ("--continuum-infer-programs", "on"),
+        config="plain-fcfs.json", anonymous=True, note="as overlay-transparent, but a request no prompt continued "
                              "yet (a first turn) ranks at its own arrival, not one age cap "
                              "earlier: what the plain-request rule costs agents without ids"),
-    # Issue 15: a host tier (HiCache on the CPU device, patch 0012) under stock and overlay.
+    # A host tier (HiCache on the CPU device, patch 0012) under stock and overlay.
     Arm("stock-hicache-wt", False, HICACHE + ("--hicache-write-policy", "write_through"),
         note="stock HiCache, write_through"),
     Arm("stock-hicache-wb", False, HICACHE + ("--hicache-write-policy", "write_back"),
@@ -82,14 +91,14 @@ ARMS = (
         note="the overlay's default with HiCache write_through (locks demote to host)"),
     Arm("overlay-hicache-wb", True, HICACHE + ("--hicache-write-policy", "write_back"),
         note="the overlay's default with HiCache write_back (locks demote to host)"),
-    Arm("overlay-hicache-nofcfs", True, HICACHE + ("--hicache-write-policy", "write_through",
-                                                   "--continuum-no-program-fcfs"),
+    Arm("overlay-hicache-nofcfs", True, HICACHE + ("--hicache-write-policy", "write_through"),
+        config="no-program-fcfs.json",
         note="overlay-hicache with the queue in SGLang's own order (request FCFS; the "
              "overlay does not reorder it at all): what program FCFS costs or gains "
              "with a host tier"),
     Arm("overlay-hicache-lpm", True, HICACHE + ("--hicache-write-policy", "write_back",
-                                                "--continuum-no-program-fcfs",
                                                 "--schedule-policy", "lpm"),
+        config="no-program-fcfs.json",
         note="stock-hicache-lpm plus the overlay's locks (demoting to host), the queue "
              "left in SGLang's lpm order"),
     Arm("stock-hicache-lpm-h1", False, HICACHE_SMALL + ("--hicache-write-policy",
@@ -101,11 +110,11 @@ ARMS = (
         note="overlay-hicache with the host pool the device pool's size (host holds keep "
              "programs inside their TTL from host eviction)"),
     Arm("overlay-hicache-any-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                         "write_through",
-                                                         "--continuum-pressure-scope", "any"),
+                                                         "write_through"),
+        config="scope-any.json",
         note="overlay-hicache-any with the host pool the device pool's size"),
-    Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through",
-                                                "--continuum-pressure-scope", "any"),
+    Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
+        config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "
              "request, not only younger programs' locks: with a host tier a lock that "
              "gives way costs a reload, not a rebuild"),
@@ -131,10 +140,10 @@ class Load:
 # turns; 8 at a time hold ~14,000 tokens (~2.3x the 6,000-token pool), 2 hold ~4,000.
 LOADS = (Load("contended", 8, "8 programs at a time: contexts ~2.3x the pool"),
          Load("light", 2, "2 programs at a time: contexts fit the pool"),
-         # Issue 14: single-turn requests without identity beside the contended agents.
+         # Single-turn requests without identity beside the contended agents.
          Load("mixed", 8, "contended + plain requests (300 tokens in, 16 out, Poisson "
               "0.5/s, no program id)", plain=(0.5, 300, 16)))
-# Issue 15, opt-in (`--loads solo,open`; a full campaign runs LOADS only):
+# Opt-in loads (`--loads solo,open`; a full campaign runs LOADS only):
 # - solo: one program at a time, every program's JCT without contention, the floor under
 #   any scheduler's mean JCT on the same programs;
 # - open: 24 programs arriving at Poisson times (seed 0) at 0.5/s, about what stock
@@ -165,6 +174,32 @@ QUICK = Setup(Scaling(token_scale=1 / 16, time_scale=1.0, max_turns=4, output_ca
                       max_gap_s=3.0, programs=4), pool_tokens=3000,
               loads=(Load("contended", 4, "4 programs at a time: contexts ~2x the pool"),),
               arms=QUICK_ARMS)
+
+
+def server_flags(arm: Arm, pool_tokens: int, preset: str,
+                 config_file: Path | None = None) -> list[str]:
+    """The launcher's flags of one run of `arm` (``run.launch`` adds
+    ``--continuum-disable`` to a stock arm's)."""
+    flags = ["--model-preset", preset, "--max-total-tokens", str(pool_tokens),
+             "--random-seed", "0", "--enable-metrics", *arm.flags]
+    if arm.overlay and config_file is not None:
+        flags += ["--continuum-config", str(config_file)]
+    return flags
+
+
+def write_config(arm: Arm, folder: Path, name: str,
+                 prefill_profile: Path | None = None) -> Path | None:
+    """An overlay arm's config file: its keys, and the prefill profile the testbed was
+    measured with (None for a stock arm, or when there is nothing to set)."""
+    keys = arm.settings()
+    if prefill_profile is not None:
+        keys["prefill_profile"] = str(Path(prefill_profile).resolve())
+    if not arm.overlay or not keys:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.continuum.json"
+    path.write_text(json.dumps(keys, indent=1, sort_keys=True))
+    return path
 
 
 def arm(name: str) -> Arm:

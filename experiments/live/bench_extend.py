@@ -23,7 +23,7 @@ from pathlib import Path
 from sglang_continuum.replay.client import HttpSender
 from sglang_continuum.replay.prompts import Context
 from sglang_continuum.server import patching
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 
 HERE = Path(__file__).resolve().parent
 PATCH = "0010-torch-native-extend-new-tokens.patch"

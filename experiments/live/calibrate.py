@@ -6,11 +6,11 @@ AMD EPYC where it was designed, and in 0.58 s on a 2-core Xeon with AMX (bf16 ma
 15x faster than fp32) while its decode step was slower there (31 vs 22 ms). So before
 the first run, one stock server of the preset is measured:
 
-- the prefill fit ``a + b*n + c*n^2`` (``python -m sglang_continuum.profile``'s method):
+- the prefill fit ``a + b*n + c*n^2`` (``sglang-continuum-profile``'s method):
   overlay arms get it as ``--continuum-prefill-profile``, so the cost model prices a
   rebuild at what it costs on this machine, not on the one the preset's default was
   measured on;
-- the simulator's step profile (``python -m sglang_continuum.profile_decode``'s method:
+- the simulator's step profile (``sglang-continuum-profile-steps``'s method:
   prefill with and without a cached prefix, decode by batch and context), which
   ``sim_fidelity.py`` drives the simulator with;
 - the time scale of tool gaps: chosen so that (rebuild of a typical 2,000-token testbed
@@ -18,7 +18,7 @@ the first run, one stock server of the preset is measured:
   H100, 2.4 s : the trace's mean gap 1.8 s). The setup's gap cap scales with it.
 
 From the same rebuild time (no measurement of its own), ``host_link`` gives the pace of
-host-tier reloads (``sglang_continuum/server/testbed_link.py``) at which reload : rebuild
+host-tier reloads (``sglang_continuum/launcher/testbed_link.py``) at which reload : rebuild
 of the reference context equals the GPU's (the simulator's 8B/H100 roofline: 40k tokens
 reload over PCIe in 0.16 s, 1 : 15 of the rebuild); unpaced, a reload on the CPU is a
 DRAM copy ~10x cheaper than that relative to the rebuild.
@@ -37,7 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sglang_continuum.core.prefill import PrefillModel
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 from sglang_continuum.tools import profile_prefill, profile_steps
 from sglang_continuum.workload import load
 

@@ -25,7 +25,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "ab"))
 
 import arms as arms_mod  # noqa: E402
 import calibrate as calibrate_mod  # noqa: E402
@@ -36,8 +35,8 @@ from sglang_continuum.connect.metrics_text import MissingMetric  # noqa: E402
 from sglang_continuum.replay import Concurrency, Poisson, replay  # noqa: E402
 from sglang_continuum.replay.plain import PlainLoad  # noqa: E402
 from sglang_continuum.replay.report import write_json  # noqa: E402
-from sglang_continuum.server import testbed_link  # noqa: E402
-from sglang_continuum.testing.server import launch  # noqa: E402
+from sglang_continuum.launcher import testbed_link  # noqa: E402
+from sglang_continuum.launcher.server import launch  # noqa: E402
 from sglang_continuum.workload import describe, load  # noqa: E402
 
 PRESET = "testbed-100m"
@@ -63,7 +62,7 @@ def _counters(server) -> dict:
 
 def memory() -> dict:
     """MemAvailable (MiB) and pages swapped in/out since boot (Linux; {} elsewhere): a
-    host tier must not push the machine into swap (issue 15)."""
+    host tier must not push the machine into swap."""
     try:
         mem = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
         vm = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
@@ -74,18 +73,27 @@ def memory() -> dict:
         return {}
 
 
+def _recorded(config: Path | None) -> dict | None:
+    """A run's config-file keys as recorded: the profile by file name, not this machine's
+    path to it."""
+    if config is None:
+        return None
+    keys = json.loads(config.read_text())
+    if "prefill_profile" in keys:
+        keys["prefill_profile"] = Path(keys["prefill_profile"]).name
+    return keys
+
+
 def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str,
             preset: str = PRESET, prefill_profile: Path | None = None,
             host_link: float | None = None) -> Path:
     """One server, one replay. `host_link` (bytes/s): arms with a host tier get their
-    reloads paced at it (server/testbed_link.py)."""
+    reloads paced at it (launcher/testbed_link.py)."""
     programs = load("trace", 0, replace(setup.scaling, programs=ld.programs)
                     if ld.programs else setup.scaling)
-    flags = ["--model-preset", preset, "--max-total-tokens", str(setup.pool_tokens),
-             "--random-seed", "0", "--enable-metrics", *arm.flags]
-    if arm.overlay and prefill_profile is not None:
-        flags += ["--continuum-prefill-profile", str(prefill_profile)]
     label = f"{ld.name}-{arm.name}-r{rep}"
+    config = arms_mod.write_config(arm, log_dir, label, prefill_profile)
+    flags = arms_mod.server_flags(arm, setup.pool_tokens, preset, config)
     load_before, mem_before = os.getloadavg(), memory()
     paced = host_link if host_link and "--enable-hierarchical-cache" in arm.flags else None
     env = {testbed_link.ENV: str(paced)} if paced else None
@@ -105,10 +113,11 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
     out["live"] = {"arm": arm.name, "load": ld.name,
                    "concurrency": None if ld.rate else ld.concurrency, "rate": ld.rate,
                    "rep": rep, "preset": preset,
-                   # The profile's file name, not this machine's path to it.
-                   "server_flags": [Path(f).name if prefill_profile and f == str(prefill_profile)
-                                    else f for f in flags]
+                   # The config's file name, not this machine's path to it.
+                   "server_flags": [Path(f).name if config and f == str(config) else f
+                                    for f in flags]
                    + ([] if arm.overlay else ["--continuum-disable"]),
+                   "continuum_config": _recorded(config),
                    "sessions": arm.sessions, "anonymous": arm.anonymous,
                    "pool_tokens": setup.pool_tokens, "scaling": setup.scaling.describe(),
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),

@@ -15,7 +15,7 @@ from collections import defaultdict
 from sglang.srt.mem_cache.registry import TreeCacheBuildContext, create_unified_radix_cache
 from sglang.srt.mem_cache.unified_radix_cache import TreeLock, UnifiedRadixCache
 
-from sglang_continuum.server.settings import Settings
+from sglang_continuum.adapter.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def make_factory(settings_loader):
             if settings.policy.host_reload_profile is None:
                 logger.warning("sglang-continuum: host tier on, but no measured reload "
                                "time: the cost model prices a lapse as a prefill. Run "
-                               "`python -m sglang_continuum.profile --host-reload` and "
-                               "pass --continuum-prefill-profile FILE.")
+                               "`sglang-continuum-profile --host-reload` and "
+                               "name its file as prefill_profile in --continuum-config.")
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
                                      export_metrics=ctx.tp_rank == 0
                                      and bool(ctx.params.enable_metrics))

@@ -22,7 +22,7 @@ from sglang_continuum.core import (
     parse_hints,
     turns,
 )
-from sglang_continuum.server.settings import Settings
+from sglang_continuum.adapter.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -101,7 +101,7 @@ def before_dp_dispatch(self, req, *args, **kwargs):
 def _make_router(controller):
     """The router of this DP controller, or False when the overlay is off or the
     settings keep SGLang's method."""
-    from sglang_continuum.server.settings import BACKEND_NAME, Settings
+    from sglang_continuum.adapter.settings import BACKEND_NAME, Settings
 
     if getattr(controller.server_args, "radix_cache_backend", None) != BACKEND_NAME:
         return False

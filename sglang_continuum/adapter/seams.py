@@ -6,7 +6,7 @@ upstream rename the server would still start, silently stock or half-applied. Th
 module lists those seams in one table and checks them against the installed SGLang:
 the launcher refuses to start (naming each missing seam and the SGLang version found),
 the cache factory refuses to build the overlay's cache, and
-``python -m sglang_continuum.patching check`` reports them beside the patches.
+``python -m sglang_continuum.server.patching check`` reports them beside the patches.
 """
 
 from __future__ import annotations

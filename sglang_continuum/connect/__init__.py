@@ -4,7 +4,7 @@
   ``agent_program``, ``last_turn``); imports ``sglang.lang``.
 - ``connect.openai_agent``: ``openai`` SDK agents (``ProgramSession``,
   ``continuum_extra_body``).
-- ``connect.router``: several servers behind sglang-router with program affinity.
+- ``connect.gateway``: several servers behind the smg gateway with program affinity.
 
 Submodules are imported on demand so one way in does not pull in the others' deps.
 """

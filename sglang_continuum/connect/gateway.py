@@ -22,11 +22,15 @@ use (``custom_params``, ``session_id``, ``routing_key``, ``cache_salt``, ``extra
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from sglang_continuum.connect.router import run_until_healthy
+import requests
 
 # Failover in about a second, stickiness on a loaded machine: a request to a dead worker
 # fails to connect, its circuit breaker opens on that one failure and the retry (backoff
@@ -62,3 +66,49 @@ def launch_gateway(worker_urls: list[str], port: int, log_path: Path, *,
     with run_until_healthy(argv, worker_urls, port, log_path, name="smg", timeout=timeout,
                            poll_s=0.5) as url:
         yield url
+
+
+def healthy_workers(url: str) -> set[str]:
+    workers = requests.get(f"{url}/workers", timeout=5).json()["workers"]
+    return {w["url"] for w in workers if w.get("is_healthy")}
+
+
+@contextmanager
+def run_until_healthy(argv: list[str], worker_urls: list[str], port: int, log_path: Path,
+                      *, name: str, timeout: float, poll_s: float):
+    """Run a gateway process until the block ends; yields its URL once its ``/workers``
+    reports every worker healthy."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "NO_COLOR": "1"},
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; log tail:\n"
+                                   + log_path.read_text(errors="replace")[-3000:])
+            try:
+                if healthy_workers(url) >= set(worker_urls):
+                    break
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} workers not healthy in {timeout}s")
+            time.sleep(poll_s)
+        yield url
+    finally:
+        _stop(proc, timeout=15)
+
+
+def _stop(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the gateway's process group (its own session); SIGKILL after timeout."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         for cat, n in cases.split(a.cases, chosen).items():
             print(f"{cat:16} {n}")
         return 0
-    from sglang_continuum.testing.server import launch
+    from sglang_continuum.launcher.server import launch
 
     ctx = nullcontext(None) if a.url else launch(
         server.SERVER_ARGS, a.log_dir, overlay=True, name="fuzz", env=server.SERVER_ENV)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from sglang_continuum.testing.client import program_fields, random_ids
+from sglang_continuum.launcher.client import program_fields, random_ids
 
 
 @dataclass

@@ -13,8 +13,8 @@ import logging
 import os
 import sys
 
-from sglang_continuum.server import presets
-from sglang_continuum.server import settings as settings_mod
+from sglang_continuum.adapter import settings as settings_mod
+from sglang_continuum.server import flags, presets
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,12 @@ def _with_preset_profile(settings: settings_mod.Settings,
 
 def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
     """Split our flags from SGLang's; returns (settings or None if disabled, sglang argv)."""
+    # No abbreviations: SGLang's flags pass through, and argparse would otherwise take
+    # one of them for a prefix of ours (--model for --model-preset).
     ap = argparse.ArgumentParser(
-        prog="python -m sglang_continuum.launch_server", add_help=False,
+        prog="python -m sglang_continuum.launch_server", add_help=False, allow_abbrev=False,
         description="SGLang server with the Continuum overlay. All SGLang flags apply.")
-    settings_mod.add_cli_args(ap)
+    flags.add_cli_args(ap)
     ap.add_argument("--model-preset", metavar="NAME", default=None,
                     help="serve a locally built dummy-weight model on the CPU: "
                     + "; ".join(f"{p.name}: {p.summary}" for p in presets.PRESETS.values())
@@ -92,7 +94,7 @@ def parse(argv: list[str]) -> tuple[settings_mod.Settings | None, list[str]]:
         return None, rest
     enabled = not ns.continuum_disable
     try:
-        settings = settings_mod.settings_from_args(ns) if enabled else None
+        settings = flags.settings_from_args(ns) if enabled else None
         sglang_argv = build_sglang_argv(rest, enabled, ns.model_preset)
         if settings is not None and ns.model_preset is not None:
             settings = _with_preset_profile(settings, presets.get(ns.model_preset))

@@ -3,9 +3,9 @@
 The patches in ``patches/`` are written against the SGLang repository layout
 (``python/sglang/...``), so ``git apply`` / ``patch -p1`` take them in a checkout of
 v0.5.23. Against an installed package they apply with ``-p2`` inside site-packages.
-Usage: ``python -m sglang_continuum.patching {apply,check,revert,status}``; ``check``
-also checks every SGLang seam the adapter relies on (one command answers "is this
-SGLang upgrade safe for the overlay?").
+Usage: ``sglang-continuum-patch {apply,check,revert,status}`` (or ``python -m
+sglang_continuum.server.patching``); ``check`` also checks every SGLang seam the adapter
+relies on (one command answers "is this SGLang upgrade safe for the overlay?").
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def apply_all(root: Path | None = None) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sglang_continuum.patching")
+    ap = argparse.ArgumentParser(prog="sglang-continuum-patch")
     ap.add_argument("action", choices=["apply", "check", "revert", "status"])
     a = ap.parse_args(argv)
     root = site_root()

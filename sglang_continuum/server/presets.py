@@ -23,7 +23,7 @@ class ModelPreset:
     # SGLang flags this preset sets unless the user passes them.
     server_defaults: dict = field(default_factory=dict)
     # The overlay's PrefillReload fit (a, b, c) for this model on the CPU, used unless
-    # the user gives one (--continuum-prefill-profile or a config file): the cost
+    # the user gives one (prefill_profile in --continuum-config): the cost
     # model must price a rebuild at what it costs on this server.
     prefill_profile: dict | None = None
 
@@ -59,7 +59,7 @@ PRESETS = {
             # The watchdog kills the server when one forward passes 300 s: a 3,000-token
             # prefill of this model on a loaded 2-core machine was seen to.
             server_defaults={"--max-total-tokens": "6000", "--watchdog-timeout": "3600"},
-            # `python -m sglang_continuum.profile` on this preset, 2-core AMD EPYC, quiet
+            # `sglang-continuum-profile` on this preset, 2-core AMD EPYC, quiet
             # machine (cold prefill; patch 0010 does not change it).
             prefill_profile={"a": 0.0, "b": 5.8e-4, "c": 1.1e-7},
         ),

@@ -1,10 +1,11 @@
-"""``python -m sglang_continuum.profile``: measure prefill time on a running server and
-write the fit used by the cost model's PrefillReload term.
+"""``sglang-continuum-profile`` (``python -m sglang_continuum.tools.profile_prefill``):
+measure prefill time on a running server and write the fit used by the cost model's
+PrefillReload term.
 
 Sends prompts of growing length made of fresh tokens (no cache hit possible) with one
 output token, keeps the fastest of a few repeats per size, subtracts the one-token
 request's time (fixed overheads), and fits seconds = a + b*n + c*n^2.
-Pass the file to the server with ``--continuum-prefill-profile FILE``. With
+Pass it to the server as ``{"prefill_profile": "FILE"}`` in ``--continuum-config``. With
 ``--host-reload`` (a server with a host tier) it also measures the reload time from host
 memory (tools/profile_reload.py), which the cost model uses with a host tier.
 """
@@ -48,7 +49,7 @@ def measure(url: str, sizes=DEFAULT_SIZES, repeats: int = 3, vocab: int = 2000,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sglang_continuum.profile", description=__doc__,
+    ap = argparse.ArgumentParser(prog="sglang-continuum-profile", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:30000", help="server base URL")
     ap.add_argument("--out", type=Path, default=Path("prefill-profile.json"))

@@ -1,4 +1,4 @@
-"""Host tier reload time, for ``python -m sglang_continuum.profile --host-reload``.
+"""Host tier reload time, for ``python -m sglang_continuum.tools.profile_prefill --host-reload``.
 
 On a server with ``--enable-hierarchical-cache``: for each size, a fresh prompt is
 prefilled, pushed out of the device pool by fresh filler prompts (the pool's size of

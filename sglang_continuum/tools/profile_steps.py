@@ -1,5 +1,6 @@
-"""``python -m sglang_continuum.profile_decode``: measure a running server's step times and
-write a simulator profile (``sglang_continuum.sim.profiles`` JSON format).
+"""``sglang-continuum-profile-steps`` (``python -m sglang_continuum.tools.profile_steps``):
+measure a running server's step times and write a simulator profile
+(``sglang_continuum.sim.profiles`` JSON format).
 
 Two measurements, both from the client, both the minimum over repeats (other load on
 the machine only ever adds time):
@@ -114,7 +115,7 @@ def sim_profile(prefill: list[tuple[int, int, float]], decode: list[tuple[int, i
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sglang_continuum.profile_decode",
+    ap = argparse.ArgumentParser(prog="sglang-continuum-profile-steps",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:30000", help="server base URL")
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     prefill = measure_prefill(a.url, repeats=a.repeats + 1)
     decode = measure_decode(a.url, steps=a.steps, repeats=a.repeats)
     prof = sim_profile(prefill, decode, a.kv_capacity, a.chunk_size, a.max_running, a.name)
-    prof["command"] = shlex.join(["python", "-m", "sglang_continuum.profile_decode",
+    prof["command"] = shlex.join(["python", "-m", "sglang_continuum.tools.profile_steps",
                                   *(sys.argv[1:] if argv is None else argv)])
     prof["machine"] = f"{platform.node()} {platform.processor() or platform.machine()}"
     prof["date"] = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -1,5 +1,5 @@
-"""``python -m sglang_continuum.soak``: many concurrent agent programs plus injected
-faults against a real server, then a leak check.
+"""``sglang-continuum-soak`` (``python -m sglang_continuum.tools.soak``): many concurrent
+agent programs plus injected faults against a real server, then a leak check.
 
 Faults: programs that vanish mid-tool (no next turn), clients that disconnect
 mid-stream (stream=true, socket closed), aborts (``POST /abort_request`` with the rid),
@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import requests
 
 from sglang_continuum.connect.metrics_text import metric_sum, parse_metrics
-from sglang_continuum.testing.client import program_fields, random_ids
+from sglang_continuum.launcher.client import program_fields, random_ids
 
 FAULTS = ("vanish", "disconnect", "abort", "malformed")
 BAD_FIELDS = (
@@ -283,7 +283,7 @@ SOAK_SERVER_ARGS = ["--max-total-tokens", "8192", "--random-seed", "0",
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sglang_continuum.soak", description=__doc__)
+    ap = argparse.ArgumentParser(prog="sglang-continuum-soak", description=__doc__)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.url:
         return go(args.url.rstrip("/"))
-    from sglang_continuum.testing.server import launch
+    from sglang_continuum.launcher.server import launch
 
     with launch(SOAK_SERVER_ARGS, args.log_dir, name="soak") as server:
         return go(server.url, server.alive)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 
 LOG_DIR = Path(os.environ.get("SGLANG_CONTINUUM_TEST_LOGS", "/tmp/sglang-continuum-test-logs"))
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 

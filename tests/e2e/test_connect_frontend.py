@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 

@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 
 from sglang_continuum.connect.openai_agent import ProgramSession
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 

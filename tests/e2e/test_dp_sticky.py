@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 
@@ -21,7 +21,7 @@ TURNS, GROWTH, SYSTEM = 3, 160, 240  # each turn adds as much as the first promp
 
 @pytest.fixture(scope="module")
 def server():
-    from sglang_continuum.testing.server import launch
+    from sglang_continuum.launcher.server import launch
 
     from .conftest import BASE_ARGS, LOG_DIR
 

@@ -17,7 +17,7 @@ import requests
 
 from sglang_continuum.fuzz import campaign, cases, report
 from sglang_continuum.fuzz import server as fuzz_server
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 
 from .conftest import LOG_DIR
 

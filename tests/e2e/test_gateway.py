@@ -24,8 +24,8 @@ pytest.importorskip("smg", reason="smg (Shepherd Model Gateway) is not installed
 
 from sglang_continuum.connect.gateway import launch_gateway  # noqa: E402
 from sglang_continuum.connect.openai_agent import ProgramSession  # noqa: E402
-from sglang_continuum.testing.client import random_ids  # noqa: E402
-from sglang_continuum.testing.server import free_port, launch  # noqa: E402
+from sglang_continuum.launcher.client import random_ids  # noqa: E402
+from sglang_continuum.launcher.server import free_port, launch  # noqa: E402
 
 from .conftest import BASE_ARGS, LOG_DIR  # noqa: E402
 

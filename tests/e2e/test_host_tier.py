@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 

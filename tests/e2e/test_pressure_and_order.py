@@ -6,28 +6,31 @@ guessed duration, so they hold on a fast idle machine and on an oversubscribed o
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 import requests
 
-from sglang_continuum.testing.client import generate, generate_stream, random_ids
+from sglang_continuum.launcher.client import generate, generate_stream, random_ids
 
 pytestmark = pytest.mark.server
 
 # Locks may hold most of the pool here; one running request at a time makes the
 # waiting queue observable: completion order is the scheduler's admission order.
-# The queue age cap (default 60 s) is raised to an hour so that no rank depends on how
-# long this machine takes between submissions (a plain request ranks one cap before its
-# arrival; an agent turn never more than one cap before its own).
+# The queue age cap (a config-file key, default 180 s) is raised to an hour so that no
+# rank depends on how long this machine takes between submissions (a plain request ranks
+# one cap before its arrival; an agent turn never more than one cap before its own).
 ARGS = ["--continuum-lock-budget", "0.9", "--continuum-per-program-cap", "0.5",
-        "--max-running-requests", "1", "--continuum-queue-age-cap", "3600"]
+        "--max-running-requests", "1"]
 CONTEXT = 2208  # 2200 prompt + 8 output tokens
 
 
 @pytest.fixture(scope="module")
-def server(start_server):
-    return start_server(ARGS, name="pressure")
+def server(start_server, tmp_path_factory):
+    config = tmp_path_factory.mktemp("pressure") / "continuum.json"
+    config.write_text(json.dumps({"queue_age_cap_s": 3600}))
+    return start_server([*ARGS, "--continuum-config", str(config)], name="pressure")
 
 
 def test_pressure_releases_youngest_lock_without_retraction(server):
@@ -106,7 +109,7 @@ def test_waiting_queue_is_program_fcfs(server):
         t.join(timeout=600)
     assert done[0] == ("X", "abort"), done
     # In-TTL program first; then by rank: the plain request S1 ranks as a program that
-    # began one queue age cap (here an hour) before it (--continuum-plain-requests aged,
+    # began one queue age cap (here an hour) before it (plain_requests "aged",
     # the default), so ahead of D (began minutes ago), then D by its first arrival, then the
     # new program B; stock SGLang (fcfs-like for equal prefixes) would serve S1, B1, D2, A2.
     assert [label for label, _ in done[1:]] == ["A2", "S1", "D2", "B1"], done

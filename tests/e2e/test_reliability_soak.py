@@ -4,7 +4,7 @@ Many concurrent programs on loopback (normal ones, ones that vanish mid-tool, cl
 that disconnect mid-stream, aborts by rid, malformed requests). The server must neither
 restart nor wedge, every well-formed program must finish, no request may wait longer
 than WAIT_BOUND_S while locks are held, and once the TTLs pass the locks and KV usage
-must be back at their idle level. The long run is ``SOAK_MINUTES=N pytest -m soak`` or ``python -m sglang_continuum.soak --minutes N``.
+must be back at their idle level. The long run is ``SOAK_MINUTES=N pytest -m soak`` or ``python -m sglang_continuum.tools.soak --minutes N``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from sglang_continuum.soak import Soak
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.tools.soak import Soak
+from sglang_continuum.launcher.client import generate, random_ids
 
 ARGS = ["--continuum-max-ttl", "5", "--max-running-requests", "8"]
 WAIT_BOUND_S = 60.0  # 2-core CPU host, tiny model: a turn takes well under a second alone

@@ -4,7 +4,7 @@
 import pytest
 
 from sglang_continuum.replay import Concurrency, replay
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 from sglang_continuum.workload import Program, Turn
 
 pytestmark = pytest.mark.server

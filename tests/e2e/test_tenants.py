@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from sglang_continuum.testing.client import generate, generate_stream, random_ids
+from sglang_continuum.launcher.client import generate, generate_stream, random_ids
 
 pytestmark = pytest.mark.server
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 pytestmark = pytest.mark.server
 

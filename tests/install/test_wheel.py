@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sglang_continuum.testing.server import free_port, stop_process_group, wait_ready
+from sglang_continuum.launcher.server import free_port, stop_process_group, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def test_installed_package_patches_and_finds_its_data(installed):
     venv = str(python.parent.parent)
     assert package.startswith(venv) and patches.startswith(venv), probe
     assert programs == "299" and profile == "cpu_tiny"
-    check = run([str(python), "-m", "sglang_continuum.patching", "check"], work, env)
+    check = run([str(python.parent / "sglang-continuum-patch"), "check"], work, env)
     assert "conflict" not in check and "applied" in check, check
     out = run([str(python), "-m", "sglang_continuum.sim", "--workload", "trace",
                "--programs", "3", "--profile", "cpu_tiny", "--policy", "continuum",

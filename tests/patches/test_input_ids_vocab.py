@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.server import launch
 
 pytestmark = pytest.mark.server
 

@@ -27,7 +27,7 @@ from sglang.srt.sampling.sampling_params import SamplingParams  # noqa: E402
 
 from sglang_continuum.adapter.controller import Controller  # noqa: E402
 from sglang_continuum.core import ContinuumPolicy, LockDecision, PolicyConfig  # noqa: E402
-from sglang_continuum.server.settings import Settings  # noqa: E402
+from sglang_continuum.adapter.settings import Settings  # noqa: E402
 from sglang_continuum.sim.bridge import CoreBridge  # noqa: E402
 from sglang_continuum.sim.cache import PrefixCache  # noqa: E402
 from sglang_continuum.sim.policies import SimPolicy  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 
 from sglang_continuum.adapter.controller import Controller
 from sglang_continuum.core import PolicyConfig
-from sglang_continuum.server.settings import Settings
+from sglang_continuum.adapter.settings import Settings
 
 
 class FakeCache:

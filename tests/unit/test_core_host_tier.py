@@ -136,13 +136,17 @@ def test_settings_read_the_reload_profile_from_the_profile_file(tmp_path):
     import argparse
     import json
 
-    from sglang_continuum.server.settings import Settings, add_cli_args, settings_from_args
+    from sglang_continuum.adapter.settings import Settings
+    from sglang_continuum.server.flags import add_cli_args, settings_from_args
 
     f = tmp_path / "profile.json"
     f.write_text(json.dumps({"a": 0.0, "b": 1e-4, "c": 0.0, "source": "test",
                              "host_reload": {"a": 0.0, "b": 2e-6, "c": 0.0, "samples": []}}))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"prefill_profile": "profile.json"}))
     ap = argparse.ArgumentParser()
     add_cli_args(ap)
-    settings = settings_from_args(ap.parse_args(["--continuum-prefill-profile", str(f)]))
+    settings = settings_from_args(ap.parse_args(["--continuum-config", str(cfg)]))
+    assert settings.policy.prefill_profile == PrefillModel(0.0, 1e-4, 0.0)
     assert settings.policy.host_reload_profile == PrefillModel(0.0, 2e-6, 0.0)
     assert Settings.from_mapping(json.loads(settings.to_json())) == settings

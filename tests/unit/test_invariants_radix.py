@@ -53,7 +53,7 @@ from sglang.srt.server_args import (  # noqa: E402
 from sglang_continuum.adapter.cache import ContinuumRadixCache  # noqa: E402
 from sglang_continuum.adapter.controller import Controller  # noqa: E402
 from sglang_continuum.core import PolicyConfig  # noqa: E402
-from sglang_continuum.server.settings import Settings  # noqa: E402
+from sglang_continuum.adapter.settings import Settings  # noqa: E402
 
 POOL = 512
 MAX_INPUT = POOL // 4  # a lone request always fits once every lock has given way
@@ -123,7 +123,7 @@ class Program:
 class LockLifecycle(RuleBasedStateMachine):
     """One server's worth of scheduler events, chosen at random."""
 
-    @initialize(policy=st.sampled_from(["fixed", "cost-model"]),
+    @initialize(policy=st.sampled_from(["fixed", "paper"]),
                 fixed_ttl=st.floats(0.5, 8.0), max_ttl=st.floats(1.0, 20.0),
                 budget=st.sampled_from([0.25, 0.5, 0.9]),
                 per_program=st.sampled_from([0.1, 0.25, 0.5]),
@@ -503,7 +503,7 @@ def _episode_step(m: LockLifecycle, rng: random.Random) -> None:
 
 @settings(max_examples=int(os.environ.get("INVARIANT_EPISODES", "80")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(policy=st.sampled_from(["fixed", "cost-model"]), fixed_ttl=st.floats(0.5, 8.0),
+@given(policy=st.sampled_from(["fixed", "paper"]), fixed_ttl=st.floats(0.5, 8.0),
        max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
        per_program=st.sampled_from([0.1, 0.25, 0.5]), tenant_share=st.sampled_from([0.3, 1.0]),
        seed=st.integers(0, 2**32 - 1), steps=st.integers(50, 300),

@@ -66,10 +66,10 @@ def test_overlay_on_the_preset_prices_rebuilds_with_its_profile(monkeypatch, tmp
     settings, _ = _parse(["--model-preset", "testbed-100m"], monkeypatch, tmp_path)
     assert settings.policy.prefill_profile == PrefillModel.from_dict(
         presets.get("testbed-100m").prefill_profile)
-    prof = tmp_path / "p.json"
-    prof.write_text(json.dumps({"a": 0.01, "b": 2e-4, "c": 0.0}))
-    settings, _ = _parse(["--model-preset", "testbed-100m", "--continuum-prefill-profile",
-                          str(prof)], monkeypatch, tmp_path)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"prefill_profile": {"a": 0.01, "b": 2e-4, "c": 0.0}}))
+    settings, _ = _parse(["--model-preset", "testbed-100m", "--continuum-config",
+                          str(cfg)], monkeypatch, tmp_path)
     assert settings.policy.prefill_profile == PrefillModel(0.01, 2e-4, 0.0)
     settings, _ = _parse([], monkeypatch, tmp_path)
     assert settings.policy.prefill_profile == PolicyConfig().prefill_profile

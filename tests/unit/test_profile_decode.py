@@ -1,4 +1,4 @@
-"""The step-time fit of ``python -m sglang_continuum.profile_decode`` and its output."""
+"""The step-time fit of ``python -m sglang_continuum.tools.profile_steps`` and its output."""
 
 import pytest
 

@@ -1,17 +1,21 @@
-"""The repository's shape: package files stay small enough to read whole, and no
-tracked file names a path of the machine it was developed on (results included)."""
+"""The repository's shape: commands are console scripts, not modules at the package
+root, and no tracked file names a path of the machine it was developed on (results
+included)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "sglang_continuum"
-MAX_LINES = 400
+# Modules at the package root: the package, the command users run as `python -m`, the demo.
+ROOT_MODULES = {"__init__", "launch_server", "demo"}
 # Absolute paths of a development machine: its shared and home folders, and temporary
 # folders one run made (a results file that quotes them). A default such as
 # "/tmp/<tool>-logs" names no machine. Built from pieces so this file does not match.
@@ -29,10 +33,17 @@ def tracked_files() -> list[Path]:
     return [ROOT / name for name in out.decode().split("\0") if name]
 
 
-def test_no_package_file_over_400_lines():
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert not long, f"split these files (at most {MAX_LINES} lines each): {long}"
+def test_commands_are_console_scripts_that_resolve():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert "sglang-continuum" in scripts and len(scripts) > 1, scripts
+    for name, target in scripts.items():
+        module, _, attr = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr)), f"{name}: {target}"
+
+
+def test_no_command_shims_at_the_package_root():
+    found = {p.stem for p in PACKAGE.glob("*.py")}
+    assert found <= ROOT_MODULES, f"make these console scripts: {found - ROOT_MODULES}"
 
 
 def test_no_development_machine_path_in_tracked_files():

@@ -12,7 +12,7 @@ pytest.importorskip("sglang")
 from sglang.srt.managers.schedule_batch import Req  # noqa: E402
 from sglang.srt.managers.scheduler import Scheduler  # noqa: E402
 
-from sglang_continuum import launch_server  # noqa: E402
+from sglang_continuum.server import launch as launch_server  # noqa: E402
 from sglang_continuum.adapter import seams  # noqa: E402
 from sglang_continuum.adapter.hooks import HOOKS, check_seams  # noqa: E402
 

@@ -8,7 +8,7 @@ import pytest
 from sglang_continuum.connect.metrics_text import metric_sum, parse_metrics
 from sglang_continuum.connect.sse import sse_chunks
 from sglang_continuum.core import HintError
-from sglang_continuum.testing.client import program_fields
+from sglang_continuum.launcher.client import program_fields
 from sglang_continuum.workload.arrivals import poisson_arrivals
 
 

@@ -1,4 +1,4 @@
-"""server/testbed_link.py: host-tier reloads paced like a GPU's host link (testbed)."""
+"""launcher/testbed_link.py: host-tier reloads paced like a GPU's host link (testbed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sglang_continuum.server import testbed_link
+from sglang_continuum.launcher import testbed_link
 
 
 def test_rate_from_the_environment():
@@ -68,3 +68,26 @@ def test_kv_bytes_per_token_of_the_presets():
     # 8 layers x 4 KV heads x 64 dims x (K, V) x 2 bytes; tiny: 4 x 2 x 64 x 2 x 2
     assert kv_bytes_per_token("testbed-100m") == 8192
     assert kv_bytes_per_token("tiny") == 2048
+
+
+@pytest.mark.parametrize("rate", [None, "1e9"])
+def test_the_production_plugin_imports_the_testbed_only_when_asked(rate):
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from sglang_continuum.server import plugin; plugin.register(); "
+             "from sglang.srt.mem_cache.pool_host.base import HostKVCache as H; "
+             "print(sorted(m for m in sys.modules if m.startswith('sglang_continuum.launcher')),"
+             " hasattr(H.load_to_device_per_layer_physical, '_continuum_paced'))")
+    env = {k: v for k, v in os.environ.items() if k != testbed_link.ENV}
+    if rate is not None:
+        env[testbed_link.ENV] = rate
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    last = out.stdout.strip().splitlines()[-1]
+    if rate is None:
+        assert last == "[] False"
+    else:
+        assert "'sglang_continuum.launcher.testbed_link'" in last and last.endswith("True")

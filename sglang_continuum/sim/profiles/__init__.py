@@ -11,8 +11,8 @@ with the tiny model, ``--max-total-tokens 6000``; the JSON says how, where and w
 
 (prefill seconds = a + b*n + c*n*(2m+n) + e*m for n new tokens on m cached, ``e``
 optional; decode step seconds = d0 + d1*batch + d2*context).
-The ``prefill`` object may be the file ``python -m sglang_continuum.profile`` writes
-(extra keys are ignored); ``python -m sglang_continuum.profile_decode`` measures and
+The ``prefill`` object may be the file ``python -m sglang_continuum.tools.profile_prefill`` writes
+(extra keys are ignored); ``python -m sglang_continuum.tools.profile_steps`` measures and
 writes the whole file (prefill with the prefix term, decode, KV capacity).
 """
 

@@ -69,7 +69,7 @@ class Server:
         barrier left nothing behind (its lock consumed, its program forgotten). The
         overlay exports its snapshot as soon as a program ends (before the answer goes
         out), so the count read first is current and the wait ends on this barrier."""
-        from sglang_continuum.testing.client import generate, random_ids
+        from sglang_continuum.launcher.client import generate, random_ids
 
         ended = self.metric("sglang_continuum_programs_ended_total")
         pid = f"settle-{uuid.uuid4().hex[:12]}"

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sglang_continuum.testing import server as srv
+from sglang_continuum.launcher import server as srv
 
 
 def test_a_taken_port_in_the_log_raises_port_taken_at_once(tmp_path):

@@ -10,8 +10,8 @@ the CPU device runs its copies inline; on a GPU a reload overlaps the layers' co
 so this is the slower side). Device-to-host backups are not paced: on a GPU they run on
 their own stream beside compute.
 
-For the live testbed only (``experiments/live``); it can only slow a server down.
-Installed by the plugin in every SGLang process; a no-op when the variable is unset.
+For the live testbed only (``experiments/live``); it can only slow a server down. The
+plugin installs it in every SGLang process only when the variable is set.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import os
 import time
 from typing import Callable, Mapping
 
+from sglang_continuum.adapter.settings import TESTBED_HOST_LINK_ENV as ENV
+
 logger = logging.getLogger(__name__)
 
-ENV = "SGLANG_CONTINUUM_TESTBED_HOST_BYTES_PER_S"
 _MARK = "_continuum_paced"
 
 

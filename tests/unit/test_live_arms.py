@@ -1,0 +1,66 @@
+"""experiments/live/arms.py: every arm's server command parses with the launcher's parser
+(no server started), and an arm's research knobs reach the settings through its config
+file, never as a flag SGLang would be handed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sglang_continuum.adapter.settings import Settings
+from sglang_continuum.core import PrefillModel
+from sglang_continuum.server import launch
+
+LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
+
+
+@pytest.fixture(scope="module")
+def arms():
+    sys.path.insert(0, str(LIVE))
+    import arms
+    yield arms
+    sys.path.remove(str(LIVE))
+
+
+def _names():
+    sys.path.insert(0, str(LIVE))
+    try:
+        import arms
+        return [a.name for a in arms.ARMS]
+    finally:
+        sys.path.remove(str(LIVE))
+
+
+@pytest.mark.parametrize("name", _names())
+def test_every_arm_parses_with_the_launcher(arms, name, monkeypatch, tmp_path):
+    monkeypatch.setenv("SGLANG_CONTINUUM_CACHE", str(tmp_path / "models"))
+    arm = arms.arm(name)
+    profile = tmp_path / "prefill-profile.json"
+    profile.write_text(json.dumps({"a": 0.0, "b": 3e-4, "c": 1e-8, "source": "test"}))
+    config = arms.write_config(arm, tmp_path / "logs", name, profile)
+    argv = arms.server_flags(arm, 6000, "testbed-100m", config)
+    settings, sglang_argv = launch.parse(argv + ([] if arm.overlay else
+                                                 ["--continuum-disable"]))
+    assert not any(a.startswith("--continuum-") for a in sglang_argv), sglang_argv
+    if not arm.overlay:
+        assert settings is None and config is None
+        return
+    assert settings.policy.prefill_profile == PrefillModel(0.0, 3e-4, 1e-8)
+    mapping = settings.to_mapping()
+    for key, value in arm.settings().items():
+        assert mapping[key] == value, (name, key)
+    assert Settings.from_mapping(mapping) == settings
+
+
+def test_research_arms_differ_from_the_default(arms):
+    configured = [a for a in arms.ARMS if a.config]
+    assert configured, "no arm sets a research knob"
+    default = Settings().to_mapping()
+    for arm in configured:
+        keys = arm.settings()
+        assert keys and set(keys) <= set(default), arm.name
+        if arm.name != "overlay-plain-aged":  # the default spelled out, kept for old runs
+            assert any(default[k] != v for k, v in keys.items()), arm.name
