@@ -25,7 +25,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "ab"))
 
 import arms as arms_mod  # noqa: E402
 import calibrate as calibrate_mod  # noqa: E402
