@@ -14,12 +14,10 @@ LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
 @pytest.fixture(scope="module")
 def live():
     sys.path.insert(0, str(LIVE))
-    sys.path.insert(0, str(LIVE.parent / "ab"))
     import report
     import run
     yield run, report
     sys.path.remove(str(LIVE))
-    sys.path.remove(str(LIVE.parent / "ab"))
 
 
 def _run(arm, rep, jcts, hit=0.5):

@@ -72,7 +72,7 @@ def test_profiles_builtin_and_measured_fit():
     for name in BUILTIN:
         prof = load_profile(name)
         assert prof.kv_capacity_tokens > 0
-    tiny = load_profile("cpu_tiny")  # measured (experiments/fidelity), no longer a placeholder
+    tiny = load_profile("cpu_tiny")  # measured on a CPU, no longer a placeholder
     assert not tiny.placeholder and tiny.kv_capacity_tokens == 6000 and tiny.coefficients.e > 0
     h100 = load_profile("llama3.1-8b-h100")
     assert 300_000 < h100.kv_capacity_tokens < 500_000  # ~50 GB / 128 KiB per token
