@@ -2,7 +2,8 @@
 
     pip install -r requirements/test-agents.txt
     python -m sglang_continuum.launch_server --port 30000 --enable-cache-report \\
-        --tool-call-parser pythonic --constrained-json-disable-any-whitespace &
+        --tool-call-parser pythonic --constrained-json-disable-any-whitespace \\
+        --chat-template examples/tiny_tools_template.jinja &
     python examples/openai_agents_tools.py --url http://127.0.0.1:30000
 
 The only Continuum-specific line is the base URL. The agent sends no program id: the
@@ -38,9 +39,7 @@ from agents import (Agent, ModelSettings, OpenAIChatCompletionsModel, RunConfig,
                     ToolsToFinalOutputResult, function_tool, set_tracing_disabled)
 from openai import AsyncOpenAI
 
-# Agents carry a long system prompt (instructions, conventions, tool manuals); a real
-# one runs to thousands of tokens. Here it also keeps each turn's output (the call the
-# tiny model's template does not re-render) under a tenth of the context.
+# Agents carry a long system prompt (instructions, conventions, tool manuals).
 INSTRUCTIONS = ("You are a careful software engineering agent working in a small "
                 "repository. Inspect files with the tools before answering; call exactly "
                 "one tool per turn; never guess file contents. ") * 12
