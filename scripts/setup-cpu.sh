@@ -12,7 +12,7 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 echo "installing SGLang's CPU dependencies (torch comes from the local disk on these machines)..."
-.venv/bin/python -m pip install -q -r requirements/cpu-server.txt 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q -r requirements/cpu-server.txt -r requirements/test-agents.txt 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q --no-deps sglang==0.5.23 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m sglang_continuum.server.patching apply
