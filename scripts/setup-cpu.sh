@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 STAMP=.venv/.continuum-setup
-WANT=$(cat requirements/cpu-server.txt pyproject.toml patches/*.patch | sha256sum | cut -c1-16)
+WANT=$(cat requirements/cpu-server.txt requirements/test-agents.txt pyproject.toml patches/*.patch | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_continuum.testing.client import generate, random_ids
+from sglang_continuum.launcher.client import generate, random_ids
 
 DASHBOARD = (Path(__file__).resolve().parents[2] / "examples" / "monitoring"
              / "continuum-dashboard.json")
