@@ -8,22 +8,21 @@ from .config import MODES, PolicyConfig
 from .dp_routing import DpRoutingConfig, Route, StickyRanks
 from .durations import ToolStats
 from .estimators import EtaEstimator, QueueDelayWindow
-from .identity import IdentityConfig, IdentityTable
-from .inferred import FirstTurns, InferredPrograms, InferredTurn
+from .inference import (Arrival, FirstTurns, IdentityConfig, IdentityTable, InferredPrograms,
+                        InferredTurn, ProgramInference, Verdict, detect_tool)
 from .hints import HintError, ProgramHints, parse_hints, parse_ttl
 from .policy import ContinuumPolicy, LockDecision
 from .prefill import PrefillModel
 from .programs import ProgramKey
 from .queue_order import queue_key
 from .snapshot import TAU_BUCKETS, PolicySnapshot
-from .tool_detect import detect_tool
 from .ttl import choose_ttl, cold_start_ttl
 from .turns import KvLocks
 from . import turns
 
 __all__ = [
     "MODES", "TAU_BUCKETS", "ContinuumPolicy", "DpRoutingConfig", "EtaEstimator", "HintError", "IdentityConfig", "IdentityTable",
-    "FirstTurns", "InferredPrograms", "InferredTurn", "LockDecision",
+    "FirstTurns", "InferredPrograms", "InferredTurn", "LockDecision", "Arrival", "ProgramInference", "Verdict",
     "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
     "QueueDelayWindow", "Route", "StickyRanks", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
     "parse_hints", "parse_ttl", "queue_key", "turns",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from .inferred import AGENT_SHARE
+from .inference import AGENT_SHARE
 from .programs import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1

@@ -80,7 +80,7 @@ def test_stock_requests_and_retractions_never_lock(ctl):
         ctl.clock_.t += 10.0  # past the continuation horizon
         ctl.tick()
     ctl.cache.locked.clear()
-    assert ctl.first_turns.p_continue == 0.0
+    assert ctl.inference.first_turns.p_continue == 0.0
     stock = req("s")
     ctl.on_queued(stock, False)
     ctl.on_release(stock, checkpointed=True)
