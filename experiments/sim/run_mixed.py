@@ -38,7 +38,8 @@ def mixed(workload: str, programs: int, rate: float, share: float, seed: int):
 def run(policy: str, progs, arrivals, profile: str) -> dict:
     # Plain requests carry no program id: the core sees none (as in the server).
     plain = frozenset(p.program_id for p in progs if p.program_id.startswith("plain-"))
-    sim = Simulator(progs, arrivals, load_profile(profile), policy, anonymous=plain)
+    sim = Simulator(progs, arrivals, load_profile(profile), policy, plain=plain,
+                    infer_programs=False)
     sim.run({})
     ttft = [t.ttft for t in sim.turn_records if t.program_id.startswith("plain-")]
     jct = [p.jct for p in sim.program_records

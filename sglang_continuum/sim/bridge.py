@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 from typing import Callable
 
-from ..core import LockDecision, turns
+from ..core import LockDecision, ProgramInference, turns
 from .cache import PrefixCache
 from .policies import SimPolicy
-from .request import ProgramRun, Request
+from .request import ContextIds, ProgramRun, Request
 
 
 class ProgramLocks:
@@ -65,37 +65,70 @@ class ProgramLocks:
 
 
 class CoreBridge:
+    """``inference``: how requests without a program id (plain runs) find their
+    program, as on the server (None: they stay plain requests the core never sees)."""
+
     def __init__(self, policy: SimPolicy, cache: PrefixCache,
-                 on_lock: Callable[[float], None] = lambda expires_at: None):
+                 on_lock: Callable[[float], None] = lambda expires_at: None,
+                 inference: ProgramInference | None = None):
         self.policy = policy
         self.core = policy.core
         self.cache = cache
         self.locks = ProgramLocks(cache)
+        self.inference = inference
         self._on_lock = on_lock
         self.forced_drops = 0
+        turns.start(self.core, inference)
 
     def arrival(self, req: Request, now: float) -> None:
-        self.core.on_arrival(req.program.key, now)
+        run = req.program
+        run.sent = req.prompt
+        if not run.plain:
+            turns.arrive(self.core, run.key, now)
+            return
+        run.inferred = None
+        if self.inference is None:
+            return
+        found = turns.arrive_inferred(self.core, self.inference, run.key[0],
+                                      ContextIds(run.index, 0, req.prompt),
+                                      f"{run.spec.program_id}/{req.turn}", now)
+        if found is not None:
+            run.inferred, run.key = found, found.key
 
     def admitted(self, req: Request, now: float, hit: int) -> None:
-        turns.admit(self.core, self.locks, req.program.key, now, waited_s=now - req.arrival,
-                    cached_tokens=hit, input_tokens=req.prompt, preempted=req.preempted)
+        key = req.program.core_key
+        if key is not None:
+            turns.admit(self.core, self.locks, key, now, waited_s=now - req.arrival,
+                        cached_tokens=hit, input_tokens=req.prompt,
+                        preempted=req.preempted)
 
-    def finished(self, req: Request, now: float) -> LockDecision:
+    def finished(self, req: Request, now: float) -> LockDecision | None:
+        """A turn finished: the core's decision (None: a plain request it never saw)."""
         run = req.program
         turn = run.spec.turns[req.turn]
-        last = req.turn == len(run.spec.turns) - 1
-        decision = turns.finish(self.core, self.locks, run.key, now,
-                                context_tokens=self.cache.cached(run.index), tool=turn.tool,
-                                last_turn=last,
-                                ttl_hint_s=None if last else self.policy.ttl_hint(req, now),
-                                target=run)
+        if run.plain:
+            if run.inferred is None:
+                return None
+            # The tool the output calls first, as the server's detection reads it.
+            decision = turns.finish_inferred(
+                self.core, self.locks, self.inference, run.inferred, now,
+                prompt=ContextIds(run.index, 0, run.sent),
+                output=ContextIds(run.index, run.sent, run.sent + turn.output),
+                context_tokens=self.cache.cached(run.index),
+                tool=turn.tools[0] if turn.tools else None, target=run)
+        else:
+            last = req.turn == len(run.spec.turns) - 1
+            decision = turns.finish(self.core, self.locks, run.key, now,
+                                    context_tokens=self.cache.cached(run.index),
+                                    tool=turn.tool, last_turn=last,
+                                    ttl_hint_s=None if last else self.policy.ttl_hint(req, now),
+                                    target=run)
         if decision.ttl_s > 0:
             self._on_lock(now + decision.ttl_s)
         return decision
 
     def expire(self, now: float) -> int:
-        return turns.expire(self.core, self.locks, now)
+        return turns.expire(self.core, self.locks, now, self.inference)
 
     def relieve(self, head: Request | None = None, engine_idle: bool = True) -> bool:
         """Release one lock for memory pressure, if the policy allows it and one exists
@@ -104,8 +137,8 @@ class CoreBridge:
             return False
         if head is None:
             return turns.relieve(self.core, self.locks)
-        key = None if head.program.anonymous else head.program.key
-        return turns.relieve(self.core, self.locks, key, head.arrival, engine_idle)
+        return turns.relieve(self.core, self.locks, head.program.queue_key, head.arrival,
+                             engine_idle)
 
     def force_drop(self) -> bool:
         """Deadlock breaker for policies that may not release: drop the oldest lock of a
@@ -120,4 +153,5 @@ class CoreBridge:
         return True
 
     def abort(self, run: ProgramRun) -> None:
-        turns.drop(self.core, self.locks, run.key)
+        if run.core_key is not None:
+            turns.drop(self.core, self.locks, run.core_key)

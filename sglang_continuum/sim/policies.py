@@ -35,8 +35,7 @@ class SimPolicy:
     def queue_key(self, req: Request, now: float) -> tuple:
         if self.key_fn is not None:
             return self.key_fn(req, now)
-        key = None if req.program.anonymous else req.program.key
-        return self.core.queue_key(key, req.arrival, req.preempted)
+        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache") -> None:
         if self.sort_fn is not None:
