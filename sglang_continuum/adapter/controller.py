@@ -219,10 +219,7 @@ class Controller:
 
     def forget_all_locks(self) -> None:
         # The tree is being reset: its nodes (and our TreeLocks on them) are gone.
-        while self.policy.release_for_pressure() is not None:
-            pass
-        if self.policy.host_holds is not None:
-            self.policy.host_holds.clear()
+        self.policy.clear()
 
     def snapshot(self, now: float | None = None):
         """The policy's snapshot (with `now`: the overdue-lock metric too), with the

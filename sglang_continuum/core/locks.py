@@ -104,6 +104,17 @@ class LockTable:
             lock.parked = False
             heapq.heappush(self._expiry, (lock.expires_at, lock.seq, key))
 
+    def clear(self) -> list[Lock]:
+        """Remove every lock; returns them (the cache they pinned was reset)."""
+        out = list(self._locks.values())
+        self._locks.clear()
+        self._expiry.clear()
+        for heap in self._young:
+            heap.clear()
+        self._tokens = 0
+        self._tenant_tokens.clear()
+        return out
+
     def pop_expired(self, now: float) -> list[Lock]:
         """Remove and return locks with expires_at < now, earliest first.
 

@@ -208,6 +208,18 @@ class ContinuumPolicy:
         self._unlocked(lock)
         return lock.key, lock.handle
 
+    def clear(self) -> None:
+        """The adapter's cache was reset (SGLang's flush_cache): every lock and host hold
+        names KV that is gone. They are forgotten, not released: no handle comes back,
+        and none counts as lapsed, dropped or given way under pressure."""
+        for lock in self._locks.clear():
+            program = self._programs.get(lock.key)
+            if program is not None:
+                program.locked = False
+                if program.finished:
+                    self._programs.forget(lock.key)
+        self._holds.clear()
+
     @property
     def host_holds(self) -> HostHolds | None:
         """With a host tier, where released locks' KV goes (core/host_holds.py)."""
