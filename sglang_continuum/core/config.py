@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .prefill import PrefillModel
+from .estimates import PrefillModel
 
 MODES = ("pressure", "paper", "fixed", "off")
 # Earlier spellings of a mode, still accepted ("cost_model" was the paper's rule).

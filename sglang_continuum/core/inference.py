@@ -80,7 +80,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import NamedTuple, Sequence
 
-from .programs import ProgramKey
+from .lock_table import ProgramKey
 
 
 # Tool detection ------------------------------------------------------------------

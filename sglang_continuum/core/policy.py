@@ -9,15 +9,11 @@ from types import MappingProxyType
 from typing import Callable, NamedTuple
 
 from .config import PolicyConfig
-from .contention import ContentionGauge
-from .durations import ToolStats
-from .estimators import EtaEstimator, QueueDelayWindow
-from .host_holds import HostHolds
-from .locks import Lock, LockTable
-from .programs import ProgramKey, ProgramTable
+from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
+from .lock_table import HostHolds, Lock, LockTable, ProgramKey, ProgramTable
 from .queue_order import QueueRanks
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
-from .rules import TtlRules
+from .ttl import ContentionGauge, TtlRules
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +218,7 @@ class ContinuumPolicy:
 
     @property
     def host_holds(self) -> HostHolds | None:
-        """With a host tier, where released locks' KV goes (core/host_holds.py)."""
+        """With a host tier, where released locks' KV goes (core/lock_table.py HostHolds)."""
         return self._holds if self.config.host_tier else None
 
     def drop(self, key: ProgramKey) -> object | None:
@@ -256,7 +252,7 @@ class ContinuumPolicy:
 
     def set_first_turn_share(self, share: float) -> None:
         """The learned share of requests without a program id that a later prompt
-        continued (core/inferred.py FirstTurns): it moves their rank (QueueRanks)."""
+        continued (core/inference.py FirstTurns): it moves their rank (QueueRanks)."""
         self._ranks.set_share(share)
 
     def continuation_horizon_s(self, q: float = 0.99) -> float:

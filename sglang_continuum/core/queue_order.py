@@ -10,7 +10,7 @@ import math
 from typing import Callable
 
 from .inference import AGENT_SHARE
-from .programs import Program
+from .lock_table import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1
 IN_TTL, PLAIN, NOT_IN_TTL = 0, 1, 2

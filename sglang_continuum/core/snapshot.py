@@ -59,7 +59,7 @@ class PolicySnapshot:
     programs_inferred: int = 0  # requests with no id that started a new program
     turns_inferred: int = 0  # requests with no id found to continue a finished turn
     first_turn_share: float = 0.0  # learned share of those first turns that were continued
-    # Host tier (core/host_holds.py): locks whose KV was demoted to host memory when
+    # Host tier (core/lock_table.py HostHolds): locks whose KV was demoted to host memory when
     # they lapsed or gave way, and the demoted KV held there inside its TTL.
     locks_demoted: int = 0
     host_holds: int = 0

@@ -9,14 +9,11 @@ its own: the server and the simulator cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
-from typing import Sequence
-
-from .host_holds import HostHolds
 from .inference import Arrival, ProgramInference
+from .lock_table import HostHolds, ProgramKey
 from .policy import ContinuumPolicy, LockDecision
-from .programs import ProgramKey
 
 
 class KvLocks(Protocol):

@@ -1,4 +1,4 @@
-"""Program inference from prompts (core/identity.py): which finished turn a prompt
+"""Program inference from prompts (core/inference.py IdentityTable): which finished turn a prompt
 continues, with chat re-rendering, siblings that share a prefix, tenants and bounds."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""core/inferred.py: what a finished turn of an inferred program may lock."""
+"""core/inference.py InferredPrograms: what a finished turn of an inferred program may lock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-from sglang_continuum.core.locks import LockTable
+from sglang_continuum.core.lock_table import LockTable
 
 A, B, C = ("t", "a"), ("t", "b"), ("u", "c")
 

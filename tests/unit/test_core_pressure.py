@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sglang_continuum.core import ContinuumPolicy, LockDecision, PolicyConfig, PrefillModel
-from sglang_continuum.core.contention import ContentionGauge
+from sglang_continuum.core.ttl import ContentionGauge
 from sglang_continuum.core.ttl import priced_cold_start_ttl, priced_ttl
 from tests.unit.test_core_policy import feed_durations
 
@@ -205,10 +205,10 @@ def test_hull_table_agrees_with_scoring_every_candidate():
 
 
 def test_the_rule_rebuilds_its_table_after_a_share_of_new_durations():
-    from sglang_continuum.core.durations import ToolStats
-    from sglang_continuum.core.rules import TABLE_REFRESH, TtlRules
-    from sglang_continuum.core.contention import ContentionGauge
-    from sglang_continuum.core.estimators import EtaEstimator, QueueDelayWindow
+    from sglang_continuum.core.estimates import ToolStats
+    from sglang_continuum.core.ttl import TABLE_REFRESH, TtlRules
+    from sglang_continuum.core.ttl import ContentionGauge
+    from sglang_continuum.core.estimates import EtaEstimator, QueueDelayWindow
     cfg = PolicyConfig(prefill_profile=PrefillModel(0.0, 0.0, 0.0), cold_start_samples=1,
                        contended_ttl="quantile")
     stats = ToolStats(10_000, 1)
