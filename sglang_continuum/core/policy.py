@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class LockDecision(NamedTuple):
     """ttl_s > 0: lock the finished turn's KV for ttl_s seconds; 0: do not lock.
 
-    reason: where the TTL came from ("pressure", "cost_model" (paper), "cold_start",
+    reason: where the TTL came from ("hold", "cost_model" (paper), "cold_start",
     "fixed", "hint") or why there is none ("last_turn", "off", or a refusing bound:
     "per_program_cap", "tenant_share", "lock_budget"). A NamedTuple: one per finished
     turn, and a frozen dataclass's __init__ cost about 1 us of it.

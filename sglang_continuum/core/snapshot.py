@@ -52,7 +52,7 @@ class PolicySnapshot:
     queue_delay_s: float
     eta: float
     contention: float = 0.0  # share of recent resumed turns that met memory pressure
-    memory_price: float = 1.0  # mode "pressure": price of holding memory (1 = paper's)
+    memory_price: float = 1.0  # mode "hold": price of holding memory (1 = paper's)
     # KV held by locks whose tool has run past its learned p99 (0 when taken without now)
     overdue_locked_tokens: int = 0
     # Program inference (the adapter's IdentityTable; 0 where it is off or absent).

@@ -3,8 +3,10 @@ memory price that contention sets.
 
 Rules per mode
 --------------
-Where a finished turn's TTL comes from, per mode: the paper's cost model, the
-pressure-priced one (docs/design.md, "The default lock policy"), or a fixed TTL.
+Where a finished turn's TTL comes from, per mode: "hold" (the default: until the tool
+returns, up to max_ttl_s, while memory is free to hold; priced by contention when
+contention_saturation > 0, docs/design.md, "The default lock policy"), the paper's
+cost model, or a fixed TTL.
 
 The rules read the estimates the policy keeps (tool durations, T, eta, contention) at
 decision time; they hold no state of their own.
@@ -63,7 +65,7 @@ class TtlRules:
 
     def for_mode(self, mode: str) -> TtlRule | None:
         """The rule of `mode` (None for "off")."""
-        return {"pressure": self.pressure, "paper": self.paper, "fixed": self.fixed,
+        return {"hold": self.hold, "paper": self.paper, "fixed": self.fixed,
                 "off": None}[mode]
 
     def paper(self, tool: str | None, context_tokens: int,
@@ -77,9 +79,9 @@ class TtlRules:
         gain = delay * self._eta.eta() + reload
         return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
 
-    def pressure(self, tool: str | None, context_tokens: int,
-                 open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
-        """The paper's gain, memory priced by contention (ttl.priced_ttl, over the
+    def hold(self, tool: str | None, context_tokens: int,
+             open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+        """The paper's gain, memory priced by contention (priced_ttl, over the
         window's cached PricedTable). `open_ended`: the program will not announce its
         last turn, so the recorded durations replace the prior sooner. `p_continue`: the
         probability the context is continued at all; it scales the gain."""
@@ -90,7 +92,7 @@ class TtlRules:
         if price <= 0 and not open_ended and cfg.contended_ttl == "max":
             # Contended: a lock gives way to older programs and to an idle engine, so
             # holding costs nobody ahead of it; hold until the tool returns (bounded).
-            return (cfg.max_ttl_s if delay + reload > 0 else 0.0), "pressure"
+            return (cfg.max_ttl_s if delay + reload > 0 else 0.0), "hold"
         cold = cfg.open_cold_start_samples if open_ended else cfg.cold_start_samples
         if stats.total() < cold:
             return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
@@ -101,7 +103,7 @@ class TtlRules:
         if table is None or (window.adds - table.stamp) * TABLE_REFRESH > table.n:
             table = window.memo = PricedTable.build(window.sorted(), cfg.lock_quantile,
                                                     cfg.max_ttl_s, window.adds)
-        return table.best(gain, price), "pressure"
+        return table.best(gain, price), "hold"
 
     def fixed(self, tool: str | None, context_tokens: int,
               open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:

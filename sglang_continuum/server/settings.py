@@ -21,7 +21,6 @@ from pathlib import Path
 from sglang_continuum.core import PolicyConfig, PrefillModel
 from sglang_continuum.core.config import (
     CONTENDED_TTLS,
-    MODE_ALIASES,
     PLAIN_REQUESTS,
     PRESSURE_SCOPES,
 )
@@ -30,7 +29,7 @@ ENV_VAR = "SGLANG_CONTINUUM_SETTINGS"
 BACKEND_NAME = "continuum"
 # The user's spelling of PolicyConfig.mode (flags and config files; the modes' own names
 # too). "cost-model", the paper's rule's earlier name, is an alias of "paper".
-POLICIES = {"pressure": "pressure", "cost-model": "paper", "paper": "paper",
+POLICIES = {"hold": "hold", "cost-model": "paper", "paper": "paper",
             "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
 DP_ROUTING = ("sticky", "sglang")
@@ -105,8 +104,7 @@ class Settings:
         first_turns = cfg.pop("first_turns", cls.first_turns)
         if "policy" in cfg:
             name = cfg.pop("policy")
-            if name not in POLICIES and name not in _POLICY_NAMES \
-                    and name not in MODE_ALIASES:
+            if name not in POLICIES and name not in _POLICY_NAMES:
                 raise ValueError(f"continuum setting 'policy'={name!r}: accepted values are "
                                  f"{', '.join(POLICIES)}")
             cfg["mode"] = POLICIES.get(name, name)

@@ -129,24 +129,24 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                                     TLRU_NEXT_PROMPT)),
     "radix_sessions": _stock(lambda ctx: Sessions()),
     "lpm": _lpm,
-    # The server's defaults (PolicyConfig's): mode "pressure" with memory free to hold
+    # The server's defaults (PolicyConfig's): mode "hold" with memory free to hold
     # (contended locks last until the tool returns, bounded by max_ttl_s), program FCFS,
     # locks give way only to programs older than their own unless the engine would idle.
-    "continuum": _simple("pressure", True, True),
+    "continuum": _simple("hold", True, True),
     # The default before 2026-12-03: memory priced by the contention gauge (saturation
     # 0.05), contended locks held for the tool's top quantile; and the same price with
     # contended locks held until the tool returns (what the price alone costs).
-    "continuum_quantile": _simple("pressure", True, True, contention_saturation=0.05,
+    "continuum_quantile": _simple("hold", True, True, contention_saturation=0.05,
                                   contended_ttl="quantile"),
-    "continuum_priced": _simple("pressure", True, True, contention_saturation=0.05),
+    "continuum_priced": _simple("hold", True, True, contention_saturation=0.05),
     # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
-    "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
-    "continuum_age_cap_120": _simple("pressure", True, True, queue_age_cap_s=120.0),
+    "continuum_no_age_cap": _simple("hold", True, True, queue_age_cap_s=float("inf")),
+    "continuum_age_cap_120": _simple("hold", True, True, queue_age_cap_s=120.0),
     # The age cap before 2026-12-03 (issue 14's mixed-traffic rerun raised it to 180 s).
-    "continuum_age_cap_60": _simple("pressure", True, True, queue_age_cap_s=60.0),
+    "continuum_age_cap_60": _simple("hold", True, True, queue_age_cap_s=60.0),
     # Requests without a program id before unlocked agent turns (plain_requests "ahead").
-    "continuum_plain_ahead": _simple("pressure", True, True, plain_requests="ahead"),
-    "continuum_plain_aged": _simple("pressure", True, True, plain_requests="aged"),
+    "continuum_plain_ahead": _simple("hold", True, True, plain_requests="ahead"),
+    "continuum_plain_aged": _simple("hold", True, True, plain_requests="aged"),
     "old_default": _simple("paper", True, True, **_OLD_CAPS),
     # The paper's system: its TTL rule and its pressure rule (any lock gives way).
     "paper": _simple("paper", True, True, pressure_scope="any", **_OLD_CAPS),
