@@ -84,11 +84,8 @@ class Simulator:
         if batch is not None:
             for req in self.engine.complete(batch, now):
                 self._finish(req, now)
-        for req in self.engine.aborted:
-            self._end_program(req.program, now, aborted=True)
-        self.engine.aborted.clear()
         nxt = self.engine.plan(now, self.loop.peek_time() - now)
-        for req in self.engine.aborted:
+        for req in self.engine.aborted:  # heads the plan aborted (Engine._unblock)
             self._end_program(req.program, now, aborted=True)
         self.engine.aborted.clear()
         self._stepping = nxt is not None
