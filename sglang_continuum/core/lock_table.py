@@ -126,6 +126,7 @@ class Lock:
     seq: int
     waiting: bool = False
     parked: bool = False  # came due while its program was waiting; out of the expiry heap
+    held_since: float = 0.0  # set_at of the first of the locks this one replaced in turn
 
 
 class LockTable:
@@ -160,7 +161,8 @@ class LockTable:
         """Insert the lock of `key`; returns the lock it replaced, if any."""
         previous = self.pop(key)
         self._seq += 1
-        lock = Lock(key, expires_at, tokens, handle, set_at, first_arrival, self._seq, waiting)
+        lock = Lock(key, expires_at, tokens, handle, set_at, first_arrival, self._seq, waiting,
+                    held_since=set_at if previous is None else previous.held_since)
         self._locks[key] = lock
         self._tokens += tokens
         self._tenant_tokens[key[0]] = self._tenant_tokens.get(key[0], 0) + tokens
@@ -235,6 +237,13 @@ class LockTable:
                 continue
             out.append(self.pop(key))
         return out
+
+    def oldest(self) -> Lock | None:
+        """The lock held longest (without a gap: a lock that replaced another counts
+        from the first), of a program with no waiting turn first. A scan: for a deadlock
+        breaker, not for every step."""
+        return min(self._locks.values(), default=None,
+                   key=lambda lock: (lock.waiting, lock.held_since, lock.seq))
 
     def pop_youngest(self, younger_than: float = -math.inf) -> Lock | None:
         """Remove the lock of the latest-arriving program, non-waiting programs first,

@@ -204,6 +204,15 @@ class ContinuumPolicy:
         self._unlocked(lock)
         return lock.key, lock.handle
 
+    def drop_oldest(self) -> tuple[ProgramKey, object] | None:
+        """Drop the lock held longest, of a program with no waiting turn first, as a
+        session timeout closes the oldest idle session: the deadlock breaker of an
+        engine whose locks never give way under pressure. Counted as dropped."""
+        lock = self._locks.oldest()
+        if lock is None:
+            return None
+        return lock.key, self.drop(lock.key)
+
     def clear(self) -> None:
         """The adapter's cache was reset (SGLang's flush_cache): every lock and host hold
         names KV that is gone. They are forgotten, not released: no handle comes back,

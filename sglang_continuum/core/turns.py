@@ -131,6 +131,18 @@ def drop(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey) -> bool:
     return True
 
 
+def drop_oldest(policy: ContinuumPolicy, locks: KvLocks) -> bool:
+    """Deadlock breaker for an engine whose locks never give way: the lock held longest
+    goes (ContinuumPolicy.drop_oldest). False when no lock is held."""
+    dropped = policy.drop_oldest()
+    if dropped is None:
+        return False
+    key, handle = dropped
+    _unhold(locks, policy.host_holds, key)
+    locks.unlock(handle)
+    return True
+
+
 def expire(policy: ContinuumPolicy, locks: KvLocks, now: float,
            inference: ProgramInference | None = None) -> int:
     """Release every lock past its TTL (with a host tier: demote its KV); returns how

@@ -23,7 +23,6 @@ class ProgramLocks:
 
     def __init__(self, cache: PrefixCache):
         self.cache = cache
-        self.held: dict[int, ProgramRun] = {}  # lock order = insertion order
         self._handles: dict[int, set] = {}
         self._serial = itertools.count()
 
@@ -31,7 +30,6 @@ class ProgramLocks:
         handle = (run.index, next(self._serial))
         if run.index not in self._handles:
             self._handles[run.index] = set()
-            self.held[run.index] = run
             self.cache.lock(run.index)
         self._handles[run.index].add(handle)
         return handle
@@ -43,7 +41,8 @@ class ProgramLocks:
             raise RuntimeError(f"lock handle {handle} released twice or never given")
         live.discard(handle)
         if not live:
-            self.release_all(index)
+            del self._handles[index]
+            self.cache.unlock(index)
 
     def demote(self, handle: tuple[int, int]) -> tuple[int, int] | None:
         """``core.turns.HostTier.demote``: release, then move the program's prefix to
@@ -57,11 +56,6 @@ class ProgramLocks:
 
     def unhold(self, host_handle: tuple[int, int]) -> None:
         """``core.turns.HostTier.unhold``: nothing to release in an unbounded tier."""
-
-    def release_all(self, index: int) -> None:
-        self._handles.pop(index, None)
-        self.held.pop(index, None)
-        self.cache.unlock(index)
 
 
 class CoreBridge:
@@ -121,8 +115,7 @@ class CoreBridge:
             decision = turns.finish(self.core, self.locks, run.key, now,
                                     context_tokens=self.cache.cached(run.index),
                                     tool=turn.tool, last_turn=last,
-                                    ttl_hint_s=None if last else self.policy.ttl_hint(req, now),
-                                    target=run)
+                                    ttl_hint_s=None, target=run)
         if decision.ttl_s > 0:
             self._on_lock(now + decision.ttl_s)
         return decision
@@ -141,14 +134,10 @@ class CoreBridge:
                              engine_idle)
 
     def force_drop(self) -> bool:
-        """Deadlock breaker for policies that may not release: drop the oldest lock of a
-        program with no waiting turn (else the oldest lock); False if none is held."""
-        held = self.locks.held
-        if not held:
+        """Deadlock breaker for policies that may not release: the core drops the lock
+        held longest, of a program with no waiting turn first; False if none is held."""
+        if not turns.drop_oldest(self.core, self.locks):
             return False
-        victim = next((r for r in held.values() if not r.waiting), next(iter(held.values())))
-        if not turns.drop(self.core, self.locks, victim.key):
-            self.locks.release_all(victim.index)
         self.forced_drops += 1
         return True
 

@@ -44,7 +44,6 @@ class ProgramRun:
     key: tuple[str, str]           # (tenant, program_id) as the core sees it
     arrival: float
     turn: int = 0                  # index of the current (or next) turn
-    attained: float = 0.0          # tokens served so far (Autellix least attained service)
     finish: float | None = None
     waiting: bool = False          # a turn of it is in the waiting queue
     aborted: bool = False
