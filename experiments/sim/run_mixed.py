@@ -56,8 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--share", type=float, default=0.3, help="plain requests' token share")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--policies", default="lru,old_default,continuum,continuum_plain_ahead,"
-                                          "fixed_60")
+    ap.add_argument("--policies", default="lru,old_default,continuum,fixed_60")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     progs, arrivals, plain_rate = mixed(args.workload, args.programs, args.rate, args.share,

@@ -43,7 +43,7 @@ class PolicyConfig:
     # K for a program that does not announce its last turn (an inferred one): its last
     # lock is a dead program's, held to its TTL, so its TTL comes from the recorded
     # durations from this many on, not from the Exp(cold_start_mean_s) prior (up to
-    # 6.9 s). Live, 80 anonymous turns of ~0.4 s tool gaps stayed cold under K = 100
+    # 6.9 s). Live, 80 plain turns of ~0.4 s tool gaps stayed cold under K = 100
     # (docs/design.md, "Open-ended programs leave the prior sooner").
     open_cold_start_samples: int = 20
     cold_start_mean_s: float = 1.0

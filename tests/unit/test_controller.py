@@ -70,7 +70,7 @@ def test_finished_turn_locks_its_last_node_and_next_turn_consumes_it(ctl):
     assert ctl.cache.unlocked == [("lock", "node-r1")]
 
 
-def test_stock_requests_and_retractions_never_lock(ctl):
+def test_plain_requests_and_retractions_never_lock(ctl):
     # Inference on (the default): a request without an id is an unproven first turn; once
     # such turns are seen uncontinued (plain traffic), it locks nothing.
     for i in range(2):
@@ -81,9 +81,9 @@ def test_stock_requests_and_retractions_never_lock(ctl):
         ctl.tick()
     ctl.cache.locked.clear()
     assert ctl.inference.first_turns.p_continue == 0.0
-    stock = req("s")
-    ctl.on_queued(stock, False)
-    ctl.on_release(stock, checkpointed=True)
+    plain = req("s")
+    ctl.on_queued(plain, False)
+    ctl.on_release(plain, checkpointed=True)
     retracted = req("r", "p", ttl="30s")
     retracted.finished = lambda: False
     ctl.on_release(retracted, checkpointed=True)

@@ -139,14 +139,14 @@ def test_explicit_program_id_and_session_id_win_and_are_not_recorded():
     assert ctl.snapshot().programs_inferred == 0
 
 
-def test_off_serves_requests_without_ids_as_stock():
+def test_off_serves_requests_without_ids_as_plain():
     ctl, clock = make(infer=False)
     assert turn(ctl, clock, req("r1", list(range(100, 400)), [5])) is None
     assert ctl.cache.locked == [] and ctl.inference is None
     assert ctl.snapshot().programs_inferred == 0
 
 
-def test_prompts_too_short_to_key_stay_stock_requests():
+def test_prompts_too_short_to_key_stay_plain_requests():
     ctl, clock = make()
     assert turn(ctl, clock, req("health", [0], [5])) is None
     assert ctl.cache.locked == [] and ctl.snapshot().programs_inferred == 0

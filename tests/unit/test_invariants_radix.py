@@ -503,7 +503,7 @@ def _episode_step(m: LockLifecycle, rng: random.Random) -> None:
 
 @settings(max_examples=int(os.environ.get("INVARIANT_EPISODES", "80")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(policy=st.sampled_from(["fixed", "cost-model"]), fixed_ttl=st.floats(0.5, 8.0),
+@given(policy=st.sampled_from(["fixed", "paper"]), fixed_ttl=st.floats(0.5, 8.0),
        max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
        per_program=st.sampled_from([0.1, 0.25, 0.5]), tenant_share=st.sampled_from([0.3, 1.0]),
        seed=st.integers(0, 2**32 - 1), steps=st.integers(50, 300),
