@@ -232,9 +232,9 @@ class IdentityTable:
 
     ``continues(tenant, prompt, now)`` names the program a prompt continues (consuming
     that turn) or None; ``record(key, prompt, output, now)`` remembers a finished turn.
-    Token sequences are lists, tuples, or sequences whose slices are ``array('q')``
-    (SGLang's ``array('q')``, the simulator's synthetic ids): the few short slices
-    read are compared as ``array('q')``.
+    Token sequences are any sequences of ints; one whose slices are ``array('q')``
+    (SGLang's ``array('q')``, the simulator's synthetic ids) is read in place, any
+    other is copied once: the few short slices read are compared as ``array('q')``.
     """
 
     def __init__(self, config: IdentityConfig | None = None) -> None:
@@ -256,8 +256,9 @@ class IdentityTable:
         n = len(prompt)
         if n <= h:
             return None
-        if isinstance(prompt, (list, tuple)):
-            prompt = array("q", prompt)  # SGLang's Req already holds array('q')
+        empty = prompt[:0]  # SGLang's Req and the simulator's ids slice as array('q')
+        if type(empty) is not array or empty.typecode != "q":
+            prompt = array("q", prompt)
         self._expire(now)
         bucket = self._buckets.get((tenant, prompt[:h].tobytes()))
         if not bucket:
