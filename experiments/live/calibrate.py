@@ -36,7 +36,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sglang_continuum.core.prefill import PrefillModel
+from sglang_continuum.core import PrefillModel
 from sglang_continuum.launcher.server import launch
 from sglang_continuum.tools import profile_prefill, profile_steps
 from sglang_continuum.workload import load

@@ -31,7 +31,7 @@ POINTS = (("llama3.1-8b-h100", "trace", 0.016), ("llama3.1-8b-h100", "swebench",
 def register() -> None:
     for name, caps in VARIANTS.items():
         if name not in POLICIES:
-            POLICIES[name] = _simple("pressure", True, True, **caps)
+            POLICIES[name] = _simple("hold", True, True, **caps)
 
 
 def main(argv=None) -> int:

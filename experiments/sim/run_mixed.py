@@ -38,7 +38,8 @@ def mixed(workload: str, programs: int, rate: float, share: float, seed: int):
 def run(policy: str, progs, arrivals, profile: str) -> dict:
     # Plain requests carry no program id: the core sees none (as in the server).
     plain = frozenset(p.program_id for p in progs if p.program_id.startswith("plain-"))
-    sim = Simulator(progs, arrivals, load_profile(profile), policy, anonymous=plain)
+    sim = Simulator(progs, arrivals, load_profile(profile), policy, plain=plain,
+                    infer_programs=False)
     sim.run({})
     ttft = [t.ttft for t in sim.turn_records if t.program_id.startswith("plain-")]
     jct = [p.jct for p in sim.program_records
@@ -55,8 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=0.3)
     ap.add_argument("--share", type=float, default=0.3, help="plain requests' token share")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--policies", default="lru,old_default,continuum,continuum_plain_ahead,"
-                                          "fixed_60")
+    ap.add_argument("--policies", default="lru,old_default,continuum,fixed_60")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     progs, arrivals, plain_rate = mixed(args.workload, args.programs, args.rate, args.share,

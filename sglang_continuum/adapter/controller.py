@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from sglang_continuum.core import (
+    Arrival,
     ContinuumPolicy,
-    FirstTurns,
     HintError,
-    IdentityTable,
-    InferredPrograms,
     ProgramHints,
+    ProgramInference,
     ProgramKey,
     detect_tool,
     parse_hints,
@@ -37,9 +36,9 @@ class RequestProgram:
 
     key: ProgramKey  # (tenant, program_id)
     hints: ProgramHints
-    inferred: bool = False  # no id sent: the key comes from the IdentityTable
+    inferred: bool = False  # no id sent: the key comes from core/inference.py
     # An inferred program is proven once a prompt continued it: until then its request
-    # ranks as a plain request and locks nothing unless it calls a tool (core/inferred.py).
+    # ranks as a plain request and locks nothing unless it calls a tool.
     proven: bool = True
 
     @property
@@ -49,7 +48,7 @@ class RequestProgram:
 
 
 def program_of(req) -> Optional[RequestProgram]:
-    """The program of a request (None: a stock request), parsed once and cached on it."""
+    """The program of a request (None: a plain request), parsed once and cached on it."""
     cached = getattr(req, _HINTS, _UNPARSED)
     if cached is not _UNPARSED:
         return cached
@@ -78,13 +77,9 @@ class Controller:
         self.settings = settings
         self.clock = clock
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
-        self.identity = IdentityTable() if settings.infer_programs else None
-        self.inferred = InferredPrograms() if settings.infer_programs else None
-        self.first_turns = FirstTurns() if settings.infer_programs \
-            and settings.first_turns == "learned" else None
-        self._next_expire = 0.0
-        if self.first_turns is not None:
-            self.policy.set_first_turn_share(self.first_turns.share)
+        self.inference = ProgramInference(settings.first_turns == "learned") \
+            if settings.infer_programs else None
+        turns.start(self.policy, self.inference)
         self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
         self.metrics = None
@@ -93,7 +88,7 @@ class Controller:
 
             self.metrics = PrometheusExporter()
         # Until a program request is queued, sort_waiting returns at once: a server
-        # that only sees stock traffic then pays no per-step scan of its queue.
+        # that only sees plain traffic then pays no per-step scan of its queue.
         self._programs_seen = False
         self._next_status = 0.0
         self._next_metrics = 0.0
@@ -109,13 +104,13 @@ class Controller:
         now = self.clock()
         setattr(req, _ARRIVAL, now)
         prog = program_of(req)
-        if prog is None and self.identity is not None:
-            prog = self._infer(req, now)
         if prog is not None:
-            # An unproven request sorts as a plain one: until a proven program's request
-            # is queued, sort_waiting keeps returning at once (plain traffic pays no scan).
-            self._programs_seen = self._programs_seen or prog.proven
-            self.policy.on_arrival(prog.key, now)
+            turns.arrive(self.policy, prog.key, now)
+        elif self.inference is not None:
+            prog = self._infer(req, now)
+        # An unproven request sorts as a plain one: until a proven program's request is
+        # queued, sort_waiting keeps returning at once (plain traffic pays no scan).
+        self._programs_seen = self._programs_seen or (prog is not None and prog.proven)
 
     def on_admitted(self, req) -> None:
         prog = program_of(req)
@@ -136,7 +131,7 @@ class Controller:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""
         prog = program_of(req)
         if prog is None or not req.finished():
-            return  # stock request, or a retraction (the request will come back)
+            return  # a plain request, or a retraction (the request will come back)
         key, hints = prog.key, prog.hints
         now = self.clock()
         from sglang.srt.managers.schedule_batch import FINISH_ABORT
@@ -144,30 +139,21 @@ class Controller:
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
             turns.drop(self.policy, self.cache, key)
             return
-        tool, last_turn, ttl_hint = hints.tool or self._detect_tool(req), hints.last_turn, \
-            hints.ttl_s
-        p_continue = 1.0
-        if prog.inferred and self.identity is not None:
-            verdict = self.inferred.finished(key, prog.proven, tool)
-            last_turn = verdict.last_turn
-            if last_turn:
-                self.identity.forget(key)
-            else:
-                self.identity.record(key, req.origin_input_ids, req.output_ids, now)
-                first_turns = self.first_turns
-                if not prog.proven and first_turns is not None:
-                    first_turns.finished(key, now)
-                if not verdict.lockable:
-                    # A first turn with no tool call: an agent's or plain traffic. The
-                    # gain of a lock counts only if a prompt continues it (learned share;
-                    # 0 where plain traffic dominates, or with first_turns "plain").
-                    p_continue = first_turns.p_continue if first_turns is not None else 0.0
         node = req.last_node
-        turns.finish(self.policy, self.cache, key, now,
-                     context_tokens=len(req.origin_input_ids) + len(req.output_ids),
-                     tool=tool, last_turn=last_turn, ttl_hint_s=ttl_hint,
-                     target=None if node is None or self.cache.is_root(node) else node,
-                     open_ended=prog.inferred, p_continue=p_continue)
+        target = None if node is None or self.cache.is_root(node) else node
+        context_tokens = len(req.origin_input_ids) + len(req.output_ids)
+        tool = hints.tool or self._detect_tool(req)
+        if prog.inferred:
+            decision = turns.finish_inferred(
+                self.policy, self.cache, self.inference, Arrival(key, prog.proven), now,
+                prompt=req.origin_input_ids, output=req.output_ids,
+                context_tokens=context_tokens, tool=tool, target=target)
+        else:
+            decision = turns.finish(self.policy, self.cache, key, now,
+                                    context_tokens=context_tokens, tool=tool,
+                                    last_turn=hints.last_turn, ttl_hint_s=hints.ttl_s,
+                                    target=target)
+        last_turn = decision.reason == "last_turn"
         if last_turn and self.metrics is not None:
             # A program ended (once per program, not per step): export now, so a client
             # that saw its last answer reads /metrics that already count it.
@@ -175,19 +161,12 @@ class Controller:
             self.metrics.update(self.snapshot(now))
 
     def _infer(self, req, now: float) -> Optional[RequestProgram]:
-        """The program of a request that sent no id: the one whose finished turn its
-        prompt continues, else a new one (core/identity.py holds the rule)."""
-        if len(req.origin_input_ids) <= self.identity.config.head_tokens:
-            return None  # too short to be keyed (health checks, probes): a stock request
-        tenant = tenant_of(req)
-        key = self.identity.continues(tenant, req.origin_input_ids, now)
-        proven = key is not None
-        if not proven:
-            key = self.identity.start(tenant, str(req.rid))
-        elif self.first_turns is not None:
-            self.first_turns.continued(key)
-            self.policy.set_first_turn_share(self.first_turns.share)
-        value = RequestProgram(key, ProgramHints(key[1]), inferred=True, proven=proven)
+        """The program of a request that sent no id (core/inference.py decides), cached
+        on the request as program_of's is; None: a plain request."""
+        found = turns.arrive_inferred(self.policy, self.inference, tenant_of(req),
+                                      req.origin_input_ids, str(req.rid), now)
+        value = None if found is None else RequestProgram(
+            found.key, ProgramHints(found.key[1]), inferred=True, proven=found.proven)
         setattr(req, _HINTS, value)
         return value
 
@@ -202,11 +181,7 @@ class Controller:
     # --- every scheduler step -------------------------------------------------
     def tick(self) -> None:
         now = self.clock()
-        turns.expire(self.policy, self.cache, now)
-        if self.first_turns is not None and now >= self._next_expire and self.first_turns:
-            self._next_expire = now + 0.25
-            self.first_turns.expire(now, self.policy.continuation_horizon_s())
-            self.policy.set_first_turn_share(self.first_turns.share)
+        turns.expire(self.policy, self.cache, now, self.inference)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
             self.metrics.update(self.snapshot(now))
@@ -244,19 +219,16 @@ class Controller:
 
     def forget_all_locks(self) -> None:
         # The tree is being reset: its nodes (and our TreeLocks on them) are gone.
-        while self.policy.release_for_pressure() is not None:
-            pass
-        if self.policy.host_holds is not None:
-            self.policy.host_holds.clear()
+        self.policy.clear()
 
     def snapshot(self, now: float | None = None):
         """The policy's snapshot (with `now`: the overdue-lock metric too), with the
         identity table's counts."""
         snap = self.policy.snapshot(now)
-        if self.identity is None:
+        if self.inference is None:
             return snap
-        return dataclasses.replace(snap, programs_inferred=self.identity.started,
-                                   turns_inferred=self.identity.matched)
+        return dataclasses.replace(snap, programs_inferred=self.inference.started,
+                                   turns_inferred=self.inference.matched)
 
     def _log_status(self) -> None:
         snap = self.snapshot(self.clock())

@@ -1,5 +1,5 @@
 """Program-sticky data parallelism: the adapter between SGLang's DP controller and
-``core/dp_routing.py``.
+``adapter/dp_routing.py``.
 
 With ``--dp-size N`` SGLang's ``DataParallelController`` (its own process, where the
 plugin runs too) sends each request to a rank by its load-balance method. A BEFORE hook
@@ -20,9 +20,8 @@ import logging
 import time
 from typing import Callable
 
-from sglang_continuum.core import (DpRoutingConfig, HintError, IdentityConfig, IdentityTable,
-                                   StickyRanks, parse_hints)
-from sglang_continuum.core.dp_routing import REASONS
+from sglang_continuum.adapter.dp_routing import REASONS, DpRoutingConfig, StickyRanks
+from sglang_continuum.core import HintError, IdentityConfig, IdentityTable, parse_hints
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ TESTBED_HOST_LINK_ENV = "SGLANG_CONTINUUM_TESTBED_HOST_BYTES_PER_S"
 BACKEND_NAME = "continuum"
 # The core's name of the default mode. The public name is "hold": a program's lock lasts
 # up to max_ttl_s and gives way to older programs and to an idle engine.
-HOLD_MODE = "pressure"
+HOLD_MODE = "hold"
 # Public policy name -> PolicyConfig.mode.
 POLICIES = {"hold": HOLD_MODE, "paper": "paper", "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}

@@ -5,26 +5,23 @@ and docs/design.md.
 """
 
 from .config import MODES, PolicyConfig
-from .dp_routing import DpRoutingConfig, Route, StickyRanks
-from .durations import ToolStats
-from .estimators import EtaEstimator, QueueDelayWindow
-from .identity import IdentityConfig, IdentityTable
-from .inferred import FirstTurns, InferredPrograms, InferredTurn
+from .estimates import EtaEstimator, PrefillModel, QueueDelayWindow, ToolStats
 from .hints import HintError, ProgramHints, parse_hints, parse_ttl
+from .inference import (Arrival, FirstTurns, IdentityConfig, IdentityTable, InferredPrograms,
+                        InferredTurn, ProgramInference, Verdict, detect_tool)
+from .lock_table import ProgramKey
 from .policy import ContinuumPolicy, LockDecision
-from .prefill import PrefillModel
-from .programs import ProgramKey
 from .queue_order import queue_key
 from .snapshot import TAU_BUCKETS, PolicySnapshot
-from .tool_detect import detect_tool
 from .ttl import choose_ttl, cold_start_ttl
 from .turns import KvLocks
 from . import turns
 
 __all__ = [
-    "MODES", "TAU_BUCKETS", "ContinuumPolicy", "DpRoutingConfig", "EtaEstimator", "HintError", "IdentityConfig", "IdentityTable",
-    "FirstTurns", "InferredPrograms", "InferredTurn", "LockDecision",
-    "KvLocks", "PolicyConfig", "PolicySnapshot", "PrefillModel", "ProgramHints", "ProgramKey",
-    "QueueDelayWindow", "Route", "StickyRanks", "ToolStats", "choose_ttl", "cold_start_ttl", "detect_tool",
-    "parse_hints", "parse_ttl", "queue_key", "turns",
+    "MODES", "TAU_BUCKETS", "Arrival", "ContinuumPolicy", "EtaEstimator", "FirstTurns",
+    "HintError", "IdentityConfig", "IdentityTable", "InferredPrograms", "InferredTurn",
+    "KvLocks", "LockDecision", "PolicyConfig", "PolicySnapshot", "PrefillModel",
+    "ProgramHints", "ProgramInference", "ProgramKey", "QueueDelayWindow", "ToolStats",
+    "Verdict", "choose_ttl", "cold_start_ttl", "detect_tool", "parse_hints", "parse_ttl",
+    "queue_key", "turns",
 ]

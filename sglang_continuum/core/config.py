@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .prefill import PrefillModel
+from .estimates import PrefillModel
 
-MODES = ("pressure", "paper", "fixed", "off")
-# Earlier spellings of a mode, still accepted ("cost_model" was the paper's rule).
-MODE_ALIASES = {"cost_model": "paper"}
+MODES = ("hold", "paper", "fixed", "off")
 PRESSURE_SCOPES = ("younger", "any")
 # Requests without a program id beside agents (default "aged": experiments/live, cell
 # trace/mixed, and docs/design.md). "fcfs": ranked by their own arrival among
@@ -20,7 +18,7 @@ PRESSURE_SCOPES = ("younger", "any")
 # holds no lock. Under pressure a plain request takes the locks of programs younger
 # than its rank ("ahead": any lock), youngest first.
 PLAIN_REQUESTS = ("fcfs", "aged", "ahead")
-# Mode "pressure", what a lock holds once memory is contended (price 0): "max" until the
+# Mode "hold", what a lock holds once memory is contended (price 0): "max" until the
 # tool returns, bounded by max_ttl_s (the default since 2026-12-03: it meets the best
 # fixed TTL in hindsight at every point of the simulator's grid over three seeds,
 # experiments/sim/results-seeds); "quantile" the tool's lock_quantile duration (the rule
@@ -33,16 +31,19 @@ CONTENDED_TTLS = ("max", "quantile")
 class PolicyConfig:
     """Knobs of the Continuum policy. Invalid values raise ValueError naming the field."""
 
-    # "pressure": the paper's cost model with memory priced by contention (docs/design.md);
-    # "paper": the paper's rule as published; "fixed": fixed_ttl_s; "off": no locks.
-    mode: str = "pressure"
+    # "hold": hold a paused program's context until its tool returns, up to max_ttl_s,
+    # giving way under memory pressure (youngest program first, pressure_scope); with
+    # contention_saturation > 0, the paper's cost model with memory priced by contention
+    # (docs/design.md). "paper": the paper's rule as published; "fixed": fixed_ttl_s;
+    # "off": no locks.
+    mode: str = "hold"
     fixed_ttl_s: float = 2.0
     max_ttl_s: float = 60.0
     cold_start_samples: int = 100
     # K for a program that does not announce its last turn (an inferred one): its last
     # lock is a dead program's, held to its TTL, so its TTL comes from the recorded
     # durations from this many on, not from the Exp(cold_start_mean_s) prior (up to
-    # 6.9 s). Live, 80 anonymous turns of ~0.4 s tool gaps stayed cold under K = 100
+    # 6.9 s). Live, 80 plain turns of ~0.4 s tool gaps stayed cold under K = 100
     # (docs/design.md, "Open-ended programs leave the prior sooner").
     open_cold_start_samples: int = 20
     cold_start_mean_s: float = 1.0
@@ -71,7 +72,7 @@ class PolicyConfig:
     pressure_scope: str = "younger"
     # Requests without a program id: see PLAIN_REQUESTS ("fcfs" was the rule before).
     plain_requests: str = "aged"
-    # Mode "pressure": the longest TTL it chooses is this quantile of the tool's
+    # Mode "hold": the longest TTL it chooses is this quantile of the tool's
     # durations; the contention gauge averages over `contention_window` resumed turns
     # and memory is free to hold once that share met pressure `contention_saturation`.
     lock_quantile: float = 0.999
@@ -91,8 +92,6 @@ class PolicyConfig:
     host_reload_profile: PrefillModel | None = None
 
     def __post_init__(self) -> None:
-        if self.mode in MODE_ALIASES:
-            object.__setattr__(self, "mode", MODE_ALIASES[self.mode])
         if self.mode not in MODES:
             raise ValueError(f"PolicyConfig.mode: expected one of {MODES}, got {self.mode!r}")
         if self.plain_requests not in PLAIN_REQUESTS:

@@ -9,15 +9,11 @@ from types import MappingProxyType
 from typing import Callable, NamedTuple
 
 from .config import PolicyConfig
-from .contention import ContentionGauge
-from .durations import ToolStats
-from .estimators import EtaEstimator, QueueDelayWindow
-from .host_holds import HostHolds
-from .locks import Lock, LockTable
-from .programs import ProgramKey, ProgramTable
+from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
+from .lock_table import HostHolds, Lock, LockTable, ProgramKey, ProgramTable
 from .queue_order import QueueRanks
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
-from .rules import TtlRules
+from .ttl import ContentionGauge, TtlRules
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +21,7 @@ logger = logging.getLogger(__name__)
 class LockDecision(NamedTuple):
     """ttl_s > 0: lock the finished turn's KV for ttl_s seconds; 0: do not lock.
 
-    reason: where the TTL came from ("pressure", "cost_model" (paper), "cold_start",
+    reason: where the TTL came from ("hold", "cost_model" (paper), "cold_start",
     "fixed", "hint") or why there is none ("last_turn", "off", or a refusing bound:
     "per_program_cap", "tenant_share", "lock_budget"). A NamedTuple: one per finished
     turn, and a frozen dataclass's __init__ cost about 1 us of it.
@@ -208,9 +204,30 @@ class ContinuumPolicy:
         self._unlocked(lock)
         return lock.key, lock.handle
 
+    def drop_oldest(self) -> tuple[ProgramKey, object] | None:
+        """Drop the lock held longest, of a program with no waiting turn first, as a
+        session timeout closes the oldest idle session: the deadlock breaker of an
+        engine whose locks never give way under pressure. Counted as dropped."""
+        lock = self._locks.oldest()
+        if lock is None:
+            return None
+        return lock.key, self.drop(lock.key)
+
+    def clear(self) -> None:
+        """The adapter's cache was reset (SGLang's flush_cache): every lock and host hold
+        names KV that is gone. They are forgotten, not released: no handle comes back,
+        and none counts as lapsed, dropped or given way under pressure."""
+        for lock in self._locks.clear():
+            program = self._programs.get(lock.key)
+            if program is not None:
+                program.locked = False
+                if program.finished:
+                    self._programs.forget(lock.key)
+        self._holds.clear()
+
     @property
     def host_holds(self) -> HostHolds | None:
-        """With a host tier, where released locks' KV goes (core/host_holds.py)."""
+        """With a host tier, where released locks' KV goes (core/lock_table.py HostHolds)."""
         return self._holds if self.config.host_tier else None
 
     def drop(self, key: ProgramKey) -> object | None:
@@ -244,7 +261,7 @@ class ContinuumPolicy:
 
     def set_first_turn_share(self, share: float) -> None:
         """The learned share of requests without a program id that a later prompt
-        continued (core/inferred.py FirstTurns): it moves their rank (QueueRanks)."""
+        continued (core/inference.py FirstTurns): it moves their rank (QueueRanks)."""
         self._ranks.set_share(share)
 
     def continuation_horizon_s(self, q: float = 0.99) -> float:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from .inferred import AGENT_SHARE
-from .programs import Program
+from .inference import AGENT_SHARE
+from .lock_table import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1
 IN_TTL, PLAIN, NOT_IN_TTL = 0, 1, 2
@@ -24,7 +24,7 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     The rank time is the program's first arrival, but never more than `age_cap_s` before
     the request's own arrival: a request is overtaken only by turns that arrived less
     than `age_cap_s` after it (a request without a program, or a young program, cannot
-    starve behind old programs). Without a known program (stock request) the request's
+    starve behind old programs). Without a known program (a plain request) the request's
     own arrival stands in for the program's. With `program_fcfs` off the third element
     is the request's arrival for every request, with or without a program (plain FCFS,
     as stock SGLang), but a program holding a lock still goes ahead. Otherwise a

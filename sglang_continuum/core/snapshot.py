@@ -52,14 +52,14 @@ class PolicySnapshot:
     queue_delay_s: float
     eta: float
     contention: float = 0.0  # share of recent resumed turns that met memory pressure
-    memory_price: float = 1.0  # mode "pressure": price of holding memory (1 = paper's)
+    memory_price: float = 1.0  # mode "hold": price of holding memory (1 = paper's)
     # KV held by locks whose tool has run past its learned p99 (0 when taken without now)
     overdue_locked_tokens: int = 0
     # Program inference (the adapter's IdentityTable; 0 where it is off or absent).
     programs_inferred: int = 0  # requests with no id that started a new program
     turns_inferred: int = 0  # requests with no id found to continue a finished turn
     first_turn_share: float = 0.0  # learned share of those first turns that were continued
-    # Host tier (core/host_holds.py): locks whose KV was demoted to host memory when
+    # Host tier (core/lock_table.py HostHolds): locks whose KV was demoted to host memory when
     # they lapsed or gave way, and the demoted KV held there inside its TTL.
     locks_demoted: int = 0
     host_holds: int = 0

@@ -1,14 +1,116 @@
-"""The Continuum cost model: tau* = argmax_tau P(tau) * gain - tau."""
+"""How long a finished turn is locked: the rule of each mode over the cost model, and the
+memory price that contention sets.
+
+Rules per mode
+--------------
+Where a finished turn's TTL comes from, per mode: "hold" (the default: until the tool
+returns, up to max_ttl_s, while memory is free to hold; priced by contention when
+contention_saturation > 0, docs/design.md, "The default lock policy"), the paper's
+cost model, or a fixed TTL.
+
+The rules read the estimates the policy keeps (tool durations, T, eta, contention) at
+decision time; they hold no state of their own.
+
+The cost model
+--------------
+The Continuum cost model: tau* = argmax_tau P(tau) * gain - tau.
+
+Contention
+----------
+How contended the KV pool is, learned from events the core already sees.
+
+Two signals say that memory is short: a resumed turn found its context evicted (a
+lapse or an LRU eviction cost it a rebuild), or a waiting request did not fit even
+after LRU had evicted everything unlocked (the driver asked for a lock to give way).
+The gauge is an exponentially weighted share of the later turns that came back without
+a lock (a lapse, a refusal, no lock chosen) and saw either; it needs no clock and moves
+once per such admission. Turns that found their lock are not sampled: a lock says
+nothing about what the pool would have done without it, and counting them would hide
+the contention exactly when the locks work.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_left
 import math
+from bisect import bisect_left
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from .config import PolicyConfig, rebuild_profile
+from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
+
+
+# Rules per mode ----------------------------------------------------------------------
+
+TtlRule = Callable[[str | None, int, bool, float], tuple[float, str]]
+
+# A window's PricedTable is rebuilt once the window took len/TABLE_REFRESH new durations
+# (at once below TABLE_REFRESH samples): between rebuilds a candidate quantile moves by
+# at most 1/TABLE_REFRESH of the mass, and a finished turn pays one bisect, not a rebuild
+# (each turn's arrival records a duration: rebuilding per record was most of the cost).
+TABLE_REFRESH = 64
+
+
+class TtlRules:
+    def __init__(self, config: PolicyConfig, stats: ToolStats, queue_delay: QueueDelayWindow,
+                 eta: EtaEstimator, contention: ContentionGauge) -> None:
+        self._cfg = config
+        self._stats = stats
+        self._queue_delay = queue_delay
+        self._eta = eta
+        self._contention = contention
+        self._rebuild = rebuild_profile(config)  # prefill, or a reload from host memory
+
+    def for_mode(self, mode: str) -> TtlRule | None:
+        """The rule of `mode` (None for "off")."""
+        return {"hold": self.hold, "paper": self.paper, "fixed": self.fixed,
+                "off": None}[mode]
+
+    def paper(self, tool: str | None, context_tokens: int,
+              open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+        cfg = self._cfg
+        reload = self._rebuild.seconds(context_tokens) * p_continue
+        delay = self._queue_delay.mean() * p_continue
+        if self._stats.total() < cfg.cold_start_samples:
+            gain = delay + reload  # eta = 1 and Exp(mean) durations until K samples
+            return cold_start_ttl(gain, cfg.cold_start_mean_s, cfg.max_ttl_s), "cold_start"
+        gain = delay * self._eta.eta() + reload
+        return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
+
+    def hold(self, tool: str | None, context_tokens: int,
+             open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+        """The paper's gain, memory priced by contention (priced_ttl, over the
+        window's cached PricedTable). `open_ended`: the program will not announce its
+        last turn, so the recorded durations replace the prior sooner. `p_continue`: the
+        probability the context is continued at all; it scales the gain."""
+        cfg, stats = self._cfg, self._stats
+        reload = self._rebuild.seconds(context_tokens) * p_continue
+        delay = self._queue_delay.mean() * p_continue
+        price = self._contention.price()
+        if price <= 0 and not open_ended and cfg.contended_ttl == "max":
+            # Contended: a lock gives way to older programs and to an idle engine, so
+            # holding costs nobody ahead of it; hold until the tool returns (bounded).
+            return (cfg.max_ttl_s if delay + reload > 0 else 0.0), "hold"
+        cold = cfg.open_cold_start_samples if open_ended else cfg.cold_start_samples
+        if stats.total() < cold:
+            return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
+                                         cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
+        gain = delay * self._eta.eta() + reload if delay else reload
+        window = stats.window(tool)
+        table = window.memo
+        if table is None or (window.adds - table.stamp) * TABLE_REFRESH > table.n:
+            table = window.memo = PricedTable.build(window.sorted(), cfg.lock_quantile,
+                                                    cfg.max_ttl_s, window.adds)
+        return table.best(gain, price), "hold"
+
+    def fixed(self, tool: str | None, context_tokens: int,
+              open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+        return min(self._cfg.fixed_ttl_s, self._cfg.max_ttl_s), "fixed"
+
+
+# The cost model ----------------------------------------------------------------------
 
 def choose_ttl(samples_sorted: Sequence[float], gain_s: float, max_ttl_s: float) -> float:
     """Best TTL among {0} and the positive recorded durations not above `max_ttl_s`.
@@ -152,3 +254,58 @@ def priced_cold_start_ttl(gain_s: float, price: float, mean_s: float = 1.0,
             return 0.0
         cap = min(cap, mean_s * math.log(gain_s / (price * mean_s)))
     return min(cap, max_ttl_s)
+
+
+# Contention --------------------------------------------------------------------------
+
+class ContentionGauge:
+    """Share (0..1) of recent unlocked resumptions that met memory pressure.
+
+    `window` sets the averaging weight (1/window per admission); `saturation` is the
+    share at which memory counts as fully contended (price 0 for holding it, see
+    :meth:`price`).
+    """
+
+    __slots__ = ("_alpha", "_saturation", "_level", "_pressed", "_last_hit")
+
+    def __init__(self, window: int, saturation: float) -> None:
+        self._alpha = 1.0 / window
+        self._saturation = saturation
+        self._level = 0.0
+        self._pressed = False
+        self._last_hit = True  # no admission yet: nothing to correct
+
+    @property
+    def level(self) -> float:
+        return self._level
+
+    def pressed(self) -> None:
+        """A request did not fit without a lock giving way (or decode ran short)."""
+        self._pressed = True
+
+    def resumed(self) -> None:
+        """A later turn of a program was admitted without a lock: one sample."""
+        hit = self._pressed
+        self._level += self._alpha * ((1.0 if hit else 0.0) - self._level)
+        self._pressed = False
+        self._last_hit = hit
+
+    def evicted(self) -> None:
+        """The turn just admitted had lost its context: count it as pressured."""
+        if not self._last_hit:
+            # resumed() moved the level toward 0; toward 1 instead differs by alpha.
+            self._level = min(1.0, self._level + self._alpha)
+            self._last_hit = True
+
+    def price(self) -> float:
+        """Shadow price of holding memory, relative to the paper's (1 = the paper's
+        "one average request blocked per second held", 0 = free).
+
+        Uncontended, the price is the paper's. As pressure grows, the memory a lock
+        holds could only go to programs that program FCFS serves after the lock's
+        owner (locks give way to older programs and to an idle engine), so holding
+        it costs those behind less and less: at `saturation` the price is 0.
+        """
+        if self._saturation <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self._level / self._saturation)

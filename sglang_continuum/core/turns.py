@@ -9,11 +9,11 @@ its own: the server and the simulator cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
-from .host_holds import HostHolds
+from .inference import Arrival, ProgramInference
+from .lock_table import HostHolds, ProgramKey
 from .policy import ContinuumPolicy, LockDecision
-from .programs import ProgramKey
 
 
 class KvLocks(Protocol):
@@ -42,6 +42,31 @@ def context_evicted(cached_tokens: int, input_tokens: int) -> bool:
     """Did a turn find its context evicted? Less than half its prompt came from the
     cache (a coarse test: immune to the last token or page that is never cached)."""
     return cached_tokens * 2 < input_tokens
+
+
+def start(policy: ContinuumPolicy, inference: ProgramInference | None) -> None:
+    """An adapter begins: the policy ranks requests without an id by the inference's
+    first-turn share from the first request on."""
+    if inference is not None:
+        policy.set_first_turn_share(inference.share)
+
+
+def arrive(policy: ContinuumPolicy, key: ProgramKey, now: float) -> None:
+    """A turn of program `key` (sent by the client) arrived."""
+    policy.on_arrival(key, now)
+
+
+def arrive_inferred(policy: ContinuumPolicy, inference: ProgramInference, tenant: str,
+                    prompt: Sequence[int], request_id: str, now: float) -> Arrival | None:
+    """A request of `tenant` with no program id arrived: infer its program (None: too
+    short to key, a plain request the core never sees) and record the arrival."""
+    found = inference.arrival(tenant, prompt, request_id, now)
+    if found is None:
+        return None
+    if found.proven:  # a continued first turn moves the share
+        policy.set_first_turn_share(inference.share)
+    policy.on_arrival(found.key, now)
+    return found
 
 
 def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
@@ -82,6 +107,20 @@ def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float,
     return decision
 
 
+def finish_inferred(policy: ContinuumPolicy, locks: KvLocks, inference: ProgramInference,
+                    found: Arrival, now: float, *, prompt: Sequence[int],
+                    output: Sequence[int], context_tokens: int, tool: str | None,
+                    target: object | None) -> LockDecision:
+    """A turn of an inferred program finished (`found`: its arrival's verdict; `tool`:
+    the tool its output calls, None if none was detected). The inference decides
+    whether it was the last turn and how likely its context is continued; then as
+    finish()."""
+    verdict = inference.finished(found.key, found.proven, tool, prompt, output, now)
+    return finish(policy, locks, found.key, now, context_tokens=context_tokens, tool=tool,
+                  last_turn=verdict.last_turn, ttl_hint_s=None, target=target,
+                  open_ended=verdict.open_ended, p_continue=verdict.p_continue)
+
+
 def drop(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey) -> bool:
     """The program is gone (abort, disconnect, last turn): release its lock, if any."""
     handle = policy.drop(key)
@@ -92,15 +131,31 @@ def drop(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey) -> bool:
     return True
 
 
-def expire(policy: ContinuumPolicy, locks: KvLocks, now: float) -> int:
+def drop_oldest(policy: ContinuumPolicy, locks: KvLocks) -> bool:
+    """Deadlock breaker for an engine whose locks never give way: the lock held longest
+    goes (ContinuumPolicy.drop_oldest). False when no lock is held."""
+    dropped = policy.drop_oldest()
+    if dropped is None:
+        return False
+    key, handle = dropped
+    _unhold(locks, policy.host_holds, key)
+    locks.unlock(handle)
+    return True
+
+
+def expire(policy: ContinuumPolicy, locks: KvLocks, now: float,
+           inference: ProgramInference | None = None) -> int:
     """Release every lock past its TTL (with a host tier: demote its KV); returns how
-    many. Host holds past their TTL go too."""
+    many. Host holds past their TTL go too, and first turns that were not continued
+    within the continuation horizon count as plain traffic."""
     lapsed = policy.expired(now)
     for key, handle in lapsed:
         _give_way(policy, locks, key, handle)
     if policy.host_holds is not None:  # a lapsed lock's hold ends here too
         for host_handle in policy.host_holds.expired(now):
             locks.unhold(host_handle)
+    if inference is not None and inference.expire(now, policy.continuation_horizon_s()):
+        policy.set_first_turn_share(inference.share)
     return len(lapsed)
 
 

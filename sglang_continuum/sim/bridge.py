@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 from typing import Callable
 
-from ..core import LockDecision, turns
+from ..core import LockDecision, ProgramInference, turns
 from .cache import PrefixCache
 from .policies import SimPolicy
-from .request import ProgramRun, Request
+from .request import ContextIds, ProgramRun, Request
 
 
 class ProgramLocks:
@@ -23,7 +23,6 @@ class ProgramLocks:
 
     def __init__(self, cache: PrefixCache):
         self.cache = cache
-        self.held: dict[int, ProgramRun] = {}  # lock order = insertion order
         self._handles: dict[int, set] = {}
         self._serial = itertools.count()
 
@@ -31,7 +30,6 @@ class ProgramLocks:
         handle = (run.index, next(self._serial))
         if run.index not in self._handles:
             self._handles[run.index] = set()
-            self.held[run.index] = run
             self.cache.lock(run.index)
         self._handles[run.index].add(handle)
         return handle
@@ -43,7 +41,8 @@ class ProgramLocks:
             raise RuntimeError(f"lock handle {handle} released twice or never given")
         live.discard(handle)
         if not live:
-            self.release_all(index)
+            del self._handles[index]
+            self.cache.unlock(index)
 
     def demote(self, handle: tuple[int, int]) -> tuple[int, int] | None:
         """``core.turns.HostTier.demote``: release, then move the program's prefix to
@@ -58,44 +57,71 @@ class ProgramLocks:
     def unhold(self, host_handle: tuple[int, int]) -> None:
         """``core.turns.HostTier.unhold``: nothing to release in an unbounded tier."""
 
-    def release_all(self, index: int) -> None:
-        self._handles.pop(index, None)
-        self.held.pop(index, None)
-        self.cache.unlock(index)
-
 
 class CoreBridge:
+    """``inference``: how requests without a program id (plain runs) find their
+    program, as on the server (None: they stay plain requests the core never sees)."""
+
     def __init__(self, policy: SimPolicy, cache: PrefixCache,
-                 on_lock: Callable[[float], None] = lambda expires_at: None):
+                 on_lock: Callable[[float], None] = lambda expires_at: None,
+                 inference: ProgramInference | None = None):
         self.policy = policy
         self.core = policy.core
         self.cache = cache
         self.locks = ProgramLocks(cache)
+        self.inference = inference
         self._on_lock = on_lock
         self.forced_drops = 0
+        turns.start(self.core, inference)
 
     def arrival(self, req: Request, now: float) -> None:
-        self.core.on_arrival(req.program.key, now)
+        run = req.program
+        run.sent = req.prompt
+        if not run.plain:
+            turns.arrive(self.core, run.key, now)
+            return
+        run.inferred = None
+        if self.inference is None:
+            return
+        found = turns.arrive_inferred(self.core, self.inference, run.key[0],
+                                      ContextIds(run.index, 0, req.prompt),
+                                      f"{run.spec.program_id}/{req.turn}", now)
+        if found is not None:
+            run.inferred, run.key = found, found.key
 
     def admitted(self, req: Request, now: float, hit: int) -> None:
-        turns.admit(self.core, self.locks, req.program.key, now, waited_s=now - req.arrival,
-                    cached_tokens=hit, input_tokens=req.prompt, preempted=req.preempted)
+        key = req.program.core_key
+        if key is not None:
+            turns.admit(self.core, self.locks, key, now, waited_s=now - req.arrival,
+                        cached_tokens=hit, input_tokens=req.prompt,
+                        preempted=req.preempted)
 
-    def finished(self, req: Request, now: float) -> LockDecision:
+    def finished(self, req: Request, now: float) -> LockDecision | None:
+        """A turn finished: the core's decision (None: a plain request it never saw)."""
         run = req.program
         turn = run.spec.turns[req.turn]
-        last = req.turn == len(run.spec.turns) - 1
-        decision = turns.finish(self.core, self.locks, run.key, now,
-                                context_tokens=self.cache.cached(run.index), tool=turn.tool,
-                                last_turn=last,
-                                ttl_hint_s=None if last else self.policy.ttl_hint(req, now),
-                                target=run)
+        if run.plain:
+            if run.inferred is None:
+                return None
+            # The tool the output calls first, as the server's detection reads it.
+            decision = turns.finish_inferred(
+                self.core, self.locks, self.inference, run.inferred, now,
+                prompt=ContextIds(run.index, 0, run.sent),
+                output=ContextIds(run.index, run.sent, run.sent + turn.output),
+                context_tokens=self.cache.cached(run.index),
+                tool=turn.tools[0] if turn.tools else None, target=run)
+        else:
+            last = req.turn == len(run.spec.turns) - 1
+            decision = turns.finish(self.core, self.locks, run.key, now,
+                                    context_tokens=self.cache.cached(run.index),
+                                    tool=turn.tool, last_turn=last,
+                                    ttl_hint_s=None, target=run)
         if decision.ttl_s > 0:
             self._on_lock(now + decision.ttl_s)
         return decision
 
     def expire(self, now: float) -> int:
-        return turns.expire(self.core, self.locks, now)
+        return turns.expire(self.core, self.locks, now, self.inference)
 
     def relieve(self, head: Request | None = None, engine_idle: bool = True) -> bool:
         """Release one lock for memory pressure, if the policy allows it and one exists
@@ -104,20 +130,17 @@ class CoreBridge:
             return False
         if head is None:
             return turns.relieve(self.core, self.locks)
-        key = None if head.program.anonymous else head.program.key
-        return turns.relieve(self.core, self.locks, key, head.arrival, engine_idle)
+        return turns.relieve(self.core, self.locks, head.program.queue_key, head.arrival,
+                             engine_idle)
 
     def force_drop(self) -> bool:
-        """Deadlock breaker for policies that may not release: drop the oldest lock of a
-        program with no waiting turn (else the oldest lock); False if none is held."""
-        held = self.locks.held
-        if not held:
+        """Deadlock breaker for policies that may not release: the core drops the lock
+        held longest, of a program with no waiting turn first; False if none is held."""
+        if not turns.drop_oldest(self.core, self.locks):
             return False
-        victim = next((r for r in held.values() if not r.waiting), next(iter(held.values())))
-        if not turns.drop(self.core, self.locks, victim.key):
-            self.locks.release_all(victim.index)
         self.forced_drops += 1
         return True
 
     def abort(self, run: ProgramRun) -> None:
-        turns.drop(self.core, self.locks, run.key)
+        if run.core_key is not None:
+            turns.drop(self.core, self.locks, run.core_key)

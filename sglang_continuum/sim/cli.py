@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from .policies import ALIASES, POLICIES
+from .policies import POLICIES
 from .profiles import BUILTIN
 from .report import markdown_table
 from .sweep import RunSpec, sweep
@@ -47,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=None, help="write summaries.json here")
     args = ap.parse_args(argv)
     names = list(POLICIES) if args.policy == "all" else args.policy.split(",")
-    bad = [n for n in names if n not in POLICIES and n not in ALIASES]
+    bad = [n for n in names if n not in POLICIES]
     if bad:
         ap.error(f"--policy: unknown {', '.join(bad)}; use 'all' or {', '.join(POLICIES)}")
     if args.concurrency is not None and args.concurrency < 1:

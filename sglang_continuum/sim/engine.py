@@ -202,7 +202,6 @@ class Engine:
         done: list[Request] = []
         for req, n in batch.prefill:
             req.computed += n
-            req.program.attained += n
             if req.computed >= req.prompt:
                 req.generated += 1
                 self.owed -= 1
@@ -216,7 +215,6 @@ class Engine:
             self.owed -= k * len(self.running)
             for req in self.running:
                 req.generated += k
-                req.program.attained += k
             done += [r for r in self.running if r.remaining <= 0]
             self.running = [r for r in self.running if r.remaining > 0]
         for req in done:

@@ -26,26 +26,18 @@ class SimPolicy:
     name: str
     core: ContinuumPolicy
     pressure_release: bool
-    key_fn: Callable[[Request, float], tuple] | None = None
-    hint_fn: Callable[[Request, float], float | None] | None = None
     eviction: EvictionOrder = LRU()
     # sorts the waiting list in place; default: by queue_key
     sort_fn: Callable[[list[Request], float, "PrefixCache"], None] | None = None
 
     def queue_key(self, req: Request, now: float) -> tuple:
-        if self.key_fn is not None:
-            return self.key_fn(req, now)
-        key = None if req.program.anonymous else req.program.key
-        return self.core.queue_key(key, req.arrival, req.preempted)
+        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache") -> None:
         if self.sort_fn is not None:
             self.sort_fn(waiting, now, cache)
         else:
             waiting.sort(key=lambda r: self.queue_key(r, now))
-
-    def ttl_hint(self, req: Request, now: float) -> float | None:
-        return self.hint_fn(req, now) if self.hint_fn is not None else None
 
 
 @dataclass(frozen=True)
@@ -66,15 +58,6 @@ def _simple(mode: str, fcfs: bool, pressure: bool, **cfg):
     def make(name: str, ctx: PolicyContext) -> SimPolicy:
         return SimPolicy(name, _core(ctx, mode=mode, program_fcfs=fcfs, **cfg), pressure)
     return make
-
-
-def _autellix(name: str, ctx: PolicyContext) -> SimPolicy:
-    """Autellix-style PLAS: least attained service (tokens served) of the program first;
-    stock LRU cache (no locks)."""
-    def key(req: Request, now: float) -> tuple:
-        return (0 if req.preempted else 1, req.program.attained, req.arrival)
-    return SimPolicy(name, _core(ctx, mode="off", program_fcfs=False), False, key)
-
 
 # Stock SGLang's own alternatives (no locks, its FCFS queue unless said otherwise).
 LPM_MAX_QUEUE = 128      # SGLang's WAITING_QUEUE_PREFIX_MATCH_MAX: FCFS beyond it
@@ -119,35 +102,34 @@ STOCK = ("lru", "slru", "tlru", "radix_sessions", "lpm")
 # (the best of them, in hindsight, per point), and keep-until-close.
 FIXED_TTLS_S = (1, 2, 5, 10, 30, 60, 300)
 _NO_CAPS = dict(lock_budget_fraction=1.0, per_program_max_fraction=1.0)
-# Today's PolicyConfig defaults before the pressure rule (issue 14): the paper's TTL
-# rule under the overlay's scope "younger", lock budget 0.5, per-program cap 0.25.
+# The caps of the overlay's defaults before the hold rule: lock budget 0.5, per-program
+# cap 0.25.
 _OLD_CAPS = dict(lock_budget_fraction=0.5, per_program_max_fraction=0.25)
 
+# Every policy the simulator offers: what a published table (experiments/sim, docs)
+# needs to be regenerated, and no more.
 POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
+    # Stock SGLang: FCFS (lru), its other eviction orders, and lpm.
     "lru": _simple("off", False, False),
     "slru": _stock(lambda ctx: SLRU()),
     "tlru": _stock(lambda ctx: TLRU(tokens_within(ctx.prefill, TLRU_TTFT_BUDGET_S),
                                     TLRU_NEXT_PROMPT)),
     "radix_sessions": _stock(lambda ctx: Sessions()),
     "lpm": _lpm,
-    # The server's defaults (PolicyConfig's): mode "pressure" with memory free to hold
-    # (contended locks last until the tool returns, bounded by max_ttl_s), program FCFS,
-    # locks give way only to programs older than their own unless the engine would idle.
-    "continuum": _simple("pressure", True, True),
-    # The default before 2026-12-03: memory priced by the contention gauge (saturation
-    # 0.05), contended locks held for the tool's top quantile; and the same price with
-    # contended locks held until the tool returns (what the price alone costs).
-    "continuum_quantile": _simple("pressure", True, True, contention_saturation=0.05,
+    # The server's defaults (PolicyConfig's): mode "hold" with memory free to hold
+    # (locks last until the tool returns, bounded by max_ttl_s), program FCFS, locks
+    # give way only to programs older than their own unless the engine would idle.
+    "continuum": _simple("hold", True, True),
+    # Earlier defaults, as the seed and mixed-traffic tables compare them: memory priced
+    # by the contention gauge (saturation 0.05), contended locks held for the tool's top
+    # quantile or until the tool returns; the queue's age cap at 60 s, 120 s or none.
+    "continuum_quantile": _simple("hold", True, True, contention_saturation=0.05,
                                   contended_ttl="quantile"),
-    "continuum_priced": _simple("pressure", True, True, contention_saturation=0.05),
-    # The default before the queue's age cap (mixed traffic, issue 14): pure program FCFS.
-    "continuum_no_age_cap": _simple("pressure", True, True, queue_age_cap_s=float("inf")),
-    "continuum_age_cap_120": _simple("pressure", True, True, queue_age_cap_s=120.0),
-    # The age cap before 2026-12-03 (issue 14's mixed-traffic rerun raised it to 180 s).
-    "continuum_age_cap_60": _simple("pressure", True, True, queue_age_cap_s=60.0),
-    # Requests without a program id before unlocked agent turns (plain_requests "ahead").
-    "continuum_plain_ahead": _simple("pressure", True, True, plain_requests="ahead"),
-    "continuum_plain_aged": _simple("pressure", True, True, plain_requests="aged"),
+    "continuum_priced": _simple("hold", True, True, contention_saturation=0.05),
+    "continuum_no_age_cap": _simple("hold", True, True, queue_age_cap_s=float("inf")),
+    "continuum_age_cap_120": _simple("hold", True, True, queue_age_cap_s=120.0),
+    "continuum_age_cap_60": _simple("hold", True, True, queue_age_cap_s=60.0),
+    # The paper's TTL rule under the overlay's scope "younger" and the old caps.
     "old_default": _simple("paper", True, True, **_OLD_CAPS),
     # The paper's system: its TTL rule and its pressure rule (any lock gives way).
     "paper": _simple("paper", True, True, pressure_scope="any", **_OLD_CAPS),
@@ -156,18 +138,12 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
        for t in FIXED_TTLS_S},
     "keep_until_close": _simple("fixed", False, False, fixed_ttl_s=FOREVER_S,
                                 max_ttl_s=FOREVER_S, **_NO_CAPS),
-    "fixed_ttl": _simple("fixed", True, True, fixed_ttl_s=2.0, pressure_scope="any"),
-    "program_fcfs": _simple("off", True, True),
-    "ttl_only": _simple("paper", False, True, **_OLD_CAPS),
-    "autellix": _autellix,
 }
-# Earlier names, still accepted: "continuum_any" is the paper's system.
-ALIASES = {"continuum_any": "paper"}
 
 
 def make_policy(name: str, ctx: PolicyContext) -> SimPolicy:
     try:
-        factory = POLICIES[ALIASES.get(name, name)]
+        factory = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}") from None
     return factory(name, ctx)

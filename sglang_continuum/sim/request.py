@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
+from ..core import Arrival
 from .workload import ProgramSpec
+
+_ID_BITS = 32  # positions per program: ids never collide between programs
+
+
+class ContextIds:
+    """Token ids of a simulated program's context, positions [start, stop): a pure
+    function of (program, position), so each turn's prompt continues the previous
+    turn's prompt and output exactly, and programs share no prefix. Slices are
+    ``array('q')`` built on demand: program inference (core/inference.py) reads a few
+    short slices of a prompt, never the whole of it."""
+
+    __slots__ = ("_base", "_start", "_stop")
+
+    def __init__(self, program: int, start: int, stop: int):
+        self._base = (program + 1) << _ID_BITS
+        self._start, self._stop = start, stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __getitem__(self, index):
+        first = self._base + self._start
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(len(self))
+            return array("q", range(first + lo, first + max(lo, hi), step))
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return first + index % len(self)
 
 
 @dataclass(slots=True, eq=False)
@@ -14,12 +44,27 @@ class ProgramRun:
     key: tuple[str, str]           # (tenant, program_id) as the core sees it
     arrival: float
     turn: int = 0                  # index of the current (or next) turn
-    attained: float = 0.0          # tokens served so far (Autellix least attained service)
     finish: float | None = None
     waiting: bool = False          # a turn of it is in the waiting queue
     aborted: bool = False
-    anonymous: bool = False        # sent without a program id (plain traffic): the core's
-                                   # queue key and pressure rule see no program
+    plain: bool = False            # its requests carry no program id: the core sees the
+                                   # program that inference gives it (`inferred`), if any
+    inferred: Arrival | None = None  # the latest turn's inferred program (plain only)
+    sent: int = 0                  # prompt tokens of its latest turn, as sent
+
+    @property
+    def core_key(self) -> tuple[str, str] | None:
+        """The program the core knows this run's latest turn by (None: a plain request
+        the core never sees: inference off, or a prompt too short to key)."""
+        return self.key if not self.plain or self.inferred is not None else None
+
+    @property
+    def queue_key(self) -> tuple[str, str] | None:
+        """The program the queue order and the pressure rule see: None for a plain
+        request that continued no finished turn (it ranks as the server ranks it)."""
+        if not self.plain:
+            return self.key
+        return self.key if self.inferred is not None and self.inferred.proven else None
 
 
 @dataclass(slots=True, eq=False)

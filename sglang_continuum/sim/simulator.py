@@ -6,7 +6,7 @@ import time
 from collections import deque
 from typing import Callable, Sequence
 
-from ..core import ContinuumPolicy, PrefillModel
+from ..core import ContinuumPolicy, PrefillModel, ProgramInference
 from .bridge import CoreBridge
 from .cache import PrefixCache
 from .engine import Batch, Engine, EngineConfig
@@ -26,13 +26,15 @@ class Simulator:
                  profile: Profile, policy: str, host_tier: bool = False,
                  engine: EngineConfig | None = None, tenant: str = "",
                  wrap_core: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda c: c,
-                 concurrency: int | None = None, anonymous: frozenset[str] = frozenset()):
+                 concurrency: int | None = None, plain: frozenset[str] = frozenset(),
+                 infer_programs: bool = True):
         """Open loop: ``arrivals`` (one start time per program). Closed loop (the
         replay's ``Concurrency``): ``arrivals`` None and ``concurrency`` N: N programs
         start at 0 and each finish starts the next program in order, at once.
-        ``anonymous``: program ids whose requests carry no program id (plain traffic):
-        the queue order and the pressure rule treat them as the server treats such
-        requests."""
+        ``plain``: program ids whose requests carry no program id: with
+        ``infer_programs`` (the server's default) the core infers their programs from
+        their prompts as the server does; without, they are plain requests the core
+        never sees."""
         if concurrency is not None:
             if arrivals is not None or not isinstance(concurrency, int) or concurrency < 1:
                 raise ValueError(f"concurrency={concurrency!r}: expected an int >= 1 "
@@ -50,11 +52,12 @@ class Simulator:
                                                         wrap_core, host_tier))
         self.cache = PrefixCache(profile.kv_capacity_tokens, host_tier, self.policy.eviction)
         self.loop = EventLoop()
-        self.bridge = CoreBridge(self.policy, self.cache, self._schedule_expiry)
+        self.bridge = CoreBridge(self.policy, self.cache, self._schedule_expiry,
+                                 ProgramInference() if infer_programs else None)
         cfg = engine or EngineConfig(profile.chunk_size, profile.max_running)
         self.engine = Engine(cfg, profile.predictor(), self.cache, self.bridge)
         self.runs = [ProgramRun(spec, i, (tenant, spec.program_id), t,
-                                anonymous=spec.program_id in anonymous)
+                                plain=spec.program_id in plain)
                      for i, (spec, t) in enumerate(zip(programs, arrivals))]
         self.turn_records: list[TurnRecord] = []
         self.program_records: list[ProgramRecord] = []
@@ -81,11 +84,8 @@ class Simulator:
         if batch is not None:
             for req in self.engine.complete(batch, now):
                 self._finish(req, now)
-        for req in self.engine.aborted:
-            self._end_program(req.program, now, aborted=True)
-        self.engine.aborted.clear()
         nxt = self.engine.plan(now, self.loop.peek_time() - now)
-        for req in self.engine.aborted:
+        for req in self.engine.aborted:  # heads the plan aborted (Engine._unblock)
             self._end_program(req.program, now, aborted=True)
         self.engine.aborted.clear()
         self._stepping = nxt is not None

@@ -4,7 +4,7 @@ A plain OpenAI-SDK chat loop that sends no overlay field (no extra_body) gets TT
 and cache hits: the server infers its program from the prompt. Its first turn is a plain
 request until a later prompt continues it (the tiny model's random output calls no tool):
 it locks only where first turns are at least as likely continued as not (the learned
-share, core/inferred.py FirstTurns: 1/2 on a fresh server, before any evidence). Two programs that share a long system prompt
+share, core/inference.py FirstTurns: 1/2 on a fresh server, before any evidence). Two programs that share a long system prompt
 and the same first user message stay two programs. On the CPU the cost model rightly
 picks TTL 0 for the tiny model, so the server runs a fixed TTL (the only overlay flag
 these servers get besides the caps).

@@ -5,8 +5,10 @@ memory pressure, an abort) is played twice: through the SGLang adapter's Control
 over SGLang's real radix cache (the scheduler played by hand, as in
 test_invariants_radix.py), and through the simulator's CoreBridge over its prefix
 cache. Every core call (arguments and results) and every KV lock/unlock is logged on
-each side; the two logs must be equal. The mutation tests show that the comparison
-fails when either side's sequence is changed alone.
+each side; the two logs must be equal. A second scenario runs the default mode with
+agents that send no program id (their programs inferred from their prompts, tool calls
+detected in their outputs) and a plain request. The mutation tests show that the
+comparison fails when either side's sequence or inference is changed alone.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from sglang.srt.mem_cache.base_prefix_cache import EvictParams  # noqa: E402
 from sglang.srt.mem_cache.common import release_kv_cache  # noqa: E402
 from sglang.srt.sampling.sampling_params import SamplingParams  # noqa: E402
 
-from sglang_continuum.adapter.controller import Controller  # noqa: E402
-from sglang_continuum.core import ContinuumPolicy, LockDecision, PolicyConfig  # noqa: E402
+from sglang_continuum.adapter.controller import (Controller, RequestProgram,  # noqa: E402
+                                                  tenant_of)
+from sglang_continuum.core import ProgramHints, turns  # noqa: E402
+from sglang_continuum.core import (ContinuumPolicy, LockDecision, PolicyConfig,  # noqa: E402
+                                   ProgramInference)
 from sglang_continuum.adapter.settings import Settings  # noqa: E402
 from sglang_continuum.sim.bridge import CoreBridge  # noqa: E402
 from sglang_continuum.sim.cache import PrefixCache  # noqa: E402
 from sglang_continuum.sim.policies import SimPolicy  # noqa: E402
-from sglang_continuum.sim.request import ProgramRun, Request  # noqa: E402
+from sglang_continuum.sim.request import ContextIds, ProgramRun, Request  # noqa: E402
 from sglang_continuum.workload import Program as ProgramSpec, Turn  # noqa: E402
 
 from .test_invariants_radix import POOL, Clock, build_cache  # noqa: E402
@@ -39,7 +44,8 @@ from .test_invariants_radix import POOL, Clock, build_cache  # noqa: E402
 CONFIG = PolicyConfig(mode="fixed", fixed_ttl_s=5.0, per_program_max_fraction=0.5)
 T0 = 1000.0
 LOGGED = ("on_arrival", "on_admitted", "on_finish", "set_lock", "expired",
-          "release_for_pressure", "drop", "record_queue_delay", "turns_done")
+          "release_for_pressure", "drop", "record_queue_delay", "turns_done",
+          "set_first_turn_share")
 
 # (event, program, new prompt tokens or seconds, last turn)
 SCENARIO = [
@@ -56,6 +62,26 @@ SCENARIO = [
     ("arrive", "b", 5, False), ("abort", "b"),  # a queued turn aborted: its lock goes
 ]
 OUTPUT = 4
+
+# The default mode; agents that send no program id. "t" calls a tool every turn (an
+# agent whose format is recognised), "u" never does (proven only by being continued),
+# "p" is a plain request no prompt continues, "s" is too short to key.
+INFERRED_CONFIG = PolicyConfig(per_program_max_fraction=0.5)
+TOOLS = {"t": "ls"}
+INFERRED = [
+    ("arrive", "t", 50, False), ("admit", "t"), ("finish", "t"),  # tool call: locks
+    ("arrive", "u", 60, False), ("admit", "u"), ("finish", "u"),  # first turn: share 1/2
+    ("arrive", "p", 40, False), ("admit", "p"), ("finish", "p"),
+    ("arrive", "s", 20, False), ("admit", "s"), ("finish", "s"),  # never seen by the core
+    ("wait", 1.0), ("arrive", "t", 10, False), ("admit", "t"), ("finish", "t"),  # proven
+    ("arrive", "u", 10, False), ("admit", "u"), ("finish", "u"),  # continued: share up
+    ("wait", 30.0),  # every lock lapses; p's first turn counts as not continued
+    ("arrive", "q", 40, False), ("admit", "q"), ("finish", "q"),  # plain: locks nothing
+    ("arrive", "u", 10, False), ("admit", "u"), ("finish", "u"),
+    ("relieve",),  # decode pressure takes the youngest lock
+    ("arrive", "t", 10, True), ("admit", "t"), ("finish", "t"),  # an answer: t ends
+    ("arrive", "u", 5, False), ("abort", "u"),
+]
 
 
 class Log:
@@ -118,10 +144,23 @@ class RecordingLocks:
         return getattr(self._locks, attr)
 
 
+class Tokenizer:
+    """Decodes a program's output to a tool call where the scenario says it calls one
+    (ids carry their program: ContextIds)."""
+
+    def __init__(self, side):
+        self.side = side
+
+    def decode(self, ids):
+        pid = self.side.pids[(ids[0] >> 32) - 1]
+        tool = self.side.tool.get(pid)
+        return f"```bash\n{tool} -la\n```" if tool else "Done."
+
+
 class ServerSide:
     """The scheduler's calls into the overlay, as in test_invariants_radix.py."""
 
-    def __init__(self, config=CONFIG):
+    def __init__(self, config=CONFIG, plain=False):
         self.log = Log()
         self.cache, self.allocator, self.req_pool = build_cache()
         self.clock = Clock()
@@ -130,19 +169,27 @@ class ServerSide:
                               clock=self.clock)
         self.cache.continuum = self.ctl
         self.ctl.policy = RecordingPolicy(self.ctl.policy, self.log)
-        self.context: dict[str, list[int]] = {}
+        self.context: dict[str, int] = {}  # tokens of the last finished turn
         self.req: dict[str, Req] = {}
         self.ctl.cache = RecordingLocks(self.cache, self.log, lambda node: next(
             pid for pid, req in self.req.items() if req.last_node is node))
-        self.fresh = iter(range(100, 10_000))
+        self.plain = plain  # send no program id, last_turn or tool name
+        self.ctl.tokenizer = Tokenizer(self)
+        self.pids: list[str] = []  # in order of first arrival (the simulator's index)
+        self.turn: dict[str, int] = {}
+        self.tool: dict[str, str | None] = {}  # the tool the pending output calls
 
     def arrive(self, pid, new, last):
-        ids = self.context.get(pid, []) + [next(self.fresh) for _ in range(new)]
-        req = Req(rid=f"{pid}{len(ids)}", origin_input_text="",
-                  origin_input_ids=array("q", ids),
-                  sampling_params=SamplingParams(
-                      temperature=0, max_new_tokens=OUTPUT,
-                      custom_params={"program_id": pid, "last_turn": last}))
+        if pid not in self.pids:
+            self.pids.append(pid)
+        n = self.context.get(pid, 0) + new
+        ids = ContextIds(self.pids.index(pid), 0, n)[:]
+        self.tool[pid] = None if last else TOOLS.get(pid)
+        custom = None if self.plain else {"program_id": pid, "last_turn": last}
+        turn = self.turn.get(pid, 0)
+        req = Req(rid=f"{pid}/{turn}", origin_input_text="", origin_input_ids=ids,
+                  sampling_params=SamplingParams(temperature=0, max_new_tokens=OUTPUT,
+                                                 custom_params=custom))
         self.req[pid] = req
         self.ctl.on_queued(req, is_retracted=False)
 
@@ -163,15 +210,18 @@ class ServerSide:
 
     def finish(self, pid):
         req = self.req[pid]
-        for _ in range(OUTPUT):
+        output = ContextIds(self.pids.index(pid), len(req.origin_input_ids),
+                            len(req.origin_input_ids) + OUTPUT)
+        for token in output[:]:
             n = req.kv.kv_allocated_len
             self.req_pool.write((req.kv.req_pool_idx, slice(n, n + 1)),
                                 alloc_token_slots(self.cache, 1))
             req.kv.kv_committed_len = req.kv.kv_allocated_len = n + 1
-            req.output_ids.append(next(self.fresh))
+            req.output_ids.append(token)
         req.finished_reason = FINISH_LENGTH(length=OUTPUT)
         release_kv_cache(req, self.cache, checkpoint=True)
-        self.context[pid] = list(req.origin_input_ids) + list(req.output_ids)
+        self.context[pid] = len(req.origin_input_ids) + OUTPUT
+        self.turn[pid] = self.turn.get(pid, 0) + 1
 
     def wait(self, seconds):
         self.clock.t += seconds
@@ -192,12 +242,13 @@ class ServerSide:
 class SimSide:
     """The simulator engine's calls into its bridge, one program turn at a time."""
 
-    def __init__(self, config=CONFIG):
+    def __init__(self, config=CONFIG, plain=False):
         self.log = Log()
         self.now = T0
         self.cache = PrefixCache(POOL)
+        self.plain = plain
         self.bridge = CoreBridge(SimPolicy("conformance", ContinuumPolicy(config, POOL), True),
-                                 self.cache)
+                                 self.cache, inference=ProgramInference())
         self.bridge.core = RecordingPolicy(self.bridge.core, self.log)
         self.bridge.locks = RecordingLocks(self.bridge.locks, self.log,
                                            lambda run: run.spec.program_id)
@@ -207,11 +258,13 @@ class SimSide:
 
     def arrive(self, pid, new, last):
         if pid not in self.runs:
-            spec = ProgramSpec(pid, (Turn(1, OUTPUT, (), 0.0),) * 8)
-            self.runs[pid] = ProgramRun(spec, len(self.runs), ("", pid), self.now)
+            tools = (TOOLS[pid],) if pid in TOOLS else ()
+            spec = ProgramSpec(pid, (Turn(1, OUTPUT, tools, 0.0),) * 8)
+            self.runs[pid] = ProgramRun(spec, len(self.runs), ("", pid), self.now,
+                                        plain=self.plain)
         run = self.runs[pid]
         if last:
-            run.spec = ProgramSpec(pid, run.spec.turns[:run.turn + 1])
+            run.spec = ProgramSpec(pid, run.spec.turns[:run.turn] + (Turn(1, OUTPUT),))
         prompt = self.context.get(pid, 0) + new
         self.req[pid] = Request(run, run.turn, prompt, OUTPUT, self.now)
         self.bridge.arrival(self.req[pid], self.now)
@@ -248,10 +301,14 @@ class SimSide:
         self.bridge.abort(self.runs[pid])
 
 
-def play(side):
-    for event, *args in SCENARIO:
+def play(side, scenario=SCENARIO):
+    for event, *args in scenario:
         getattr(side, event)(*args)
     return side.log.entries
+
+
+def play_inferred(side_cls):
+    return play(side_cls(INFERRED_CONFIG, plain=True), INFERRED)
 
 
 def test_server_and_simulator_make_the_same_calls():
@@ -305,3 +362,65 @@ def test_a_sequence_changed_on_one_side_alone_is_caught(monkeypatch, side, cls, 
                                                         drifted):
     monkeypatch.setattr(cls, method, drifted)
     assert play(ServerSide()) != play(SimSide())
+
+
+def test_default_mode_with_inferred_programs_makes_the_same_calls():
+    server, sim = play_inferred(ServerSide), play_inferred(SimSide)
+    assert server == sim
+    calls = [entry[0] for entry in server]
+    arrivals = [entry[1][0] for entry in server if entry[0] == "on_arrival"]
+    # Inferred keys: a first turn is named after its request; continuations find it.
+    assert arrivals[:3] == [("", "~t/0"), ("", "~u/0"), ("", "~p/0")]
+    assert arrivals.count(("", "~t/0")) == 3 and arrivals.count(("", "~u/0")) == 4
+    assert ("", "~q/0") in arrivals and not any(key[1].startswith("~s") for key in arrivals)
+    finishes = [entry[1] for entry in server if entry[0] == "on_finish"]
+    # (key, now, tokens, tool, last_turn, hint, open_ended, p_continue)
+    assert all(f[6] is True for f in finishes)
+    assert [f[3] for f in finishes if f[0] == ("", "~t/0")] == ["ls", "ls", None]
+    assert [f[4] for f in finishes if f[0] == ("", "~t/0")] == [False, False, True]
+    # The learned share (uniform prior): up as t's and u's first turns are continued,
+    # down once p's is not within the continuation horizon; q locks by it.
+    shares = [entry[1][0] for entry in server if entry[0] == "set_first_turn_share"]
+    assert sorted(set(shares), key=shares.index) == [0.5, round(2 / 3, 6), 0.75, 0.6]
+    assert [f[7] for f in finishes if f[0] == ("", "~q/0")] == [0.6]
+    assert calls.count("release_for_pressure") == 1 and calls.count("lock") == 7
+    assert ("drop", (("", "~u/0"),), "L6") in server
+
+
+def _sim_without_inference(self, req, now):
+    """The bridge before inference ran in the simulator: a run without an id locked
+    as an explicit program with its spec's last turn (p_continue 1)."""
+    run = req.program
+    turn = run.spec.turns[req.turn]
+    if run.plain and run.inferred is not None:
+        last = req.turn == len(run.spec.turns) - 1
+        return turns.finish(self.core, self.locks, run.key, now,
+                            context_tokens=self.cache.cached(run.index), tool=turn.tool,
+                            last_turn=last, ttl_hint_s=None, target=run, open_ended=True)
+    return _BRIDGE_FINISHED(self, req, now)
+
+
+def _server_never_learns_the_share(self, req, now):
+    """The server's inference without the first-turn share: every request that
+    continued nothing starts a new program, continued or not."""
+    found = self.inference.arrival(tenant_of(req), req.origin_input_ids, str(req.rid), now)
+    if found is None:
+        return None
+    self.policy.on_arrival(found.key, now)
+    value = RequestProgram(found.key, ProgramHints(found.key[1]), inferred=True,
+                           proven=found.proven)
+    req._continuum_hints = value
+    return value
+
+
+_BRIDGE_FINISHED = CoreBridge.finished
+
+
+@pytest.mark.parametrize("side, cls, method, drifted", [
+    ("server", Controller, "_infer", _server_never_learns_the_share),
+    ("sim", CoreBridge, "finished", _sim_without_inference),
+])
+def test_inference_changed_on_one_side_alone_is_caught(monkeypatch, side, cls, method,
+                                                       drifted):
+    monkeypatch.setattr(cls, method, drifted)
+    assert play_inferred(ServerSide) != play_inferred(SimSide)

@@ -70,7 +70,7 @@ def test_finished_turn_locks_its_last_node_and_next_turn_consumes_it(ctl):
     assert ctl.cache.unlocked == [("lock", "node-r1")]
 
 
-def test_stock_requests_and_retractions_never_lock(ctl):
+def test_plain_requests_and_retractions_never_lock(ctl):
     # Inference on (the default): a request without an id is an unproven first turn; once
     # such turns are seen uncontinued (plain traffic), it locks nothing.
     for i in range(2):
@@ -80,10 +80,10 @@ def test_stock_requests_and_retractions_never_lock(ctl):
         ctl.clock_.t += 10.0  # past the continuation horizon
         ctl.tick()
     ctl.cache.locked.clear()
-    assert ctl.first_turns.p_continue == 0.0
-    stock = req("s")
-    ctl.on_queued(stock, False)
-    ctl.on_release(stock, checkpointed=True)
+    assert ctl.inference.first_turns.p_continue == 0.0
+    plain = req("s")
+    ctl.on_queued(plain, False)
+    ctl.on_release(plain, checkpointed=True)
     retracted = req("r", "p", ttl="30s")
     retracted.finished = lambda: False
     ctl.on_release(retracted, checkpointed=True)
@@ -167,3 +167,24 @@ def test_queue_without_programs_keeps_sglang_order(ctl):
         ctl.on_queued(r, False)
     ctl.sort_waiting(queue)
     assert [r.rid for r in queue] == ["s0", "s1", "s2"]
+
+
+def test_a_cache_flush_forgets_locks_without_counting_them_as_pressure(ctl):
+    for i, program in enumerate(("p", "q")):
+        r = req(f"r{i}", program, ttl="30s")
+        ctl.on_queued(r, False)
+        ctl.on_admitted(r)
+        ctl.on_release(r, checkpointed=True)
+    before = ctl.snapshot()
+    assert before.active_locks == 2
+    ctl.forget_all_locks()
+    after = ctl.snapshot()
+    assert (after.active_locks, after.locked_tokens) == (0, 0)
+    assert after.locks_released_pressure == before.locks_released_pressure == 0
+    assert (after.locks_lapsed, after.locks_dropped) == (0, 0)
+    assert after.contention == before.contention
+    assert ctl.cache.unlocked == []  # the flushed tree's locks are gone, not released
+    r = req("r2", "p", n_in=120)  # the program's next turn finds no lock to consume
+    ctl.on_queued(r, False)
+    ctl.on_admitted(r)
+    assert ctl.cache.unlocked == [] and ctl.snapshot().locks_consumed == 0

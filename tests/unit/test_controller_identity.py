@@ -57,7 +57,7 @@ def plain_seen(ctl, clock, n=2):
         ctl.tick()
     ctl.cache.locked.clear()
     ctl.cache.unlocked.clear()
-    assert ctl.first_turns.p_continue == 0.0
+    assert ctl.inference.first_turns.p_continue == 0.0
 
 
 def test_inference_is_on_by_default():
@@ -90,7 +90,7 @@ def test_a_first_turn_without_a_tool_call_locks_nothing_and_ranks_as_plain():
     # Its continuation proves it: that turn locks (an agent whose format is unknown).
     second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
     assert second.key == first.key and second.proven
-    assert ctl.cache.locked == [("lock", "node-r2")] and ctl.first_turns.share == 1 / 5
+    assert ctl.cache.locked == [("lock", "node-r2")] and ctl.inference.first_turns.share == 1 / 5
     # In the queue an unproven request is a plain one: "aged" puts it (1 - 1/5) age
     # caps ahead of its arrival, so it passes a proven program's later turn that came
     # first.
@@ -123,7 +123,7 @@ def test_an_answer_after_tool_calls_ends_the_program():
     turn(ctl, clock, req("r2", ctx, [6]))  # no tool call: the agent answered
     assert ctl.cache.locked == [("lock", "node-r1")]  # no lock after the answer
     assert ctl.snapshot().programs_ended == 1
-    assert len(ctl.identity) == 0 and len(ctl.inferred) == 0
+    assert len(ctl.inference.identity) == 0 and len(ctl.inference.programs) == 0
     # A prompt extending the answered context starts a new program (nothing to continue).
     third = req("r3", ctx + [6] + [9] * 20, [8])
     ctl.on_queued(third, False)
@@ -135,18 +135,18 @@ def test_explicit_program_id_and_session_id_win_and_are_not_recorded():
     p1 = list(range(100, 400))
     assert turn(ctl, clock, req("r1", p1, [5], program="mine")).key == ("", "mine")
     assert turn(ctl, clock, req("r2", p1 + [5, 9], [6], session_id="s-1")).key == ("", "s-1")
-    assert len(ctl.identity) == 0
+    assert len(ctl.inference.identity) == 0
     assert ctl.snapshot().programs_inferred == 0
 
 
-def test_off_serves_requests_without_ids_as_stock():
+def test_off_serves_requests_without_ids_as_plain():
     ctl, clock = make(infer=False)
     assert turn(ctl, clock, req("r1", list(range(100, 400)), [5])) is None
-    assert ctl.cache.locked == [] and ctl.identity is None
+    assert ctl.cache.locked == [] and ctl.inference is None
     assert ctl.snapshot().programs_inferred == 0
 
 
-def test_prompts_too_short_to_key_stay_stock_requests():
+def test_prompts_too_short_to_key_stay_plain_requests():
     ctl, clock = make()
     assert turn(ctl, clock, req("health", [0], [5])) is None
     assert ctl.cache.locked == [] and ctl.snapshot().programs_inferred == 0
@@ -159,7 +159,7 @@ def test_first_turns_lock_once_first_turns_are_seen_continued():
         p = list(range(1000 * i + 100, 1000 * i + 400))
         turn(ctl, clock, req(f"a{i}", p, [5]))
         turn(ctl, clock, req(f"b{i}", p + [5] + [9] * 20, [6]))
-    assert ctl.first_turns.share == 4 / 7 and ctl.snapshot().first_turn_share == 4 / 7
+    assert ctl.inference.first_turns.share == 4 / 7 and ctl.snapshot().first_turn_share == 4 / 7
     ctl.cache.locked.clear()
     # Now a first turn is more likely continued than not: it locks.
     turn(ctl, clock, req("r3", list(range(50_000, 50_300)), [5]))
@@ -173,7 +173,7 @@ def test_plain_traffic_never_continued_keeps_no_locks_and_nearly_the_full_head_s
         turn(ctl, clock, req(f"p{i}", list(range(1000 * i + 100, 1000 * i + 400)), [5]))
         clock.t += 10.0
         ctl.tick()
-    assert ctl.cache.locked == [] and ctl.first_turns.share == 1 / 13
+    assert ctl.cache.locked == [] and ctl.inference.first_turns.share == 1 / 13
     assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(
         1000.0 - 180.0 * 12 / 13)
 
@@ -184,7 +184,7 @@ def test_when_first_turns_are_agents_they_rank_as_new_programs():
         p = list(range(1000 * i + 100, 1000 * i + 400))
         turn(ctl, clock, req(f"a{i}", p, [5]))
         turn(ctl, clock, req(f"b{i}", p + [5] + [9] * 20, [6]))
-    assert ctl.first_turns.share == 10 / 11
+    assert ctl.inference.first_turns.share == 10 / 11
     # A fresh request ranks 16.4 s (180 s x 1/11) before its arrival, not 180 s: a turn
     # of a program that began 30 s before it goes first (with share 0 it would not).
     clock.t = 1000.0
@@ -205,7 +205,7 @@ def test_first_turns_plain_keeps_the_rule_before():
     ctl.attach(SimpleNamespace(tokenizer=Tokenizer()))
     p1 = list(range(100, 400))
     turn(ctl, clock, req("r1", p1, [5, 6]))
-    assert ctl.cache.locked == [] and ctl.first_turns is None  # no lock, even when fresh
+    assert ctl.cache.locked == [] and ctl.inference.first_turns is None  # no lock, even when fresh
     second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
     assert second.key == ("", "~r1") and second.proven  # it continues r1's program
     assert ctl.cache.locked == [("lock", "node-r2")]  # continued: it locks as before

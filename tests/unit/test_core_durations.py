@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sglang_continuum.core import ToolStats
-from sglang_continuum.core.durations import SortedWindow
+from sglang_continuum.core.estimates import SortedWindow
 
 
 def test_sorted_window_slides_and_stays_sorted():

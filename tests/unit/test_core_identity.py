@@ -1,9 +1,10 @@
-"""Program inference from prompts (core/identity.py): which finished turn a prompt
+"""Program inference from prompts (core/inference.py IdentityTable): which finished turn a prompt
 continues, with chat re-rendering, siblings that share a prefix, tenants and bounds."""
 
 from __future__ import annotations
 
 import random
+from array import array
 
 import pytest
 
@@ -204,3 +205,14 @@ def test_prompt_only_mode_follows_prompts_that_extend_the_last_recorded_prompt()
     assert table.continues("", a1 + [4], now=3.0) is None  # b and c: ambiguous
     with pytest.raises(ValueError, match="prompt_only"):
         IdentityConfig(prompt_only=1)
+
+
+@pytest.mark.parametrize("kind", [list, tuple, lambda xs: range(xs[0], xs[0] + len(xs)),
+                                  lambda xs: array("l", xs), lambda xs: array("q", xs)])
+def test_any_sequence_of_ids_is_read(kind):
+    """Prompts come as SGLang's array('q'), lists, the simulator's synthetic ids, or any
+    other sequence of ints: each is compared as array('q')."""
+    t = IdentityTable()
+    prompt, output = list(range(1000, 1100)), list(range(1100, 1110))
+    t.record(("", "p"), kind(prompt), kind(output), now=0.0)
+    assert t.continues("", kind(list(range(1000, 1120))), now=1.0) == ("", "p")

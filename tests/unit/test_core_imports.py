@@ -16,13 +16,8 @@ def test_core_imports_neither_sglang_nor_torch():
 
 def test_core_reads_no_wall_clock():
     clock = re.compile(r"\b(time\.(time|monotonic|perf_counter)|datetime\.now|import time\b)")
-    offenders = [p.name for p in CORE_DIR.glob("*.py") if clock.search(p.read_text())]
+    offenders = [p.name for p in CORE_DIR.rglob("*.py") if clock.search(p.read_text())]
     assert offenders == []
-
-
-def test_core_files_stay_small():
-    sizes = {p.name: len(p.read_text().splitlines()) for p in CORE_DIR.glob("*.py")}
-    assert max(sizes.values()) <= 300, sizes
 
 
 def test_public_names_are_exported():

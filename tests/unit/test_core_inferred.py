@@ -1,4 +1,4 @@
-"""core/inferred.py: what a finished turn of an inferred program may lock."""
+"""core/inference.py InferredPrograms: what a finished turn of an inferred program may lock."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_open_ended_programs_leave_the_prior_sooner():
     assert explicit.reason == "cold_start" and explicit.ttl_s > 1.0  # Exp(1 s) prior
     p.on_arrival("k", t + 0.6)
     inferred = p.on_finish("k", t + 1.0, 1000, None, False, open_ended=True)
-    assert inferred.reason == "pressure" and 0 < inferred.ttl_s <= 0.1 + 1e-9
+    assert inferred.reason == "hold" and 0 < inferred.ttl_s <= 0.1 + 1e-9
 
 
 def test_first_turns_learn_the_continued_share_under_a_uniform_prior():

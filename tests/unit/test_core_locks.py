@@ -1,4 +1,4 @@
-from sglang_continuum.core.locks import LockTable
+from sglang_continuum.core.lock_table import LockTable
 
 A, B, C = ("t", "a"), ("t", "b"), ("u", "c")
 
@@ -84,3 +84,27 @@ def test_heaps_stay_bounded_under_churn():
     assert len(table) == 1
     assert len(table._expiry) <= 2 * len(table) + 65
     assert all(len(h) <= 2 * len(table) + 65 for h in table._young)
+
+
+def test_oldest_is_the_lock_held_longest_not_waiting_first():
+    table = LockTable()
+    assert table.oldest() is None
+    table.add(A, 9.0, 10, "a1", 1.0, 0.0, True)
+    table.add(B, 9.0, 10, "b1", 2.0, 0.0, False)
+    table.add(C, 9.0, 10, "c1", 3.0, 5.0, False)
+    table.add(B, 9.0, 10, "b2", 4.0, 0.0, False)  # replaces b1: held since 2.0
+    assert table.oldest().key == B  # A is held longer, but its next turn waits
+    table.set_waiting(A, False)
+    assert table.oldest().key == A
+    table.pop(A)
+    table.add(A, 9.0, 10, "a2", 6.0, 0.0, False)  # after a gap: held since 6.0
+    assert table.oldest().key == B
+
+
+def test_clear_empties_every_index():
+    table = LockTable()
+    add(table, A, 1.0)
+    add(table, C, 2.0, waiting=True)
+    assert keys(table.clear()) == [A, C]
+    assert (len(table), table.tokens, table.tenant_tokens("t")) == (0, 0, 0)
+    assert table.pop_expired(10.0) == [] and table.pop_youngest() is None

@@ -10,7 +10,7 @@ NO_PREFILL = PrefillModel(0.0, 0.0, 0.0)
 
 def policy(capacity=1000, **kw):
     kw.setdefault("prefill_profile", NO_PREFILL)
-    kw.setdefault("mode", "paper")  # these cases pin the paper's rule; test_core_pressure the default
+    kw.setdefault("mode", "paper")  # these cases pin the paper's rule; test_core_hold the default
     return ContinuumPolicy(PolicyConfig(**kw), capacity)
 
 

@@ -49,7 +49,7 @@ def test_prefill_dict_round_trip_and_validation():
 
 def test_config_defaults_are_valid():
     cfg = PolicyConfig()
-    assert cfg.mode == "pressure" and cfg.fixed_ttl_s == 2.0 and cfg.max_ttl_s == 60.0
+    assert cfg.mode == "hold" and cfg.fixed_ttl_s == 2.0 and cfg.max_ttl_s == 60.0
     assert cfg.cold_start_samples == 100 and cfg.duration_window == 10_000
 
 

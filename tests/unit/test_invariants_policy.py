@@ -21,7 +21,7 @@ finite_hints = st.one_of(st.none(), st.floats(0, 1e12, allow_nan=False))
 
 
 @settings(max_examples=200, deadline=None)
-@given(mode=st.sampled_from(["cost_model", "fixed"]), max_ttl=st.floats(0.5, 120),
+@given(mode=st.sampled_from(["paper", "fixed"]), max_ttl=st.floats(0.5, 120),
        budget=st.floats(0.05, 1.0), per_program=st.floats(0.01, 1.0),
        tenant_share=st.floats(0.01, 1.0),
        turns=st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3"]), st.integers(0, 20),

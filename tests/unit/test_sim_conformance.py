@@ -35,8 +35,8 @@ def test_same_seed_same_results(policy):
     assert summary(policy, 1)["jct_mean"] != summary(policy, 2)["jct_mean"]
 
 
-@pytest.mark.parametrize("policy", ["continuum", "old_default", "fixed_ttl", "fixed_60",
-                                    "ttl_only"])
+@pytest.mark.parametrize("policy", ["continuum", "old_default", "paper", "fixed_2",
+                                    "fixed_60"])
 def test_core_calls_replay_identically_on_a_fresh_policy(policy):
     cores = []
 

@@ -1,13 +1,13 @@
-"""The pressure-priced TTL rule (mode "pressure", the default), by hand."""
+"""The default TTL rule (mode "hold": until the tool returns, priced by contention when
+contention_saturation > 0), by hand."""
 
 import math
 
 import numpy as np
 import pytest
 
-from sglang_continuum.core import ContinuumPolicy, LockDecision, PolicyConfig, PrefillModel
-from sglang_continuum.core.contention import ContentionGauge
-from sglang_continuum.core.ttl import priced_cold_start_ttl, priced_ttl
+from sglang_continuum.core import MODES, ContinuumPolicy, LockDecision, PolicyConfig, PrefillModel
+from sglang_continuum.core.ttl import ContentionGauge, priced_cold_start_ttl, priced_ttl
 from tests.unit.test_core_policy import feed_durations
 
 A, B = ("t", "a"), ("t", "b")
@@ -66,17 +66,17 @@ def _policy(**kw):
 
 def test_default_holds_contended_locks_until_the_tool_returns():
     p = _policy()
-    assert (PolicyConfig().mode, PolicyConfig().contention_saturation) == ("pressure", 0.0)
+    assert (PolicyConfig().mode, PolicyConfig().contention_saturation) == ("hold", 0.0)
     feed_durations(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # no pressure seen: still free
     assert p.snapshot().memory_price == 0.0
-    assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(60.0, "pressure")
+    assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(60.0, "hold")
 
 
 def test_priced_mode_prices_memory_by_contention():
     p = _policy(open_cold_start_samples=2, contention_saturation=0.05)
     feed_durations(p, A, "cd", [0.1, 0.2, 0.3, 5.0])  # four unlocked resumptions, no pressure
     assert p.on_finish(B, 100.0, 10, "cd", False) == LockDecision(pytest.approx(0.3),
-                                                                "pressure")
+                                                                "hold")
     # A request did not fit, then a later turn came back without a lock:
     # level 1/8 >= saturation 0.05 -> price 0 -> hold until the tool returns (max TTL).
     assert p.release_for_pressure() is None
@@ -84,10 +84,10 @@ def test_priced_mode_prices_memory_by_contention():
     p.on_admitted(A, 200.0)
     snap = p.snapshot()
     assert snap.contention == pytest.approx(1 / 8) and snap.memory_price == 0.0
-    assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(60.0, "pressure")
+    assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(60.0, "hold")
     # A program that never announces its last turn: the tool's 0.999 quantile, 5 s.
     assert p.on_finish(B, 201.0, 10, "cd", False, open_ended=True) == \
-        LockDecision(pytest.approx(5.0), "pressure")
+        LockDecision(pytest.approx(5.0), "hold")
     # Hints are the client's: unchanged by the price.
     assert p.on_finish(B, 202.0, 10, "cd", False, 7.0) == LockDecision(7.0, "hint")
 
@@ -100,7 +100,7 @@ def test_contended_ttl_quantile_is_the_rule_before():
     p.on_admitted(A, 200.0)
     assert p.snapshot().memory_price == 0.0
     assert p.on_finish(B, 201.0, 10, "cd", False) == LockDecision(pytest.approx(5.0),
-                                                                "pressure")
+                                                                "hold")
     with pytest.raises(ValueError, match="contended_ttl.*'max', 'quantile'"):
         PolicyConfig(contended_ttl="forever")
 
@@ -115,7 +115,7 @@ def test_contended_max_ttl_is_bounded_and_skips_the_prior():
     p.record_queue_delay(0.5)
     p.on_admitted(A, 1.0)
     p.record_queue_delay(0.5)  # the resumed turn had lost its context: price 0
-    assert p.on_finish(B, 2.0, 10, "cd", False) == LockDecision(12.0, "pressure")
+    assert p.on_finish(B, 2.0, 10, "cd", False) == LockDecision(12.0, "hold")
 
 
 def test_cold_start_under_contention_uses_the_exp_quantile():
@@ -133,8 +133,11 @@ def test_cold_start_under_contention_uses_the_exp_quantile():
     assert decision.ttl_s == pytest.approx(-math.log(0.001))
 
 
-def test_modes_and_aliases():
-    assert PolicyConfig(mode="cost_model").mode == "paper"
+def test_modes_and_their_bounds():
+    assert MODES == ("hold", "paper", "fixed", "off")
+    for old in ("pressure", "cost_model"):  # earlier names are refused, naming the modes
+        with pytest.raises(ValueError, match="hold"):
+            PolicyConfig(mode=old)
     with pytest.raises(ValueError, match="lock_quantile"):
         PolicyConfig(lock_quantile=1.0)
     with pytest.raises(ValueError, match="contention_window"):
@@ -205,10 +208,10 @@ def test_hull_table_agrees_with_scoring_every_candidate():
 
 
 def test_the_rule_rebuilds_its_table_after_a_share_of_new_durations():
-    from sglang_continuum.core.durations import ToolStats
-    from sglang_continuum.core.rules import TABLE_REFRESH, TtlRules
-    from sglang_continuum.core.contention import ContentionGauge
-    from sglang_continuum.core.estimators import EtaEstimator, QueueDelayWindow
+    from sglang_continuum.core.estimates import ToolStats
+    from sglang_continuum.core.ttl import TABLE_REFRESH, TtlRules
+    from sglang_continuum.core.ttl import ContentionGauge
+    from sglang_continuum.core.estimates import EtaEstimator, QueueDelayWindow
     cfg = PolicyConfig(prefill_profile=PrefillModel(0.0, 0.0, 0.0), cold_start_samples=1,
                        contended_ttl="quantile")
     stats = ToolStats(10_000, 1)
@@ -220,8 +223,8 @@ def test_the_rule_rebuilds_its_table_after_a_share_of_new_durations():
     rules = TtlRules(cfg, stats, delay, EtaEstimator(), gauge)
     for _ in range(TABLE_REFRESH):
         stats.record("cd", 1.0)
-    assert rules.pressure("cd", 100) == (1.0, "pressure")
+    assert rules.hold("cd", 100) == (1.0, "hold")
     stats.record("cd", 9.0)                          # one new tail value out of 257
-    assert rules.pressure("cd", 100) == (1.0, "pressure")  # kept: 1 new of n+1 < 1/REFRESH
+    assert rules.hold("cd", 100) == (1.0, "hold")  # kept: 1 new of n+1 < 1/REFRESH
     stats.record("cd", 9.0)
-    assert rules.pressure("cd", 100) == (9.0, "pressure")  # rebuilt: p999 is now 9 s
+    assert rules.hold("cd", 100) == (9.0, "hold")  # rebuilt: p999 is now 9 s

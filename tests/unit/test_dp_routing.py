@@ -1,10 +1,10 @@
-"""The data-parallel rank rule (core/dp_routing.py): sticky, least loaded, moves."""
+"""The data-parallel rank rule (adapter/dp_routing.py): sticky, least loaded, moves."""
 
 from __future__ import annotations
 
 import pytest
 
-from sglang_continuum.core import DpRoutingConfig, Route, StickyRanks
+from sglang_continuum.adapter.dp_routing import DpRoutingConfig, Route, StickyRanks
 
 
 def test_every_turn_of_a_program_goes_to_its_home_while_loads_change():

@@ -1,0 +1,320 @@
+"""What the TTL rules estimate from what the core sees: tool-call durations, the queueing
+delay T, the predictability eta, and the time to rebuild (prefill or reload) a context.
+Pure: no clock, every sample passed in.
+
+Tool-call durations
+-------------------
+Tool-call duration statistics: per-tool and global sliding windows, kept sorted.
+
+Queueing delay T and predictability eta
+---------------------------------------
+Online estimates feeding the gain term: queueing delay T and predictability eta.
+
+Rebuild time
+------------
+Prefill (or reload) time model: seconds = a + b*n + c*n^2 for n context tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+# Tool-call durations -----------------------------------------------------------------
+
+class SortedWindow:
+    """The last `size` values in arrival order, also kept in a sorted numpy buffer.
+
+    The buffer lets choose_ttl scan 10k samples in tens of microseconds without copying.
+    Insert and evict are one memmove each.
+    """
+
+    __slots__ = ("_size", "_order", "_buf", "_n", "_view", "adds", "memo")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._order: deque[float] = deque()
+        self._buf = np.empty(min(size, 64), dtype=np.float64)
+        self._n = 0
+        self._view: np.ndarray | None = None  # sorted()'s answer until the next add()
+        self.adds = 0      # values added since construction (a version stamp)
+        self.memo = None   # a reader's derived state (e.g. a PricedTable), its own to refresh
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, value: float) -> None:
+        self._view = None
+        self.adds += 1
+        if self._n == self._size:
+            self._remove(self._order.popleft())
+        self._order.append(value)
+        n, buf = self._n, self._buf
+        if n == len(buf):
+            buf = np.empty(min(2 * n, self._size), dtype=np.float64)
+            buf[:n] = self._buf[:n]
+            self._buf = buf
+        i = int(np.searchsorted(buf[:n], value, side="right"))
+        buf[i + 1:n + 1] = buf[i:n]
+        buf[i] = value
+        self._n = n + 1
+
+    def _remove(self, value: float) -> None:
+        n, buf = self._n, self._buf
+        i = int(np.searchsorted(buf[:n], value, side="left"))
+        buf[i:n - 1] = buf[i + 1:n]
+        self._n = n - 1
+
+    def sorted(self) -> np.ndarray:
+        """Read-only view of the sorted values; valid until the next add()."""
+        view = self._view
+        if view is None:
+            view = self._view = self._buf[:self._n]
+            view.flags.writeable = False
+        return view
+
+    def quantile(self, q: float) -> float:
+        """Nearest-rank quantile (the smallest value with at least q of the mass)."""
+        if self._n == 0:
+            return math.nan
+        return float(self._buf[max(0, math.ceil(q * self._n) - 1)])
+
+
+class ToolStats:
+    """Durations of tool calls, per tool and overall, over sliding windows.
+
+    `cold_start_samples` (K) picks the CDF: a tool's own window once it holds more than
+    K samples, the global window before that (and for unknown tools).
+    At most `max_tools` tool windows are kept; the least recently recorded goes first.
+    """
+
+    def __init__(self, window: int, cold_start_samples: int, max_tools: int = 1024) -> None:
+        self._window = window
+        self._k = cold_start_samples
+        self._max_tools = max_tools
+        self._global = SortedWindow(window)
+        self._tools: OrderedDict[str, SortedWindow] = OrderedDict()
+        self._total = 0
+
+    def record(self, tool: str | None, seconds: float) -> None:
+        """Add one duration; NaN/inf are ignored, negatives (clock skew) count as 0."""
+        if not math.isfinite(seconds):
+            return
+        seconds = max(0.0, float(seconds))
+        self._global.add(seconds)
+        self._total += 1
+        if tool is None:
+            return
+        window = self._tools.get(tool)
+        if window is None:
+            if len(self._tools) >= self._max_tools:
+                self._tools.popitem(last=False)
+            window = self._tools[tool] = SortedWindow(self._window)
+        else:
+            self._tools.move_to_end(tool)
+        window.add(seconds)
+
+    def sorted_samples(self, tool: str | None) -> np.ndarray:
+        """The sorted samples the cost model should use for `tool` (cold-start rule)."""
+        return self.window(tool).sorted()
+
+    def window(self, tool: str | None) -> SortedWindow:
+        """The window sorted_samples(tool) reads: the tool's own past K samples, else the
+        global one."""
+        window = self._tools.get(tool) if tool is not None else None
+        if window is not None and len(window) > self._k:
+            return window
+        return self._global
+
+    def quantile(self, tool: str | None, q: float) -> float:
+        """Nearest-rank q-quantile of the window sorted_samples(tool) reads (NaN: none)."""
+        window = self._tools.get(tool) if tool is not None else None
+        if window is None or len(window) <= self._k:
+            window = self._global
+        return window.quantile(q)
+
+    def horizon(self, q: float, prior_mean_s: float, cap_s: float) -> float:
+        """The global window's q-quantile (Exp(prior_mean_s)'s before any samples),
+        at most cap_s."""
+        value = self._global.quantile(q)
+        if not value >= 0:  # NaN: no samples
+            value = -prior_mean_s * math.log(1.0 - q)
+        return min(value, cap_s)
+
+    def count(self, tool: str | None) -> int:
+        """Samples held for `tool` (None: the global window)."""
+        if tool is None:
+            return len(self._global)
+        window = self._tools.get(tool)
+        return len(window) if window is not None else 0
+
+    def total(self) -> int:
+        """Durations recorded since construction (not capped by the window)."""
+        return self._total
+
+    def estimates(self) -> dict[str, tuple[int, float, float]]:
+        """Per tool: (samples held, p50 seconds, p90 seconds)."""
+        return {tool: (len(w), w.quantile(0.5), w.quantile(0.9))
+                for tool, w in self._tools.items()}
+
+
+# Queueing delay T and predictability eta ---------------------------------------------
+
+class QueueDelayWindow:
+    """Sliding-window mean of the queueing delay that evicted requests experienced (T)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"QueueDelayWindow.size: expected an integer >= 1, got {size!r}")
+        self._values: deque[float] = deque(maxlen=size)
+        self._sum = 0.0
+        self._adds = 0
+
+    def add(self, seconds: float) -> None:
+        """Add one delay; NaN/inf are ignored and negatives count as 0."""
+        if not math.isfinite(seconds):
+            return
+        seconds = max(0.0, float(seconds))
+        if len(self._values) == self._values.maxlen:
+            self._sum -= self._values[0]
+        self._values.append(seconds)
+        self._sum += seconds
+        self._adds += 1
+        if self._adds % self._values.maxlen == 0:
+            self._sum = math.fsum(self._values)  # bound floating-point drift
+
+    def mean(self) -> float:
+        return self._sum / len(self._values) if self._values else 0.0
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class EtaEstimator:
+    """eta = -Corr(k, N - k) over the pairs k = 1..N of every finished program.
+
+    Kept as exact integer moment sums, O(1) memory. 1.0 before there is any variance
+    (the paper's cold start); clamped to [0, 1].
+    """
+
+    def __init__(self) -> None:
+        self._n = self._sx = self._sy = self._sxx = self._syy = self._sxy = 0
+        self._eta = 1.0
+
+    def add_program(self, total_turns: int, count: int = 1) -> None:
+        """Record `count` finished programs of `total_turns` turns each."""
+        big_n = int(total_turns)
+        if big_n < 1 or count < 1:
+            return
+        sk = big_n * (big_n + 1) // 2
+        skk = big_n * (big_n + 1) * (2 * big_n + 1) // 6
+        self._n += count * big_n
+        self._sx += count * sk
+        self._sy += count * (big_n * big_n - sk)
+        self._sxx += count * skk
+        self._syy += count * ((big_n - 1) * big_n * (2 * big_n - 1) // 6)
+        self._sxy += count * (big_n * sk - skk)
+        self._eta = self._compute()
+
+    def _compute(self) -> float:
+        vx = self._n * self._sxx - self._sx * self._sx
+        vy = self._n * self._syy - self._sy * self._sy
+        if vx <= 0 or vy <= 0:
+            return 1.0
+        cov = self._n * self._sxy - self._sx * self._sy
+        corr = cov / math.sqrt(vx) / math.sqrt(vy)
+        return min(1.0, max(0.0, -corr))
+
+    def eta(self) -> float:
+        return self._eta
+
+
+# Rebuild time ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PrefillModel:
+    """Seconds to rebuild the KV cache of `n` tokens. Coefficients are non-negative."""
+
+    a: float = 0.0
+    b: float = 0.0
+    c: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b", "c"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"PrefillModel.{name}: expected a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"PrefillModel.{name}: expected a finite number >= 0, got {value!r}"
+                )
+
+    def seconds(self, tokens: int) -> float:
+        n = max(0, tokens)
+        return self.a + self.b * n + self.c * n * n
+
+    def to_dict(self) -> dict[str, float]:
+        return {"a": self.a, "b": self.b, "c": self.c}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> PrefillModel:
+        unknown = set(data) - {"a", "b", "c"}
+        if unknown:
+            raise ValueError(
+                f"PrefillModel: unknown keys {sorted(unknown)}; accepted keys are a, b, c"
+            )
+        return cls(**{k: float(v) for k, v in data.items()})
+
+    @classmethod
+    def fit(cls, samples: Sequence[tuple[int, float]]) -> PrefillModel:
+        """Non-negative least squares fit of (tokens, seconds) samples.
+
+        Three unknowns, so the exact NNLS optimum is found by solving the unconstrained
+        problem on every subset of coefficients and keeping the best feasible one.
+        """
+        points = [(float(n), float(s)) for n, s in samples]
+        if not points:
+            raise ValueError("PrefillModel.fit: expected at least one (tokens, seconds) sample")
+        if any(n < 0 or not math.isfinite(n) or not math.isfinite(s) for n, s in points):
+            raise ValueError("PrefillModel.fit: samples must be finite, with tokens >= 0")
+        # Columns are scaled to [0, 1] so that n^2 does not ruin the normal equations.
+        scale = max(n for n, _ in points) or 1.0
+        rows = [(1.0, n / scale, (n / scale) ** 2) for n, _ in points]
+        ys = [s for _, s in points]
+        best, best_sse = (0.0, 0.0, 0.0), sum(y * y for y in ys)
+        for size in (1, 2, 3):
+            for cols in itertools.combinations(range(3), size):
+                coef = _least_squares([[r[j] for j in cols] for r in rows], ys)
+                if coef is None or any(x < 0 for x in coef):
+                    continue
+                full = [0.0, 0.0, 0.0]
+                for j, x in zip(cols, coef):
+                    full[j] = x
+                sse = sum((y - sum(f * r for f, r in zip(full, row))) ** 2
+                          for row, y in zip(rows, ys))
+                if sse < best_sse - 1e-15 * (1.0 + best_sse):
+                    best, best_sse = tuple(full), sse
+        return cls(best[0], best[1] / scale, best[2] / (scale * scale))
+
+
+def _least_squares(rows: list[list[float]], ys: list[float]) -> list[float] | None:
+    """Solve the normal equations by Gaussian elimination; None when singular."""
+    k = len(rows[0])
+    m = [[sum(r[i] * r[j] for r in rows) for j in range(k)]
+         + [sum(r[i] * y for r, y in zip(rows, ys))] for i in range(k)]
+    for col in range(k):
+        pivot = max(range(col, k), key=lambda i: abs(m[i][col]))
+        if abs(m[pivot][col]) < 1e-12:
+            return None
+        m[col], m[pivot] = m[pivot], m[col]
+        for i in range(k):
+            if i != col:
+                f = m[i][col] / m[col][col]
+                m[i] = [a - f * b for a, b in zip(m[i], m[col])]
+    return [m[i][k] / m[i][i] for i in range(k)]
