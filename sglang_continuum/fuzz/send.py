@@ -2,8 +2,11 @@
 
 Verdicts: ``2xx``; ``4xx`` (a client error with a non-empty message); ``5xx`` (a server
 error, including an error event inside a 200 stream); ``crash`` (connection dropped or
-refused, or no answer within the timeout); ``4xx-silent`` (a 4xx without a message).
-Everything but 2xx and 4xx is a failure to investigate.
+refused, or no answer within the timeout); ``4xx-silent`` (a 4xx without a message);
+``4xx-long`` (a 4xx whose message is longer than ``MAX_ERROR_CHARS``: an error quotes
+at most a short prefix of a rejected value, so a long one echoes the input back, into
+the client and the server's log). Everything but 2xx and 4xx is a failure to
+investigate.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import requests
 from sglang_continuum.fuzz.cases import Case
 from sglang_continuum.fuzz.values import RawJSON
 
-FAILURES = ("5xx", "crash", "4xx-silent")
+FAILURES = ("5xx", "crash", "4xx-silent", "4xx-long")
+# The fixed text of an error (field, accepted values, a schema error's location) plus
+# echoed prefixes of a few values (32 characters each for the overlay's fields).
+MAX_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,9 @@ def judge(status: int, text: str, streamed: bool) -> str:
             return "5xx"
         return "4xx" if 400 <= code < 500 else "2xx"
     if 400 <= status < 500:
-        return "4xx" if text.strip() and text.strip() not in ("{}", '""', "null") else \
-            "4xx-silent"
+        if not text.strip() or text.strip() in ("{}", '""', "null"):
+            return "4xx-silent"
+        return "4xx-long" if len(text) > MAX_ERROR_CHARS else "4xx"
     return "5xx"
 
 
