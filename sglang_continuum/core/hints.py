@@ -13,6 +13,9 @@ _TTL_TEXT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TTL_ACCEPTED = ("a duration string such as '500ms', '30s', '5m' or '1h', "
                  "or a finite number of seconds >= 0")
+# An error message quotes at most this many characters of the client's value: a
+# 100 KB hint must not come back (and into the server's log) whole.
+ECHO_CHARS = 32
 
 
 class HintError(ValueError):
@@ -68,16 +71,20 @@ def parse_ttl(value: Any, field: str = "cache_control.ttl") -> float:
     if isinstance(value, bool):
         raise HintError(field, f"expected {_TTL_ACCEPTED}, got a boolean")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int above the largest double (Engine API, not JSON)
+            seconds = math.inf
     elif isinstance(value, str):
         match = _TTL_TEXT.fullmatch(value.strip().lower())
         if match is None:
-            raise HintError(field, f"expected {_TTL_ACCEPTED}, got {value[:32]!r}")
+            raise HintError(field, f"expected {_TTL_ACCEPTED}, got {_kind(value)}")
+        # float() of a long digit string is inf, not an error: caught below.
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise HintError(field, f"expected {_TTL_ACCEPTED}, got {_kind(value)}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise HintError(field, f"expected {_TTL_ACCEPTED}, got {value!r}")
+        raise HintError(field, f"expected {_TTL_ACCEPTED}, got {_kind(value)}")
     return seconds
 
 
@@ -101,8 +108,13 @@ def _cache_control_ttl(value: Any) -> float | None:
 
 
 def _kind(value: Any) -> str:
+    """The client's value as an error message quotes it: at most ECHO_CHARS of it."""
     if isinstance(value, str):
-        return repr(value[:32] + ("..." if len(value) > 32 else ""))
+        return repr(value[:ECHO_CHARS] + ("..." if len(value) > ECHO_CHARS else ""))
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and value.bit_length() > 3.33 * ECHO_CHARS:
+        # repr of a huge int is as long as its digits (and fails past 4300 digits)
+        return f"an integer of {value.bit_length()} bits"
     if isinstance(value, (bool, int, float)) or value is None:
         return repr(value)
     return type(value).__name__

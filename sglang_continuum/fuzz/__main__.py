@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from sglang_continuum.fuzz import campaign, cases, report, server
+from sglang_continuum.fuzz.send import FAILURES
 
 
 def parse(argv):
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
         log = str(srv.log_path) if srv else None
     print(report.markdown(res))
     for o in res.outcomes:
-        if o.verdict in ("5xx", "crash", "4xx-silent"):
+        if o.verdict in FAILURES:
             print(f"FAIL case {o.index} [{o.category} {o.route}] {o.verdict} {o.status}: "
                   f"{o.detail[:200]}")
     for p in res.problems:

@@ -166,7 +166,8 @@ def max_new_tokens(draw, limits):
 @st.composite
 def n_sampling(draw, limits):
     route, body = draw(base(limits))
-    n = draw(st.one_of(st.integers(2, 8), st.sampled_from([0, -1, 1.5, "2", 64, 10**6, 2**63])))
+    n = draw(st.one_of(st.integers(2, 8), st.sampled_from([0, -1, 1.5, "2", 64, 10**6, 2**63]),
+                       v.extreme_numbers))
     set_sampling(route, body, "n", n)
     if draw(st.booleans()):
         set_sampling(route, body, "temperature", 1.0)
@@ -218,6 +219,11 @@ def sampling(draw, limits):
         "min_p": v.absurd_numbers, "frequency_penalty": v.absurd_numbers,
         "presence_penalty": v.absurd_numbers, "repetition_penalty": v.absurd_numbers,
         "seed": v.absurd_ints, "ignore_eos": v.any_json_scalar,
+        # The numeric fields the other categories draw from narrower sets, here with
+        # the extreme values too (n only extreme: a large valid n is a slow case).
+        "max_new_tokens": st.one_of(v.small_new, v.extreme_numbers),
+        "min_new_tokens": st.one_of(st.integers(0, 2), v.extreme_numbers),
+        "n": v.extreme_numbers, "stream_interval": v.absurd_ints,
         "skip_special_tokens": v.any_json_scalar,
         "regex": st.sampled_from(["[a-z]+", "(", "a{99999999}", "\\", "", ".*" * 200]),
         "json_schema": st.sampled_from(['{"type": "object"}', "{", '{"type": "nope"}', "1",

@@ -2,8 +2,11 @@
 
 Verdicts: ``2xx``; ``4xx`` (a client error with a non-empty message); ``5xx`` (a server
 error, including an error event inside a 200 stream); ``crash`` (connection dropped or
-refused, or no answer within the timeout); ``4xx-silent`` (a 4xx without a message).
-Everything but 2xx and 4xx is a failure to investigate.
+refused, or no answer within the timeout); ``4xx-silent`` (a 4xx without a message);
+``4xx-echo`` (a 4xx longer than ``MAX_ERROR_CHARS`` that holds ``ECHO_RUN``
+characters of the request in a row: an error quotes at most a short prefix of a
+rejected value, so this one echoes the input back, into the client and the server's
+log). Everything but 2xx and 4xx is a failure to investigate.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ import requests
 from sglang_continuum.fuzz.cases import Case
 from sglang_continuum.fuzz.values import RawJSON
 
-FAILURES = ("5xx", "crash", "4xx-silent")
+FAILURES = ("5xx", "crash", "4xx-silent", "4xx-echo")
+# An error this short is fine whatever it quotes (its fixed text and short prefixes);
+# a longer one (many schema errors) must not hold a long run of the request.
+MAX_ERROR_CHARS = 2000
+ECHO_RUN = 256
+_ECHO_PROBES = 500  # windows compared, spread over the answer
 
 
 @dataclass(frozen=True)
@@ -67,15 +75,27 @@ def _stream_error(text: str) -> int:
     return 0
 
 
-def judge(status: int, text: str, streamed: bool) -> str:
+def echoes(text: str, body: bytes) -> bool:
+    """Whether an answer holds ECHO_RUN characters of the request body in a row
+    (checked at up to _ECHO_PROBES windows spread over the answer)."""
+    if len(text) <= MAX_ERROR_CHARS or len(body) < ECHO_RUN:
+        return False
+    sent = body.decode("utf-8", "replace")
+    step = max(64, len(text) // _ECHO_PROBES)
+    return any(text[i:i + ECHO_RUN] in sent
+               for i in range(0, len(text) - ECHO_RUN + 1, step))
+
+
+def judge(status: int, text: str, streamed: bool, body: bytes = b"") -> str:
     if 200 <= status < 300:
         code = _stream_error(text) if streamed else 0
         if code >= 500:
             return "5xx"
         return "4xx" if 400 <= code < 500 else "2xx"
     if 400 <= status < 500:
-        return "4xx" if text.strip() and text.strip() not in ("{}", '""', "null") else \
-            "4xx-silent"
+        if not text.strip() or text.strip() in ("{}", '""', "null"):
+            return "4xx-silent"
+        return "4xx-echo" if echoes(text, body) else "4xx"
     return "5xx"
 
 
@@ -91,6 +111,6 @@ def send(url: str, case: Case, timeout: float) -> Outcome:
     except requests.RequestException as e:
         return Outcome(case.index, case.category, case.route, "crash", 0,
                        f"{type(e).__name__}: {e}"[:300])
-    verdict = judge(r.status_code, text, streamed)
+    verdict = judge(r.status_code, text, streamed, data)
     detail = "" if verdict == "2xx" else text[:300]
     return Outcome(case.index, case.category, case.route, verdict, r.status_code, detail)

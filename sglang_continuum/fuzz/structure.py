@@ -71,8 +71,12 @@ def token_ids(draw, limits):
 program_ids = st.one_of(st.text(min_size=1, max_size=12), v.unicode_text,
                         st.sampled_from(["", "p" * 128, "p" * 129, "agent-1", None, 7]))
 ttls = st.one_of(st.sampled_from(["500ms", "1s", "30s", "5m", "1h", "-1s", "", "forever",
-                                  0, -1, 1e9, None, [1], "1e400s", "0.000001s"]),
-                 st.floats(allow_nan=False, allow_infinity=False))
+                                  0, -1, 1e9, None, [1], "1e400s", "0.000001s",
+                                  "9" * 400 + "s", "9" * 400 + "ms", "9" * 306 + "h",
+                                  "0." + "0" * 400 + "1s", "9" * 100_000 + "s"]),
+                 st.floats(allow_nan=False, allow_infinity=False),
+                 v.extreme_numbers,
+                 st.builds(lambda x: f"{x}s", v.extreme_floats))
 
 
 @st.composite

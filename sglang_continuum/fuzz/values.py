@@ -111,7 +111,29 @@ def huge_text(draw, limits: Limits) -> str:
     return words_of(n, draw(seeds))
 
 
-absurd_ints = st.sampled_from([-1, -(2**31), 0, 2**31, 2**31 - 1, 2**53, 2**63 - 1, 2**63,
-                               2**64, 10**9, 10**30, -(10**30)])
+# Floats at the edges of float64 and float32 (sampling runs in float32): denormals,
+# the largest doubles, values that become 0 or inf in float32, and signed zeros.
+extreme_floats = st.sampled_from([
+    1e-320, -1e-320, 5e-324, -5e-324, 2.2250738585072014e-308, 1e-45, 1e-38, 1e-30,
+    1e-7, 1e308, -1e308, 1.7976931348623157e308, 3.5e38, -3.5e38, 3.4e38, 1e38, -0.0, 0.0,
+])
+# What a client can send in place of a number: numeric strings (inf and nan spelled as
+# Python and JSON parsers know them, 400-digit strings), and JSON number literals that
+# are valid RFC 8259 but overflow a double or a 64-bit int (spliced raw).
+numeric_strings = st.sampled_from([
+    "inf", "-inf", "Infinity", "-Infinity", "nan", "NaN", "1e400", "-1e400", "1e-400",
+    "9" * 400, "-" + "9" * 400, "0." + "0" * 399 + "1", "1" + "0" * 400 + ".5", "0x10",
+    "1_000", " 1", "",
+])
+overflowing_literals = st.sampled_from([
+    RawJSON("1e400"), RawJSON("-1e400"), RawJSON("1e-400"), RawJSON("9" * 400),
+    RawJSON("-" + "9" * 400), RawJSON("0." + "0" * 399 + "1"), RawJSON("18446744073709551616"),
+    RawJSON("-9223372036854775809"),
+])
+extreme_numbers = st.one_of(extreme_floats, numeric_strings, overflowing_literals)
+
+absurd_ints = st.one_of(st.sampled_from([
+    -1, -(2**31), 0, 2**31, 2**31 - 1, 2**53, 2**63 - 1, 2**63, 2**64, 10**9, 10**30,
+    -(10**30)]), extreme_numbers)
 absurd_numbers = st.one_of(absurd_ints, st.sampled_from(
-    [1e308, -1e308, 1e-320, -0.0, 0.5, 1.5, -2.5, 2.0000001, 1e20]))
+    [1e308, -1e308, 1e-320, -0.0, 0.5, 1.5, -2.5, 2.0000001, 1e20]), extreme_numbers)

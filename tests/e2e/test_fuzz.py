@@ -17,6 +17,7 @@ import requests
 
 from sglang_continuum.fuzz import campaign, cases, report
 from sglang_continuum.fuzz import server as fuzz_server
+from sglang_continuum.fuzz.send import FAILURES
 from sglang_continuum.launcher.server import launch
 
 from .conftest import LOG_DIR
@@ -49,7 +50,7 @@ def test_short_campaign_keeps_the_server_up_and_the_pool_whole(server):
     opts = campaign.Options(concurrency=6, batch=50, agent_threads=2, agent_turns=3,
                             seed=SEED, timeout=120, settle_timeout=60)
     res = campaign.run(server.url, drawn, opts, alive=server.alive, progress=False)
-    failures = [o for o in res.outcomes if o.verdict in ("5xx", "crash", "4xx-silent")]
+    failures = [o for o in res.outcomes if o.verdict in FAILURES]
     assert res.passed, (f"seed {SEED}: replay with `python -m sglang_continuum.fuzz --cases "
                         f"{CASES} --seed {SEED} --only <index>`\n{report.markdown(res)}\n"
                         f"failures: {failures[:10]}\nproblems: {res.problems[:10]}\n"
@@ -165,3 +166,57 @@ def test_too_deep_nesting_is_a_400_and_the_server_lives(server, depth):
     ok = _post(server.url, "/generate", {"input_ids": [11, 12],
                                          "sampling_params": {"max_new_tokens": 1}})
     assert ok.status_code == 200, ok.text
+
+
+NUMERIC_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "frequency_penalty",
+                    "presence_penalty", "repetition_penalty", "max_new_tokens",
+                    "min_new_tokens", "n", "sampling_seed", "stream_interval")
+EXTREMES = (1e-320, 5e-324, -5e-324, 1e308, -1e308, 3.5e38, -0.0, "inf", "nan",
+            "9" * 400, "RAW:" + "9" * 400, "RAW:1e400")
+
+
+def _raw_body(sampling: dict, raw: dict) -> bytes:
+    """A /generate body; values in ``raw`` are spliced in as JSON number literals."""
+    from sglang_continuum.fuzz.send import encode
+    from sglang_continuum.fuzz.values import RawJSON
+
+    sp = {**sampling, **{k: RawJSON(v) for k, v in raw.items()}}
+    return encode({"input_ids": [665, 103], "sampling_params": sp})
+
+
+def test_extreme_numbers_in_every_numeric_field_leave_the_server_serving(server):
+    """Denormals, the largest doubles, inf/nan spellings, 400-digit strings and numbers
+    that overflow a double, in every numeric sampling field, a logit_bias value and the
+    overlay's TTL: each answer is 2xx or a 4xx with a short message, and the server
+    answers after each one (stock SGLang 0.5.23 died on repetition_penalty 1e-320, top_k
+    2**31 and a logit_bias of 1e308; patches/0016)."""
+    from sglang_continuum.fuzz.send import judge
+
+    fields = [(f, lambda f, x: {f: x}) for f in NUMERIC_SAMPLING] + [
+        ("logit_bias", lambda f, x: {"logit_bias": {"5": x}}),
+        ("cache_control.ttl", lambda f, x: {"custom_params": {
+            "program_id": "extreme", "cache_control": {"type": "ephemeral", "ttl": x}}}),
+    ]
+    wrong = []
+    for field, put in fields:
+        for value in EXTREMES:
+            base = {"max_new_tokens": 4, "temperature": 1.0, "top_k": 5}
+            raw = {}
+            if isinstance(value, str) and value.startswith("RAW:"):
+                if field in ("logit_bias", "cache_control.ttl"):
+                    continue  # nested; the flat fields carry the raw literals
+                raw, value = {field: value[4:]}, None
+                base.pop(field, None)
+                params = base
+            else:
+                params = {**base, **put(field, value)}
+            r = requests.post(f"{server.url}/generate", data=_raw_body(params, raw),
+                              headers={"Content-Type": "application/json"}, timeout=120)
+            shown = repr(raw or value)[:40]
+            verdict = judge(r.status_code, r.text, streamed=False)
+            if verdict not in ("2xx", "4xx"):
+                wrong.append((field, shown, verdict, r.text[:200]))
+            if not _healthy(server):
+                pytest.fail(f"server died on {field}={shown}: {r.text[:200]}; "
+                            f"log {server.log_path}")
+    assert not wrong, wrong
