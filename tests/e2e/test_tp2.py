@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sglang_continuum.testing.client import generate, random_ids
-from sglang_continuum.testing.server import launch
+from sglang_continuum.launcher.client import generate, random_ids
+from sglang_continuum.launcher.server import launch
 
 from .conftest import LOG_DIR
 
