@@ -1,4 +1,4 @@
-"""Cost per request of program inference in the scheduler (core/identity.py).
+"""Cost per request of program inference in the scheduler (core/inference.py).
 
 For each prompt length and table population, times with ``perf_counter_ns``:
 - ``match``: ``continues()`` for a next turn whose program is in the table, with every
@@ -14,8 +14,8 @@ Token sequences are ``array('q')``, as SGLang 0.5.23's ``Req`` holds them.
     python -m benchmarks.identity_bench [--quick]
     python -m benchmarks.identity_bench --baseline OLD_IDENTITY.py  # before/after, interleaved
 
-``--baseline`` loads another version of ``core/identity.py`` (e.g. from ``git show
-REV:sglang_continuum/core/identity.py``) and measures both tables in one run, arms
+``--baseline`` loads another version of ``core/inference.py`` (e.g. from ``git show
+REV:sglang_continuum/core/inference.py``) and measures both tables in one run, arms
 interleaved, 3 rounds: min/median/max of each round's median.
 """
 
@@ -94,7 +94,7 @@ SIZES = [(n, p) for n in (1_000, 8_000, 32_000) for p in (1, 64)]
 
 
 def _load_table(path: str):
-    """IdentityTable of another version of core/identity.py (its relative imports
+    """IdentityTable of another version of core/inference.py (its relative imports
     resolve against this package)."""
     name = "sglang_continuum.core._identity_baseline"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -127,7 +127,7 @@ def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="few reps (a smoke test)")
     ap.add_argument("--baseline", metavar="IDENTITY_PY",
-                    help="another core/identity.py to measure against, interleaved")
+                    help="another core/inference.py to measure against, interleaved")
     args = ap.parse_args(argv)
     reps = 50 if args.quick else 2_000
     if args.baseline:

@@ -6,7 +6,7 @@ import math
 
 CACHE_TARGET = 1.05      # overlay/stock cache-op time, median over repeats
 STEP_TARGET_US = 100.0   # policy work per scheduler step at 1,000 programs
-DECISION_TARGET_US = 10.0  # TTL decision per finished turn at 10,000 durations (issue 14)
+DECISION_TARGET_US = 10.0  # TTL decision per finished turn at 10,000 durations
 STEP_TARGET_N = "1000"
 E2E_TOLERANCE = 0.02     # throughput and TTFT within 2% of stock
 

@@ -57,13 +57,13 @@ class Settings:
 
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     status_interval_s: float = 10.0
-    # Requests with no program id get one inferred from their prompt (core/identity.py).
+    # Requests with no program id get one inferred from their prompt (core/inference.py).
     infer_programs: bool = True
     # With --dp-size N: "sticky" routes a program's turns to the rank holding its KV
-    # (core/dp_routing.py); "sglang" keeps SGLang's --load-balance-method.
+    # (adapter/dp_routing.py); "sglang" keeps SGLang's --load-balance-method.
     dp_routing: str = "sticky"
     # Inferred first turns (a request that continues nothing): "learned" locks and ranks
-    # them by the learned share that is continued (core/inferred.py FirstTurns); "plain"
+    # them by the learned share that is continued (core/inference.py FirstTurns); "plain"
     # serves them as requests without a program until a later prompt continues them.
     first_turns: str = "learned"
 

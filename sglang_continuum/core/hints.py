@@ -38,7 +38,7 @@ class ProgramHints:
 def parse_hints(custom_params: dict | None, routing_key: str | None,
                 session_id: str | None = None) -> ProgramHints | None:
     """The overlay's hints of one request; None for a request with no program id (the
-    adapter may then infer one, see identity.py).
+    adapter may then infer one, see inference.py).
 
     `program_id` falls back to SGLang's top-level `session_id`, then to `routing_key`.
     Unknown keys are ignored: they may belong to other SGLang features.

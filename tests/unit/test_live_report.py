@@ -173,7 +173,7 @@ def test_memory_is_recorded_and_reported(live):
 
 
 def test_opt_in_loads_are_named_not_run_by_default(live):
-    """solo and open (issue 15) run only when named; an unknown name is refused, naming
+    """solo and open run only when named; an unknown name is refused, naming
     the accepted ones; open arrives at Poisson times over more programs."""
     import arms
 
