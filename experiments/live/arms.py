@@ -23,7 +23,7 @@ class Arm:
     overlay: bool
     flags: tuple[str, ...] = ()
     sessions: bool = False      # replay opens one radix-native session per program
-    anonymous: bool = False     # replay sends no program id, last_turn or tool name
+    plain_agents: bool = False  # replay sends no program id, last_turn or tool name
     note: str = ""
     config: str | None = None   # a file of configs/: the arm's --continuum-config keys
 
@@ -73,10 +73,10 @@ ARMS = (
     Arm("overlay-plain-ahead", True, config="plain-ahead.json",
         note="the overlay's default, plain requests before unlocked agent turns"),
     # An agent that sends no identity; the server infers its programs.
-    Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), anonymous=True,
+    Arm("overlay-transparent", True, ("--continuum-infer-programs", "on"), plain_agents=True,
         note="the overlay's default, agent sends no program id (identity inferred)"),
     Arm("overlay-transparent-fcfs", True, ("--continuum-infer-programs", "on"),
-        config="plain-fcfs.json", anonymous=True, note="as overlay-transparent, but a request no prompt continued "
+        config="plain-fcfs.json", plain_agents=True, note="as overlay-transparent, but a request no prompt continued "
                              "yet (a first turn) ranks at its own arrival, not one age cap "
                              "earlier: what the plain-request rule costs agents without ids"),
     # A host tier (HiCache on the CPU device, patch 0012) under stock and overlay.

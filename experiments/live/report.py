@@ -151,7 +151,7 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
             "baseline": device, "explicit_jct": ex, "transparent_jct": tr,
             "gain_fraction": (base - tr) / (base - ex) if base != ex else None}
         others = {n: _median_jct(arms, n) for n in arms
-                  if n != "overlay-transparent" and _arm(n).anonymous}
+                  if n != "overlay-transparent" and _arm(n).plain_agents}
         if others and base != ex:  # variants of the transparent arm, same baseline
             entry["transparent"]["variants"] = {
                 n: (base - j) / (base - ex) for n, j in others.items() if j}

@@ -103,7 +103,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
         arrivals = Poisson(ld.rate, seed=0) if ld.rate else Concurrency(ld.concurrency)
         out = replay(server.url, programs, arrivals, seed=0,
                      progress=False, label=label, sessions=arm.sessions,
-                     anonymous=arm.anonymous,
+                     plain_agents=arm.plain_agents,
                      plain=PlainLoad(*ld.plain) if ld.plain else None,
                      meta={"workload": "trace", "scaling": setup.scaling.describe(),
                            "workload_stats": describe(programs)})
@@ -118,7 +118,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                                     for f in flags]
                    + ([] if arm.overlay else ["--continuum-disable"]),
                    "continuum_config": _recorded(config),
-                   "sessions": arm.sessions, "anonymous": arm.anonymous,
+                   "sessions": arm.sessions, "plain_agents": arm.plain_agents,
                    "pool_tokens": setup.pool_tokens, "scaling": setup.scaling.describe(),
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                    "memory_before": mem_before, "memory_serving": mem_serving,

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one SGLang radix-native session per program (serve with "
                     "--enable-session-radix-cache): opened before its first turn, "
                     "top-level session_id on every call, closed after its last turn")
-    ap.add_argument("--anonymous", action="store_true",
+    ap.add_argument("--plain-agents", action="store_true",
                     help="send no program id, last_turn or tool name, as an unmodified "
                     "agent does (serve with --continuum-infer-programs on)")
     pg = ap.add_argument_group("plain traffic beside the agents (single-turn, no identity)")
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             args.plain_rate, args.plain_prompt, args.plain_output, args.seed)
     except ValueError as e:
         ap.error(str(e))
-    if args.sessions and args.anonymous:
-        ap.error("--sessions and --anonymous exclude each other (a session id is an identity)")
+    if args.sessions and args.plain_agents:
+        ap.error("--sessions and --plain-agents exclude each other (a session id is an identity)")
     label = args.label or f"{Path(args.workload).stem}-{ld.describe().replace(' ', '')}"
     meta = {"workload": args.workload, "scaling": scaling.describe(),
             "workload_stats": describe(programs), "seed": args.seed,
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     out = replay(args.url, programs, ld, seed=args.seed, shared_prefix_tokens=args.shared_prefix,
                  tool_hints=not args.no_tool_hints, progress=not args.no_progress,
                  timeout=args.timeout, label=label, meta=meta, sessions=args.sessions,
-                 anonymous=args.anonymous, plain=plain)
+                 plain_agents=args.plain_agents, plain=plain)
     paths = save(out, args.out)
     print(knobs_line(scaling.describe()) + f"; load: {out['load']}")
     print(markdown_table([out["summary"]]))

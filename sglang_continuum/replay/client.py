@@ -100,7 +100,7 @@ class RadixSessionSender:
         return reply
 
 
-class AnonymousSender:
+class PlainAgentSender:
     """An agent that sends no identity at all (the plain OpenAI-SDK loop): no program id,
     no ``last_turn``, no tool name. Only the resent context can tell the server which
     program a call continues (``--continuum-infer-programs on``)."""

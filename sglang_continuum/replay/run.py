@@ -10,7 +10,7 @@ from typing import Sequence
 
 from sglang_continuum.workload import Program
 
-from .client import AnonymousSender, HttpSender, RadixSessionSender
+from .client import PlainAgentSender, HttpSender, RadixSessionSender
 from .plain import PlainLoad, PlainTraffic
 from .driver import Concurrency, Poisson, Replay
 from .prompts import shared_prefix
@@ -24,16 +24,16 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
            seed: int = 0, shared_prefix_tokens: int = 0, tool_hints: bool = True,
            progress: bool = True, timeout: float = 1800.0, label: str = "run",
            meta: dict | None = None, stop: threading.Event | None = None,
-           sessions: bool = False, anonymous: bool = False,
+           sessions: bool = False, plain_agents: bool = False,
            plain: PlainLoad | None = None) -> dict:
     """Play ``programs`` against the SGLang server at ``url``; returns a JSON-able dict:
     ``label, load, meta, summary, programs`` (per-program and per-turn details).
     ``sessions``: one SGLang radix-native session per program (see RadixSessionSender).
-    ``anonymous``: send no program id, ``last_turn`` or tool name (see AnonymousSender).
+    ``plain_agents``: send no program id, ``last_turn`` or tool name (see PlainAgentSender).
     ``plain``: single-turn requests without identity sent beside the agents while they
     run (see PlainTraffic); their summary is ``out["plain"]``."""
-    if sessions and anonymous:
-        raise ValueError("replay: sessions and anonymous exclude each other (a session "
+    if sessions and plain_agents:
+        raise ValueError("replay: sessions and plain agents exclude each other (a session "
                          "id is an identity)")
     bar = None
     if progress:
@@ -45,8 +45,8 @@ def replay(url: str, programs: Sequence[Program], load: Poisson | Concurrency, *
     send = HttpSender(url, timeout=timeout)
     if sessions:
         send = RadixSessionSender(send, url)
-    if anonymous:
-        send = AnonymousSender(send)
+    if plain_agents:
+        send = PlainAgentSender(send)
     runner = Replay(programs, send, load, stop=stop, seed=seed,
                     shared=shared, tool_hints=tool_hints,
                     on_turn=(lambda _t: bar.update(1)) if bar is not None else None)

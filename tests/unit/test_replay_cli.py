@@ -37,7 +37,7 @@ def test_compare(tmp_path, capsys):
     assert (tmp_path / "compare-jct-cdf.png").exists()
 
 
-def test_sessions_and_anonymous_exclude_each_other(capsys):
+def test_sessions_and_plain_agents_exclude_each_other(capsys):
     with pytest.raises(SystemExit):
-        main(["--url", "u", "--concurrency", "1", "--sessions", "--anonymous"])
-    assert "--anonymous" in capsys.readouterr().err
+        main(["--url", "u", "--concurrency", "1", "--sessions", "--plain-agents"])
+    assert "--plain-agents" in capsys.readouterr().err

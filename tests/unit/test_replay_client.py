@@ -100,12 +100,12 @@ def test_radix_sessions_open_tag_and_close_per_program():
     assert seen[1][1]["session_id"] == "p1" and seen[2][1]["session_id"] == "p1"
 
 
-def test_anonymous_sender_sends_no_identity():
-    from sglang_continuum.replay.client import AnonymousSender
+def test_plain_agent_sender_sends_no_identity():
+    from sglang_continuum.replay.client import PlainAgentSender
 
     srv, url, seen = sse_server([{"output_ids": [5], "meta_info": meta(1)}])
     try:
-        send = AnonymousSender(HttpSender(url))
+        send = PlainAgentSender(HttpSender(url))
         send([1, 2], 1, {"program_id": "p1", "last_turn": True, "tool": "bash"})
     finally:
         srv.shutdown()
