@@ -115,6 +115,25 @@ def verify_seams_or_exit() -> None:
     logger.info("%s", report.message())
 
 
+def warn_missing_patches() -> list[str]:
+    """Log, by name, the patches of ``patches/`` missing from the installed SGLang: the
+    input checks among them keep one malformed request from killing the scheduler (on
+    CUDA, a device-side assert). The server still starts: they are SGLang's fixes, not
+    the overlay's."""
+    from sglang_continuum.server import patching
+
+    try:
+        names = patching.missing()
+    except (OSError, SystemExit) as e:  # no GNU patch, or no patches shipped
+        logger.warning("could not check SGLang's patches: %s", e)
+        return []
+    if names:
+        logger.warning("%d patch(es) not applied to this SGLang: %s; apply them with "
+                       "`python -m sglang_continuum.server.patching apply` "
+                       "(docs/gpu.md says what each one fixes)", len(names), ", ".join(names))
+    return names
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     settings, sglang_argv = parse(argv)
@@ -130,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     load_plugins()
     if settings is not None:
         verify_seams_or_exit()
+        warn_missing_patches()
     server_args = prepare_server_args(sglang_argv)
     try:
         run_server(server_args)

@@ -74,6 +74,14 @@ def apply_all(root: Path | None = None) -> list[tuple[str, str]]:
     return done
 
 
+def missing(root: Path | None = None, patches: list[Path] | None = None) -> list[str]:
+    """Names of the patches not applied to the SGLang under ``root`` (applicable or in
+    conflict): what the launcher warns about before serving."""
+    root = root or site_root()
+    return [p.name for p in (patches if patches is not None else patch_files())
+            if state(p, root) != "applied"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="sglang-continuum-patch")
     ap.add_argument("action", choices=["apply", "check", "revert", "status"])
