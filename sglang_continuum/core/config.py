@@ -70,7 +70,7 @@ class PolicyConfig:
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
     pressure_scope: str = "younger"
-    # Requests without a program id: see PLAIN_REQUESTS ("fcfs" was the rule before).
+    # Requests without a program id: see PLAIN_REQUESTS.
     plain_requests: str = "aged"
     # Mode "hold": the longest TTL it chooses is this quantile of the tool's
     # durations; the contention gauge averages over `contention_window` resumed turns
