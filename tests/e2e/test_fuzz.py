@@ -220,3 +220,12 @@ def test_extreme_numbers_in_every_numeric_field_leave_the_server_serving(server)
                 pytest.fail(f"server died on {field}={shown}: {r.text[:200]}; "
                             f"log {server.log_path}")
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("rid", [[], [["x"]], 7])
+def test_a_rid_that_is_not_a_string_is_a_400(server, rid):
+    """patches/0018: without it a single request's list rid is an HTTP 500 (TypeError in
+    the tokenizer manager's rid table)."""
+    r = _post(server.url, "/generate", {"text": "hi", "rid": rid,
+                                        "sampling_params": {"max_new_tokens": 1}})
+    assert r.status_code == 400 and "rid" in r.text, r.text
