@@ -4,6 +4,7 @@ and block-level `cache_control`), validated at the edge."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field as dataclass_field
@@ -19,6 +20,11 @@ _TTL_ACCEPTED = ("a duration string such as '500ms', '30s', '5m' or '1h', "
 # 100 KB hint must not come back (and into the server's log) whole.
 ECHO_CHARS = 32
 
+
+# A convention's key may be longer than a program id (Claude Code's metadata.user_id
+# joins a user hash, an account and a session id): up to this many characters it is
+# accepted and, past the id's 128, stands as a digest of itself.
+CONVENTION_CHARS = 1024
 
 # The keys the HTTP edge adds to `custom_params` for a convention the client sent in the
 # request body, and the body field each one came from (what an error names).
@@ -98,14 +104,14 @@ def read_conventions(body: Any, api: str) -> dict:
     found: dict = {}
     if api == "openai":
         if body.get("prompt_cache_key") is not None:
-            found["prompt_cache_key"] = _program_id(
-                body["prompt_cache_key"], "prompt_cache_key", where="field")
+            found["prompt_cache_key"] = _convention_id(body["prompt_cache_key"],
+                                                       "prompt_cache_key")
         return found
     if api != "anthropic":
         raise ValueError(f"api {api!r}: expected 'openai' or 'anthropic'")
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and metadata.get("user_id") is not None:
-        found["user_id"] = _program_id(metadata["user_id"], "metadata.user_id", where="field")
+        found["user_id"] = _convention_id(metadata["user_id"], "metadata.user_id")
     ttl = None
     for path, block in _anthropic_blocks(body):
         control = block.get("cache_control")
@@ -173,6 +179,18 @@ def _program_id(value: Any, field: str, where: str = "custom_params field") -> s
         raise HintError(field, "expected a string of 1 to 128 printable characters "
                         f"(no control characters), got {_kind(value)}", where)
     return value
+
+
+def _convention_id(value: Any, field: str) -> str:
+    """A client's conversation key as a program id: itself up to 128 characters, a
+    digest of itself up to CONVENTION_CHARS (stable: every turn maps to one program)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= CONVENTION_CHARS \
+            or not value.isprintable():
+        raise HintError(field, f"expected a string of 1 to {CONVENTION_CHARS} printable "
+                        f"characters (no control characters), got {_kind(value)}", "field")
+    if len(value) <= 128:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:40]
 
 
 def _cache_control_ttl(value: Any) -> float | None:

@@ -29,6 +29,19 @@ def test_anthropic_user_id_and_last_cache_control_ttl():
         "user_id": "u-7", "cache_control": {"type": "ephemeral", "ttl": 300.0}}
 
 
+def test_a_long_key_stands_as_a_stable_digest():
+    # Claude Code's metadata.user_id: user hash, account and session, ~160 characters.
+    user_id = "user_" + "ab" * 32 + "_account_" + "1" * 36 + "_session_" + "2" * 36
+    first = read_conventions({"metadata": {"user_id": user_id}}, "anthropic")["user_id"]
+    again = read_conventions({"metadata": {"user_id": user_id}}, "anthropic")["user_id"]
+    other = read_conventions({"metadata": {"user_id": user_id[:-1] + "3"}},
+                             "anthropic")["user_id"]
+    assert first == again != other and len(first) <= 128
+    assert parse_hints({"user_id": first}, None).program_id == first
+    key = "k" * 128  # an id's length: kept as it is
+    assert read_conventions({"prompt_cache_key": key}, "openai") == {"prompt_cache_key": key}
+
+
 def test_a_breakpoint_without_ttl_leaves_the_ttl_to_the_policy():
     body = {"messages": [{"role": "user", "content": [
         {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}]}]}
@@ -38,7 +51,7 @@ def test_a_breakpoint_without_ttl_leaves_the_ttl_to_the_policy():
 @pytest.mark.parametrize("body, api, field", [
     ({"prompt_cache_key": 7}, "openai", "prompt_cache_key"),
     ({"prompt_cache_key": ""}, "openai", "prompt_cache_key"),
-    ({"prompt_cache_key": "x" * 129}, "openai", "prompt_cache_key"),
+    ({"prompt_cache_key": "x" * 1025}, "openai", "prompt_cache_key"),
     ({"metadata": {"user_id": "a\tb"}}, "anthropic", "metadata.user_id"),
     ({"system": [{"cache_control": "5m"}]}, "anthropic", "system[0].cache_control"),
     ({"tools": [{"cache_control": {"type": "persistent"}}]}, "anthropic",
