@@ -3,10 +3,15 @@
 ``meta_info["continuum"]`` on ``/generate`` and ``metadata.continuum`` on a
 non-streaming ``/v1/chat/completions`` response name the program the request was keyed
 to (and by which field, or "inferred"), whether it consumed its program's lock, and
-the lock set after it (TTL, tokens).
+the lock set after it (TTL, tokens). The server runs with ``--tool-call-parser
+qwen3_coder``: a turn whose output is a Qwen3-Coder XML tool call (forced by a regex,
+the weights are random) keys the duration statistics by the tool SGLang's detector names.
 """
 
 from __future__ import annotations
+
+import re
+import time
 
 import pytest
 import requests
@@ -20,7 +25,8 @@ MAX_TTL = 40  # --continuum-max-ttl: a hint above it comes back bounded
 
 @pytest.fixture(scope="module")
 def server(start_server):
-    return start_server(["--continuum-max-ttl", str(MAX_TTL)])
+    return start_server(["--continuum-max-ttl", str(MAX_TTL),
+                         "--tool-call-parser", "qwen3_coder"])
 
 
 def _feedback(meta: dict) -> dict:
@@ -80,3 +86,29 @@ def test_chat_completion_carries_it_in_metadata(server):
     fb = _feedback(r.json()["metadata"])
     assert fb["program"] == "chat-fb" and fb["keyed_by"] == "program_id"
     assert fb["lock"]["ttl_s"] == 20.0 and fb["lock"]["tokens"] > 0
+
+
+QWEN3_CODER_CALL = ("<tool_call>\n<function=read_file>\n<parameter=path>\nmain.py\n"
+                    "</parameter>\n</function>\n</tool_call>")
+
+
+def test_the_servers_tool_parser_names_the_tool(server):
+    sp = {"max_new_tokens": 96, "temperature": 0.0, "regex": re.escape(QWEN3_CODER_CALL),
+          "custom_params": {"program_id": "xml-tools"}}
+    prompt = random_ids(80, 9)
+    r = requests.post(f"{server.url}/generate", json={"input_ids": prompt,
+                                                      "sampling_params": sp}, timeout=300)
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert first["text"] == QWEN3_CODER_CALL, first["text"]
+    # The tool's duration is recorded when the program's next turn arrives.
+    generate(server.url, prompt + first["output_ids"] + [11], 2, program="xml-tools",
+             last=True)
+    deadline = time.monotonic() + 60  # bounds a failure; the export is prompt
+    while True:
+        names = {k.split('tool="')[1].split('"')[0] for k in server.metrics()
+                 if k.startswith("sglang_continuum_tool_duration_samples{")}
+        if "read_file" in names or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "read_file" in names, names
