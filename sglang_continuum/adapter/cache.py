@@ -83,6 +83,17 @@ class ContinuumRadixCache(UnifiedRadixCache):
         super().reset()
 
 
+def _metric_labels(ctx: TreeCacheBuildContext) -> dict:
+    """The labels SGLang's own scheduler metrics carry in this process."""
+    from sglang.srt.runtime_context import get_parallel
+
+    from sglang_continuum.adapter.metrics import scheduler_labels
+
+    parallel = get_parallel()
+    return scheduler_labels(ctx.server_args.served_model_name, ctx.tp_rank,
+                            getattr(parallel, "pp_rank", 0), getattr(parallel, "dp_rank", None))
+
+
 def make_factory(settings_loader):
     """The factory registered under ``--radix-cache-backend continuum``."""
 
@@ -115,7 +126,8 @@ def make_factory(settings_loader):
                                "name its file as prefill_profile in --continuum-config.")
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
                                      export_metrics=ctx.tp_rank == 0
-                                     and bool(ctx.params.enable_metrics))
+                                     and bool(ctx.params.enable_metrics),
+                                     metric_labels=_metric_labels(ctx))
         logger.info("sglang-continuum overlay active in the scheduler process (tp_rank=%d, "
                     "KV capacity %d tokens): %s", ctx.tp_rank, capacity, settings.to_json())
         return cache

@@ -21,12 +21,14 @@ from sglang_continuum.core import (
     parse_hints,
     turns,
 )
+from sglang_continuum.adapter import feedback
 from sglang_continuum.adapter.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 _HINTS = "_continuum_hints"  # attribute set on a scheduler Req: its RequestProgram or None
 _ARRIVAL = "_continuum_arrival"
+_LOCK_HIT = "_continuum_lock_hit"  # the request consumed its program's lock (feedback)
 _UNPARSED = object()
 
 
@@ -72,7 +74,8 @@ def tenant_of(req) -> str:
 
 class Controller:
     def __init__(self, cache, settings: Settings, capacity_tokens: int,
-                 export_metrics: bool = False, clock: Callable[[], float] = time.monotonic):
+                 export_metrics: bool = False, clock: Callable[[], float] = time.monotonic,
+                 metric_labels: Optional[dict] = None):
         self.cache = cache
         self.settings = settings
         self.clock = clock
@@ -82,11 +85,12 @@ class Controller:
         turns.start(self.policy, self.inference)
         self.program_fcfs = settings.policy.program_fcfs
         self.tokenizer = None
+        self.tool_names = None  # SGLang's tool-call detector (attach), or None
         self.metrics = None
         if export_metrics:
             from sglang_continuum.adapter.metrics import PrometheusExporter
 
-            self.metrics = PrometheusExporter()
+            self.metrics = PrometheusExporter(metric_labels)
         # Until a program request is queued, sort_waiting returns at once: a server
         # that only sees plain traffic then pays no per-step scan of its queue.
         self._programs_seen = False
@@ -96,7 +100,13 @@ class Controller:
 
     # --- scheduler lifecycle -------------------------------------------------
     def attach(self, scheduler) -> None:
+        from sglang_continuum.adapter.tool_names import tool_names_for
+
         self.tokenizer = getattr(scheduler, "tokenizer", None)
+        # --tool-call-parser NAME: SGLang's detector names tools first, our rules after.
+        self.tool_names = tool_names_for(
+            getattr(getattr(scheduler, "server_args", None), "tool_call_parser", None),
+            self.tokenizer)
 
     def on_queued(self, req, is_retracted: bool) -> None:
         if is_retracted:
@@ -117,10 +127,12 @@ class Controller:
         if prog is None:
             return
         now = self.clock()
-        turns.admit(self.policy, self.cache, prog.key, now,
-                    waited_s=now - getattr(req, _ARRIVAL, now), cached_tokens=req.prefix_len,
-                    input_tokens=len(req.origin_input_ids),
-                    preempted=bool(getattr(req, "is_retracted", False)))
+        hit = turns.admit(self.policy, self.cache, prog.key, now,
+                          waited_s=now - getattr(req, _ARRIVAL, now),
+                          cached_tokens=req.prefix_len, input_tokens=len(req.origin_input_ids),
+                          preempted=bool(getattr(req, "is_retracted", False)))
+        if hit:
+            setattr(req, _LOCK_HIT, True)
 
     def on_aborted(self, req) -> None:
         prog = program_of(req)
@@ -131,6 +143,8 @@ class Controller:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""
         prog = program_of(req)
         if prog is None or not req.finished():
+            if prog is None and req.finished():  # a plain request: say so in its response
+                feedback.attach(req, feedback.report(None, None, False, 0.0, 0, None))
             return  # a plain request, or a retraction (the request will come back)
         key, hints = prog.key, prog.hints
         now = self.clock()
@@ -153,6 +167,12 @@ class Controller:
                                     context_tokens=context_tokens, tool=tool,
                                     last_turn=hints.last_turn, ttl_hint_s=hints.ttl_s,
                                     target=target)
+        locked = context_tokens if decision.ttl_s > 0 and target is not None else 0
+        feedback.attach(req, feedback.report(
+            key[1], "inferred" if prog.inferred else hints.source,
+            getattr(req, _LOCK_HIT, False), decision.ttl_s, locked, decision.reason))
+        if self.metrics is not None:
+            self.metrics.observe_ttl(decision.ttl_s, decision.reason)
         last_turn = decision.reason == "last_turn"
         if last_turn and self.metrics is not None:
             # A program ended (once per program, not per step): export now, so a client
@@ -174,9 +194,17 @@ class Controller:
         if self.tokenizer is None or not req.output_ids:
             return None
         try:
-            return detect_tool(self.tokenizer.decode(req.output_ids[-512:]))
+            text = self.tokenizer.decode(req.output_ids[-512:])
         except Exception:  # a tokenizer that cannot decode noise is not our failure
             return None
+        if self.tool_names is not None:
+            try:
+                name = self.tool_names(text)
+            except Exception:  # a detector that trips on noise: our rules decide
+                name = None
+            if name is not None:
+                return name
+        return detect_tool(text)
 
     # --- every scheduler step -------------------------------------------------
     def tick(self) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from sglang_continuum.adapter import edge, feedback
+
 logger = logging.getLogger(__name__)
 
 _SCHED = "sglang.srt.managers.scheduler.Scheduler"
@@ -106,6 +108,8 @@ HOOKS = (
     (f"{_BATCH}.check_decode_mem", around_check_decode_mem, "AROUND"),
     (f"{_TOKENIZER}._validate_one_request", after_validate_one_request, "AFTER"),
     (f"{_DPC}.dispatching_with_trace", before_dp_dispatch, "BEFORE"),
+    *edge.HOOKS, *edge.optional_hooks(),  # conventions clients send (adapter/edge.py)
+    *feedback.HOOKS,  # per-request feedback in meta_info
 )
 
 

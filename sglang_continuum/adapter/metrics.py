@@ -3,23 +3,59 @@
 SGLang serves ``/metrics`` from the HTTP process with prometheus_client's multiprocess
 collector; metrics created here, in the scheduler process, land in the same
 multiprocess directory. They are not added to the default registry (no global state).
+
+Every series carries the labels SGLang's own ``sglang:*`` metrics carry for the
+scheduler that exports it (``model_name``, ``tp_rank``, ``pp_rank`` and, with
+``--dp-size N``, ``dp_rank``): each DP rank's scheduler exports its own gauges, which
+stay apart instead of one rank's value hiding the others'.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Mapping, Optional
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from sglang_continuum.core import TAU_BUCKETS
 
 MAX_TOOL_LABELS = 32  # bounds label cardinality: tool names come from clients
+# The label of every tool outside the top MAX_TOOL_LABELS: parentheses are not allowed
+# in a tool name (core.inference.TOOL_NAME), so no tool can collide with it.
+OTHER_TOOLS = "(other)"
 _PREFIX = "sglang_continuum_"
+# Decisions that choose no TTL at all: the TTL histogram leaves them out.
+_NO_TTL_CHOSEN = ("last_turn", "off", "unproven")
+
+
+def scheduler_labels(model_name: str, tp_rank: int, pp_rank: int = 0,
+                     dp_rank: Optional[int] = None) -> dict[str, str]:
+    """The labels SGLang puts on a scheduler's metrics (dp_rank only with DP)."""
+    labels = {"model_name": str(model_name), "tp_rank": str(tp_rank), "pp_rank": str(pp_rank)}
+    if dp_rank is not None:
+        labels["dp_rank"] = str(dp_rank)
+    return labels
 
 
 class PrometheusExporter:
-    def __init__(self):
-        g = lambda name, doc, labels=(): Gauge(  # noqa: E731
-            _PREFIX + name, doc, labels, registry=None, multiprocess_mode="mostrecent")
-        c = lambda name, doc: Counter(_PREFIX + name, doc, registry=None)  # noqa: E731
+    def __init__(self, labels: Optional[Mapping[str, str]] = None,
+                 max_tools: int = MAX_TOOL_LABELS):
+        if max_tools < 1:
+            raise ValueError(f"max_tools={max_tools!r}: expected at least 1")
+        self.labels = dict(labels or {})
+        self.max_tools = max_tools
+        base = tuple(self.labels)
+
+        def child(metric):
+            return metric.labels(**self.labels) if base else metric
+
+        def g(name, doc):
+            return child(Gauge(_PREFIX + name, doc, base, registry=None,
+                               multiprocess_mode="mostrecent"))
+
+        def c(name, doc):
+            return child(Counter(_PREFIX + name, doc, base, registry=None))
+
         self.locked_tokens = g("locked_tokens", "KV tokens held by TTL locks")
         self.active_locks = g("active_locks", "Programs holding a TTL lock")
         self.programs = g("programs", "Programs tracked by the policy")
@@ -38,9 +74,14 @@ class PrometheusExporter:
         self.first_turn_share = g("first_turn_continued_share", "Learned share of requests "
                                   "with no program id that a later prompt continued (agents' "
                                   "first turns)")
-        self.tool_seconds = g("tool_duration_seconds", "Learned tool duration quantiles",
-                              ("tool", "quantile"))
-        self.tool_samples = g("tool_duration_samples", "Recorded tool durations", ("tool",))
+        self.tool_seconds = Gauge(
+            _PREFIX + "tool_duration_seconds", "Learned tool duration quantiles (top tools "
+            "by samples; NaN once a tool left the top)", (*base, "tool", "quantile"),
+            registry=None, multiprocess_mode="mostrecent")
+        self.tool_samples = Gauge(
+            _PREFIX + "tool_duration_samples", f"Recorded tool durations (top tools by "
+            f"samples, the rest as tool=\"{OTHER_TOOLS}\")", (*base, "tool"), registry=None,
+            multiprocess_mode="mostrecent")
         # Snapshot field -> counter of the same name: the snapshot carries totals, the
         # exporter adds what is new since the last update.
         self.counters = {
@@ -53,10 +94,16 @@ class PrometheusExporter:
             "turns_inferred": c("turns_inferred", "Requests with no program id found to "
                                 "continue a finished turn of a program"),
         }
-        self.tau = Histogram(_PREFIX + "tau_seconds", "TTL chosen per finished turn",
-                             buckets=TAU_BUCKETS[1:], registry=None)
+        self.tau = child(Histogram(_PREFIX + "tau_seconds", "TTL set per finished turn, "
+                                   "after bounds (0: none; last turns excluded)", base,
+                                   buckets=TAU_BUCKETS, registry=None))
         self._seen: dict[str, int] = {}
-        self._tau_seen = [0] * (len(TAU_BUCKETS))
+        self._tools: set[str] = set()  # tool labels exported now
+
+    def observe_ttl(self, ttl_s: float, reason: str) -> None:
+        """One finished turn's decision: its TTL, observed as it is (exact sum)."""
+        if reason not in _NO_TTL_CHOSEN and math.isfinite(ttl_s):
+            self.tau.observe(ttl_s)
 
     def update(self, snap) -> None:
         self.locked_tokens.set(snap.locked_tokens)
@@ -76,14 +123,27 @@ class PrometheusExporter:
             if delta > 0:
                 counter.inc(delta)
             self._seen[name] = total
-        # The snapshot carries cumulative bucket counts; feed the new ones as observations
-        # at each bucket's upper bound so the exported histogram matches it.
-        for i, (bound, count) in enumerate(zip(snap.tau_buckets, snap.tau_counts)):
-            for _ in range(count - self._tau_seen[i]):
-                self.tau.observe(bound if bound != float("inf") else 1e9)
-            self._tau_seen[i] = count
-        tools = sorted(snap.tools.items(), key=lambda kv: -kv[1][0])[:MAX_TOOL_LABELS]
-        for tool, (count, p50, p90) in tools:
-            self.tool_samples.labels(tool).set(count)
-            self.tool_seconds.labels(tool, "0.5").set(p50)
-            self.tool_seconds.labels(tool, "0.9").set(p90)
+        self._update_tools(snap.tools)
+
+    def _update_tools(self, tools: Mapping[str, tuple[int, float, float]]) -> None:
+        """The top tools by samples get their own labels, the rest one "(other)" series.
+        prometheus_client's multiprocess mode cannot remove a series, so a tool that
+        leaves the top keeps its series with 0 samples (its samples now count under
+        "(other)", so sums stay right) and NaN quantiles (no value)."""
+        ranked = sorted(tools.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        top, rest = ranked[:self.max_tools], ranked[self.max_tools:]
+        base = self.labels
+        for tool, (count, p50, p90) in top:
+            self.tool_samples.labels(**base, tool=tool).set(count)
+            self.tool_seconds.labels(**base, tool=tool, quantile="0.5").set(p50)
+            self.tool_seconds.labels(**base, tool=tool, quantile="0.9").set(p90)
+        names = {tool for tool, _ in top}
+        for tool in self._tools - names - {OTHER_TOOLS}:
+            self.tool_samples.labels(**base, tool=tool).set(0)
+            for q in ("0.5", "0.9"):
+                self.tool_seconds.labels(**base, tool=tool, quantile=q).set(math.nan)
+        if rest or OTHER_TOOLS in self._tools:
+            self.tool_samples.labels(**base, tool=OTHER_TOOLS).set(
+                sum(count for _, (count, _, _) in rest))
+            names.add(OTHER_TOOLS)
+        self._tools = names

@@ -33,7 +33,7 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     _BATCH: ("is_empty", "check_decode_mem"),
     _REQ: ("rid", "sampling_params", "origin_input_ids", "output_ids", "prefix_len",
            "last_node", "finished", "finished_reason", "is_retracted", "routing_key",
-           "cache_salt", "extra_key"),
+           "cache_salt", "extra_key", "customized_info"),
     "sglang.srt.sampling.sampling_params.SamplingParams": ("custom_params",),
     _TOKENIZER: ("server_args",),
     _CACHE: ("lock", "unlock", "on_release", "reset", "is_root", "disable",
@@ -51,7 +51,10 @@ MEMBERS: dict[str, tuple[str, ...]] = {
     "sglang.srt.mem_cache.registry": ("TreeCacheBuildContext", "create_unified_radix_cache",
                                       "register_radix_cache_backend",
                                       "registered_radix_cache_backends"),
-    "sglang.srt.mem_cache.registry.TreeCacheBuildContext": ("params", "tp_rank"),
+    "sglang.srt.mem_cache.registry.TreeCacheBuildContext": ("params", "tp_rank",
+                                                             "server_args"),
+    # Metric labels as SGLang's scheduler metrics carry them (adapter/cache.py).
+    "sglang.srt.runtime_context": ("get_parallel",),
     # Program-sticky DP routing (adapter/dp_router.py).
     _DPC: ("server_args", "workers", "dp_budget", "refresh_load_budget", "_active_workers"),
     "sglang.srt.managers.data_parallel_controller.DPBudget": ("total_requests",),
@@ -73,6 +76,16 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     f"{_CACHE}._demote": ("node_id", "tracker"),
     f"{_CACHE}.dec_host_lock_ref": ("node_id", "params"),
     f"{_DPC}.dispatching_with_trace": ("req",),
+    # The HTTP edge's conventions (adapter/edge.py).
+    "sglang.srt.entrypoints.openai.serving_chat.OpenAIServingChat._convert_to_internal_request":
+        ("request", "raw_request"),
+    "sglang.srt.entrypoints.openai.serving_completions.OpenAIServingCompletion."
+    "_convert_to_internal_request": ("request", "raw_request"),
+    # Per-request feedback (adapter/feedback.py).
+    "sglang.srt.managers.scheduler_components.output_streamer.SchedulerOutputStreamer."
+    "is_request_level_customized_info_key": ("key",),
+    "sglang.srt.entrypoints.openai.serving_chat.OpenAIServingChat._build_chat_response":
+        ("request", "ret"),
 }
 
 

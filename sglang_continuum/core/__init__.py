@@ -6,7 +6,7 @@ and docs/design.md.
 
 from .config import MODES, PolicyConfig
 from .estimates import EtaEstimator, PrefillModel, QueueDelayWindow, ToolStats
-from .hints import HintError, ProgramHints, parse_hints, parse_ttl
+from .hints import HintError, ProgramHints, parse_hints, parse_ttl, read_conventions
 from .inference import (Arrival, FirstTurns, IdentityConfig, IdentityTable, InferredPrograms,
                         InferredTurn, ProgramInference, Verdict, detect_tool)
 from .lock_table import ProgramKey
@@ -23,5 +23,5 @@ __all__ = [
     "KvLocks", "LockDecision", "PolicyConfig", "PolicySnapshot", "PrefillModel",
     "ProgramHints", "ProgramInference", "ProgramKey", "QueueDelayWindow", "ToolStats",
     "Verdict", "choose_ttl", "cold_start_ttl", "detect_tool", "parse_hints", "parse_ttl",
-    "queue_key", "turns",
+    "queue_key", "read_conventions", "turns",
 ]

@@ -71,20 +71,22 @@ def arrive_inferred(policy: ContinuumPolicy, inference: ProgramInference, tenant
 
 def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
           waited_s: float, cached_tokens: int, input_tokens: int,
-          preempted: bool = False) -> None:
+          preempted: bool = False) -> bool:
     """A waiting turn of `key` was admitted, reusing `cached_tokens` of its prompt.
 
-    It consumes its program's lock. A later turn that found its context evicted
-    samples the queueing delay T of the cost model (not a re-admission after a
-    preemption: its wait includes the time it ran).
+    It consumes its program's lock (returns True when there was one). A later turn
+    that found its context evicted samples the queueing delay T of the cost model (not
+    a re-admission after a preemption: its wait includes the time it ran).
     """
     handle = policy.on_admitted(key, now)
     _unhold(locks, policy.host_holds, key)  # its KV is back on the device
     if handle is not None:
         locks.unlock(handle)
-    elif not preempted and policy.turns_done(key) \
+        return True
+    if not preempted and policy.turns_done(key) \
             and context_evicted(cached_tokens, input_tokens):
         policy.record_queue_delay(waited_s)
+    return False
 
 
 def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, *,
