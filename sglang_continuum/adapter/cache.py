@@ -91,7 +91,16 @@ def _metric_labels(ctx: TreeCacheBuildContext) -> dict:
 
     parallel = get_parallel()
     return scheduler_labels(ctx.server_args.served_model_name, ctx.tp_rank,
-                            getattr(parallel, "pp_rank", 0), getattr(parallel, "dp_rank", None))
+                            _published(parallel, "pp_rank", 0), _published(parallel, "dp_rank", None))
+
+
+def _published(parallel, name: str, default):
+    """A rank SGLang published in this process, or ``default`` where none was (a cache
+    built outside a scheduler process: benchmarks and tests build it directly)."""
+    try:
+        return getattr(parallel, name, default)
+    except (RuntimeError, ValueError):
+        return default
 
 
 def make_factory(settings_loader):
