@@ -78,6 +78,7 @@ class Summary:
     forced_lock_drops: int
     aborted_programs: int
     evicted_tokens: int
+    host_written_tokens: int = 0
     policy_snapshot: dict = field(default_factory=dict)
     sim_wall_s: float = 0.0
     sim_requests_per_s: float = 0.0

@@ -24,6 +24,8 @@ class RunSpec:
     overrides: tuple[tuple[str, float], ...] = field(default=())  # synthetic Stats fields
     label: str = ""
     concurrency: int | None = None  # closed loop (programs at a time); rate then unused
+    host_ratio: float = float("inf")  # host tier size / device pool (--hicache-ratio)
+    write_through: bool = False     # HiCache write policy (else write_back)
 
 
 @lru_cache(maxsize=16)
@@ -34,8 +36,11 @@ def _programs(workload: str, programs: int | None, seed: int, overrides: tuple):
 def run_one(spec: RunSpec) -> Summary:
     progs = _programs(spec.workload, spec.programs, spec.seed, spec.overrides)
     arrivals = None if spec.concurrency else poisson_arrivals(len(progs), spec.rate, spec.seed)
-    sim = Simulator(progs, arrivals, load_profile(spec.profile), spec.policy,
-                    host_tier=spec.host_tier, concurrency=spec.concurrency)
+    profile = load_profile(spec.profile)
+    sim = Simulator(progs, arrivals, profile, spec.policy,
+                    host_tier=spec.host_tier, concurrency=spec.concurrency,
+                    host_capacity=spec.host_ratio * profile.kv_capacity_tokens,
+                    write_through=spec.write_through)
     return sim.run(dict(workload=spec.label or spec.workload, profile=spec.profile,
                         policy=spec.policy, rate=spec.rate, seed=spec.seed))
 

@@ -1,0 +1,74 @@
+"""The simulator's host tier: a bounded host pool (HiCache's), write-through vs
+write-back traffic, and the write-back stall charged over the reload link."""
+
+import math
+
+import pytest
+
+from sglang_continuum.sim import Profile, Simulator, StepCoefficients
+from sglang_continuum.sim.cache import PrefixCache
+from sglang_continuum.sim.workload import ProgramSpec, Turn
+
+
+def _insert(cache, p, n, now=0.0):
+    cache.pin(p)
+    assert cache.make_room(n)
+    cache.grow(p, n)
+    cache.unpin(p, now)
+
+
+def test_write_back_copies_on_eviction_only():
+    c = PrefixCache(100, host_tier=True, host_capacity=1000)
+    _insert(c, 0, 60)
+    assert c.written_tokens == 0 and c.host_len(0) == 0
+    _insert(c, 1, 60, now=1.0)               # evicts 20 of program 0's tail
+    assert (c.cached(0), c.host_len(0)) == (40, 60)
+    assert c.take_written_back() == 60 and c.take_written_back() == 0
+
+
+def test_write_through_copies_on_insert_and_stalls_nothing():
+    c = PrefixCache(100, host_tier=True, host_capacity=1000, write_through=True)
+    _insert(c, 0, 60)
+    assert (c.host_len(0), c.written_tokens) == (60, 60)
+    _insert(c, 1, 60, now=1.0)
+    assert c.cached(0) == 40 and c.take_written_back() == 0
+
+
+def test_full_host_pool_evicts_least_recent_host_only_tails_and_spares_holds():
+    c = PrefixCache(100, host_tier=True, host_capacity=120)
+    for p, now in ((0, 0.0), (1, 1.0), (2, 2.0)):
+        _insert(c, p, 60, now)
+        assert c.demote(p)
+    # 0 and 1 filled the pool (120); 2's copy evicted program 0's (least recent)
+    assert [c.host_len(p) for p in range(3)] == [0, 60, 60] and c.host_used == 120
+    c.hold_host(1)
+    _insert(c, 3, 60, now=3.0)
+    assert c.demote(3)
+    assert [c.host_len(p) for p in range(4)] == [0, 60, 0, 60]
+    # device-resident copies are not host-only: they stay; what does not fit is dropped
+    d = PrefixCache(100, host_tier=True, host_capacity=50, write_through=True)
+    _insert(d, 0, 40)
+    _insert(d, 1, 30, now=1.0)
+    assert (d.host_len(0), d.host_len(1), d.host_used) == (40, 10, 50)
+
+
+def test_host_capacity_must_be_positive():
+    with pytest.raises(ValueError, match="host_capacity"):
+        PrefixCache(100, host_tier=True, host_capacity=0)
+
+
+def test_write_back_stall_is_charged_over_the_link():
+    # B's prompt evicts A's paused context; with write-back the eviction waits for the
+    # copy (600 tokens at 100 tokens/s: 6 s); write-through copied it at insert.
+    k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
+                         reload_tokens_per_s=100.0)
+    prof = Profile("tiny", k, 1000, chunk_size=4096, max_running=256)
+    progs = [ProgramSpec("A", (Turn(600, 2, ("bash",), 30.0), Turn(610, 2))),
+             ProgramSpec("B", (Turn(900, 2),))]
+    jct = {}
+    for wt in (False, True):
+        sim = Simulator(progs, [0.0, 1.0], prof, "lru", host_tier=True,
+                        host_capacity=math.inf, write_through=wt)
+        sim.run()
+        jct[wt] = {p.program_id: p.jct for p in sim.program_records}
+    assert jct[False]["B"] - jct[True]["B"] == pytest.approx(6.0, rel=0.05)
