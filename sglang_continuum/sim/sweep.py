@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from .metrics import Summary
@@ -26,6 +26,7 @@ class RunSpec:
     concurrency: int | None = None  # closed loop (programs at a time); rate then unused
     host_ratio: float = float("inf")  # host tier size / device pool (--hicache-ratio)
     write_through: bool = False     # HiCache write policy (else write_back)
+    kv_capacity: int | None = None  # device KV tokens, replacing the profile's
 
 
 @lru_cache(maxsize=16)
@@ -37,6 +38,8 @@ def run_one(spec: RunSpec) -> Summary:
     progs = _programs(spec.workload, spec.programs, spec.seed, spec.overrides)
     arrivals = None if spec.concurrency else poisson_arrivals(len(progs), spec.rate, spec.seed)
     profile = load_profile(spec.profile)
+    if spec.kv_capacity is not None:
+        profile = replace(profile, kv_capacity_tokens=spec.kv_capacity)
     sim = Simulator(progs, arrivals, profile, spec.policy,
                     host_tier=spec.host_tier, concurrency=spec.concurrency,
                     host_capacity=spec.host_ratio * profile.kv_capacity_tokens,
