@@ -132,6 +132,8 @@ class CoreBridge:
             return False
         if head is None:
             return turns.relieve(self.core, self.locks)
+        if self.policy.host_room_any and self.cache.host_room_for_locks():
+            engine_idle = True  # lifts the older-programs-only bound, as an idle engine does
         return turns.relieve(self.core, self.locks, head.program.queue_key, head.arrival,
                              engine_idle)
 

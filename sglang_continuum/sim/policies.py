@@ -32,6 +32,9 @@ class SimPolicy:
     # far); default: by queue_key
     sort_fn: Callable[[list[Request], float, "PrefixCache", int], None] | None = None
     gate: AdmissionGate | None = None   # holds new programs (a comparison mode)
+    # a lock gives way to any waiting request (not only to older programs) while the
+    # host tier has room for its KV: giving way then costs a reload, not a rebuild
+    host_room_any: bool = False
 
     def queue_key(self, req: Request, now: float) -> tuple:
         return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted)
@@ -146,6 +149,26 @@ def _gate(with_host: bool):
 
 _lpm = _cache_aware(lpm_key, fcfs_past=True)
 
+
+def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool = False,
+             host_room_any: bool = False, **cfg):
+    """The server's default locks with the queue left in a stock cache-aware order
+    (``program_fcfs=false`` and SGLang's ``--schedule-policy``: the adapter then keeps
+    SGLang's own sort) and/or a program admission gate sized to device plus host tier
+    (device alone without one): new programs wait only where resident KV would thrash."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = SimPolicy(name, _core(ctx, **{"mode": "hold", "program_fcfs": order is None,
+                                            **cfg}), True)
+        if order is not None:
+            stock = _cache_aware(order, fcfs_past)(name, ctx)
+            pol.sort_fn = stock.sort_fn
+        pol.host_room_any = host_room_any
+        if admit:
+            pol.gate = AdmissionGate(ctx.capacity_tokens
+                                     + (ctx.host_capacity_tokens if ctx.host_tier else 0))
+        return pol
+    return make
+
 STOCK = ("lru", "slru", "tlru", "radix_sessions", "lpm", "hrrn", "spf")
 # The stock arms a regime point's best stock configuration is taken over.
 BEST_STOCK = ("hrrn", "spf", "lpm", "radix_sessions")
@@ -178,6 +201,17 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # (locks last until the tool returns, bounded by max_ttl_s), program FCFS, locks
     # give way only to programs older than their own unless the engine would idle.
     "continuum": _simple("hold", True, True),
+    # Candidates for a host tier: the default's locks, the queue in stock lpm / spf
+    # order; program admission on top of the default.
+    "continuum_lpm": _overlay(lpm_key),
+    "continuum_spf": _overlay(spf_key, fcfs_past=False),
+    "continuum_admit": _overlay(admit=True),
+    "continuum_any_lpm": _overlay(lpm_key, pressure_scope="any"),
+    "continuum_any_spf": _overlay(spf_key, fcfs_past=False, pressure_scope="any"),
+    "continuum_any": _overlay(pressure_scope="any"),
+    # Mechanism candidates: scope "any" while the host has room; plus admission.
+    "continuum_host": _overlay(host_room_any=True),
+    "continuum_host_admit": _overlay(host_room_any=True, admit=True),
     # Earlier defaults, as the seed and mixed-traffic tables compare them: memory priced
     # by the contention gauge (saturation 0.05), contended locks held for the tool's top
     # quantile or until the tool returns; the queue's age cap at 60 s, 120 s or none.

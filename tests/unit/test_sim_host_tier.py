@@ -72,3 +72,35 @@ def test_write_back_stall_is_charged_over_the_link():
         sim.run()
         jct[wt] = {p.program_id: p.jct for p in sim.program_records}
     assert jct[False]["B"] - jct[True]["B"] == pytest.approx(6.0, rel=0.05)
+
+
+def _paused_older_program():
+    # A (oldest) pauses 20 s holding ~600 of 2,000 tokens; C decodes for ~10 s (the
+    # engine is busy); B (youngest) needs 1,000 tokens at 1 s: it fits only if A's lock
+    # gives way.
+    k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
+                         reload_tokens_per_s=1e5)
+    prof = Profile("tiny", k, 2000, chunk_size=4096, max_running=256)
+    progs = [ProgramSpec("A", (Turn(600, 2, ("bash",), 20.0), Turn(610, 2))),
+             ProgramSpec("C", (Turn(100, 1000),)),
+             ProgramSpec("B", (Turn(1000, 2),))]
+    return progs, [0.0, 0.5, 1.0], prof
+
+
+@pytest.mark.parametrize("host_capacity,gives_way", [(math.inf, True), (500, False)])
+def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, gives_way):
+    progs, arrivals, prof = _paused_older_program()
+    admitted = {}
+    for policy in ("continuum", "continuum_host"):
+        sim = Simulator(progs, arrivals, prof, policy, host_tier=True,
+                        host_capacity=host_capacity)
+        sim.run()
+        admitted[policy] = {(t.program_id, t.turn): t.admitted for t in sim.turn_records}
+        if policy == "continuum_host" and gives_way:
+            # A's context went to host and came back as a reload, not a rebuild
+            hit = {(t.program_id, t.turn): t.hit for t in sim.turn_records}
+            assert hit[("A", 1)] >= 600
+    # the default: the older program's lock does not give way to a younger one
+    assert admitted["continuum"][("B", 0)] > 5.0
+    b = admitted["continuum_host"][("B", 0)]
+    assert (b < 2.0) if gives_way else (b > 5.0)
