@@ -149,10 +149,12 @@ class Engine:
 
     def _fits(self, req: Request) -> bool:
         p = req.program.index
-        extend = req.prompt - min(self.cache.cached(p), req.prompt - 1)
         reserve = math.ceil(self.cfg.new_token_ratio * (self.owed + req.remaining))
         idle = not self.running and not self.prefilling
-        while extend > self.cache.free + self.cache.evictable_except(p) - reserve:
+        # measured again after each release: the lock that gave way may be the head's
+        # own program's (demoted to host), which leaves it more to extend
+        while (req.prompt - min(self.cache.cached(p), req.prompt - 1)
+               > self.cache.free + self.cache.evictable_except(p) - reserve):
             if not self.bridge.relieve(req, idle):
                 return False
         return True

@@ -104,3 +104,18 @@ def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, giv
     assert admitted["continuum"][("B", 0)] > 5.0
     b = admitted["continuum_host"][("B", 0)]
     assert (b < 2.0) if gives_way else (b > 5.0)
+
+
+
+def test_a_head_whose_own_lock_gives_way_is_sized_again():
+    """A regime-map point (shared trace, 8B/H100, 4 at a time, device pool = working
+    set, host 4x) where the only lock that could give way to a waiting turn was its own
+    program's: demoted, it left more to extend than the admission check had measured,
+    and the engine crashed on a grow past free memory."""
+    from dataclasses import replace as _replace
+    from sglang_continuum.sim import load_profile, load_workload
+    progs = load_workload("trace", 12, 0)
+    prof = _replace(load_profile("llama3.1-8b-h100"), kv_capacity_tokens=164_399)
+    sim = Simulator(progs, None, prof, "continuum_host", host_tier=True,
+                    host_capacity=4 * 164_399, concurrency=4)
+    assert sim.run().programs == 12
