@@ -122,7 +122,6 @@ def main(argv=None) -> int:
     rows = compare(sorted(p.parent for p in HERE.glob("host-*/summary.json")))
     text = markdown(rows)
     a.out.write_text(text)
-    a.out.with_suffix(".json").write_text(json.dumps(rows, indent=0))
     print(text)
     return 0
 
