@@ -192,19 +192,50 @@ def run(grid_name: str, jobs: int, out: Path) -> dict:
            "knees": knees, "knee_slowdown": KNEE_SLOWDOWN, "wall_s": time.time() - t0,
            "command": f"python experiments/sim/regime/run_regime.py --grid {grid_name} "
                       f"--jobs {jobs}", "points": pts}
-    (out / "summary.json").write_text(json.dumps(_rounded(res), separators=(",", ":")))
+    (out / "summary.json").write_text(json.dumps(compact(res), separators=(",", ":")))
     return res
 
 
-def _rounded(x):
-    """Three significant digits: the summary stays small enough to keep in git."""
-    if isinstance(x, float):
-        return float(f"{x:.3g}") if math.isfinite(x) else str(x)
-    if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_rounded(v) for v in x]
-    return x
+FIELDS = ("profile", "workload", "load", "n", "ws", "ws_ratio", "host", "kv", "floor")
+PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
+
+
+def compact(res: dict) -> dict:
+    """The summary as kept in git: one row per point (FIELDS, then each arm's mean and
+    p95 JCT, 3 significant digits; null where the arm did not run there), and the
+    per-program breakdowns (PARTS) of the default and the best stock arm where the
+    default misses a target. ``expand`` rebuilds every ratio from it."""
+    arms = list(dict.fromkeys(a for p in res["points"] for a in p["arms"]))
+    rows, breakdowns = [], {}
+    for i, p in enumerate(res["points"]):
+        rows.append([_g(p[f]) for f in FIELDS]
+                    + [[_g(p["arms"][a]["mean"]), _g(p["arms"][a]["p95"])]
+                       if a in p["arms"] else None for a in arms])
+        bd = {a: [_g(p["arms"][a]["breakdown"][k]) for k in PARTS]
+              for a in p["arms"] if "breakdown" in p["arms"][a]}
+        if bd:
+            breakdowns[str(i)] = bd
+    head = {k: v for k, v in res.items() if k != "points"}
+    return {**head, "fields": list(FIELDS), "arms": arms, "parts": list(PARTS),
+            "rows": rows, "breakdowns": breakdowns}
+
+
+def expand(data: dict) -> dict:
+    pts = []
+    for i, row in enumerate(data["rows"]):
+        pt = dict(zip(data["fields"], row))
+        pt["arms"] = {a: {"mean": v[0], "p95": v[1]}
+                      for a, v in zip(data["arms"], row[len(data["fields"]):]) if v}
+        for a, bd in data["breakdowns"].get(str(i), {}).items():
+            pt["arms"][a]["breakdown"] = dict(zip(data["parts"], bd))
+        finish(pt, pt["floor"])
+        pts.append(pt)
+    return {**{k: v for k, v in data.items() if k not in ("rows", "breakdowns")},
+            "points": pts}
+
+
+def _g(x):
+    return float(f"{x:.3g}") if isinstance(x, float) else x
 
 
 def finish(pt: dict, floor: float) -> None:
@@ -239,8 +270,6 @@ def finish(pt: dict, floor: float) -> None:
     for a in arms:
         if a not in keep:
             arms[a].pop("breakdown", None)
-    for a in arms.values():
-        a["mean"], a["p95"] = round(a["mean"], 2), round(a["p95"], 2)
 
 
 def report(res: dict, out: Path) -> None:
@@ -270,23 +299,27 @@ def report(res: dict, out: Path) -> None:
             f"{'yes' if p['met'] else 'no'} | "
             + "; ".join(f"{r['mean']:.2f}, {r['p95']:.2f}" + ("" if p["mech_met"][a] else " (no)")
                         for a, r in p["mech_ratio"].items()) + " |")
+    mech_lines = []
     for a in (*MECHS, *MECHS_NO_HOST):
         got = [p["mech_met"][a] for p in pts if a in p["mech_met"]]
         if got:
-            lines.insert(8, f"`{a}`: targets met at {sum(got)} of {len(got)} points.  ")
+            mech_lines.append(f"`{a}`: targets met at {sum(got)} of {len(got)} points.  ")
+    lines[8:8] = mech_lines + [""]
     missed = [p for p in pts if not p["met"]]
     if missed:
-        lines += ["", "## Where the default misses: per-program breakdown (s)", "",
-                  "| point | arm | queue | prefill+reload | decode | tool | mean JCT | floor |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "## Where the default misses: per-program breakdown (s), default / best "
+                  "stock arm", "",
+                  "| point | queue | prefill+reload | decode | tool | mean JCT | floor |",
+                  "|---|---|---|---|---|---|---|"]
         for p in missed:
-            name = f"{p['profile']}/{p['workload']}/{p['load']}/ws{p['ws']:g}/{p['host']}"
-            for a in (DEFAULT, p["best_stock"]):
-                b = p["arms"][a].get("breakdown", {})
-                lines.append(f"| {name} | {a} | {b.get('queue_s', 0):.1f} | "
-                             f"{b.get('prefill_s', 0):.1f} | {b.get('decode_s', 0):.1f} | "
-                             f"{b.get('tool_s', 0):.1f} | {p['arms'][a]['mean']:.1f} | "
-                             f"{p['floor']:.1f} |")
+            name = (f"{p['profile']}/{p['workload']}/{p['load']}/ws{p['ws']:g}/{p['host']}"
+                    f" ({p['best_stock']})")
+            d = p["arms"][DEFAULT].get("breakdown", {})
+            b = p["arms"][p["best_stock"]].get("breakdown", {})
+            lines.append(f"| {name} | " + " | ".join(
+                f"{d.get(k, 0):.0f} / {b.get(k, 0):.0f}" for k in PARTS) + " | "
+                f"{p['arms'][DEFAULT]['mean']:.0f} / {p['arms'][p['best_stock']]['mean']:.0f}"
+                f" | {p['floor']:.0f} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -316,7 +349,7 @@ def heatmap(res: dict, out: Path) -> None:
                  fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.6)
     fig.tight_layout()
-    fig.savefig(out / "regime.png", dpi=80)
+    fig.savefig(out / "regime.png", dpi=60)
 
 
 def main(argv=None) -> int:
@@ -328,7 +361,7 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    res = (json.loads((a.out / "summary.json").read_text()) if a.report_only
+    res = (expand(json.loads((a.out / "summary.json").read_text())) if a.report_only
            else run(a.grid, a.jobs, a.out))
     report(res, a.out)
     heatmap(res, a.out)
