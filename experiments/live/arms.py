@@ -53,6 +53,10 @@ ARMS = (
     Arm("stock-sessions", False, ("--enable-session-radix-cache",), sessions=True,
         note="radix-native sessions: session_id per program, closed at its last turn"),
     Arm("stock-lpm", False, ("--schedule-policy", "lpm"), note="longest prefix match"),
+    Arm("stock-hrrn", False, ("--schedule-policy", "hrrn"),
+        note="highest response ratio next, aged by prefill tokens processed"),
+    Arm("stock-spf", False, ("--schedule-policy", "shortest-prefill-first"),
+        note="fewest uncached prompt tokens first"),
     Arm("prototype-2s", True, ("--continuum-policy", "fixed", "--continuum-fixed-ttl", "2"),
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
@@ -101,6 +105,15 @@ ARMS = (
         config="no-program-fcfs.json",
         note="stock-hicache-lpm plus the overlay's locks (demoting to host), the queue "
              "left in SGLang's lpm order"),
+    Arm("stock-hicache-hrrn", False, HICACHE + ("--hicache-write-policy", "write_back",
+                                                "--schedule-policy", "hrrn"),
+        note="stock HiCache write-back, hrrn (host hits count as cached)"),
+    Arm("stock-hicache-spf", False, HICACHE + ("--hicache-write-policy", "write_back",
+                                               "--schedule-policy", "shortest-prefill-first"),
+        note="stock HiCache write-back, shortest-prefill-first (host hits count as cached)"),
+    Arm("stock-hicache-sessions", False, HICACHE + ("--hicache-write-policy", "write_back",
+                                                    "--enable-session-radix-cache"),
+        sessions=True, note="radix-native sessions with HiCache write-back"),
     Arm("stock-hicache-lpm-h1", False, HICACHE_SMALL + ("--hicache-write-policy",
                                                         "write_back", "--schedule-policy",
                                                         "lpm"),
@@ -165,6 +178,13 @@ class Setup:
     pool_tokens: int
     loads: tuple[Load, ...] = LOADS
     arms: tuple[str, ...] = field(default_factory=lambda: tuple(a.name for a in ARMS))
+    workload: str = "trace"   # trace, a synthetic preset, or a trace file (run.py --workload)
+
+    @property
+    def workload_name(self) -> str:
+        """The workload as cells and result files name it (a file by its stem)."""
+        return Path(self.workload).name.split(".")[0] if "/" in self.workload \
+            or self.workload.endswith((".jsonl", ".gz")) else self.workload
 
 
 FULL = Setup(Scaling(token_scale=1 / 16, time_scale=1.0, max_turns=10, output_cap=None,

@@ -50,7 +50,8 @@ def _spread(xs: list) -> dict:
 def summarize(runs: list[dict]) -> dict:
     cells = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        cells[f"trace/{r['live']['load']}"][r["live"]["arm"]].append(r)
+        cells[f"{r['live'].get('workload', 'trace')}/{r['live']['load']}"][
+            r["live"]["arm"]].append(r)
     out = {}
     for cell, by_arm in sorted(cells.items()):
         arms = {}
@@ -83,11 +84,17 @@ def summarize(runs: list[dict]) -> dict:
             # The default runs without a host tier: its like-for-like baseline is the best
             # stock arm without one (issue 11's arm set); the host-tier pair is compared
             # in _extra_ratios (issue 15).
+            # The overlay's arms with a host tier against the same best stock arm.
+            entry["ratio_vs_best_stock_by_arm"] = {
+                n: _ratios(a, b) for n, a in arms.items()
+                if _arm(n).overlay and a["jct_mean_s"]["median"]}
             device = _best_stock(arms, host_tier=False)
             if device and "hicache" in best:
                 entry["best_stock_without_host_tier"] = device
                 entry["ratio_vs_best_stock_without_host_tier"] = _ratios(d, arms[device])
         _extra_ratios(entry, arms)
+        loads = [x for a in arms.values() for pair in a["loadavg"] for x in pair]
+        entry["loadavg_1min"] = {"min": min(loads), "max": max(loads)} if loads else None
         out[cell] = entry
     _floors(out, cells)
     return out
@@ -99,8 +106,13 @@ def _floors(out: dict, cells: dict) -> None:
     JCT. Contention only adds to a program's time (the solo runs keep the prefixes the
     programs share cached, as a busy server does), so this is how low a scheduler could
     bring the mean; its ratio to the best stock arms says how much of it any could remove."""
+    for workload in {c.split("/", 1)[0] for c in cells}:
+        _floor(out, cells, workload)
+
+
+def _floor(out: dict, cells: dict, workload: str) -> None:
     solo = defaultdict(list)
-    for rs in cells.get("trace/solo", {}).values():
+    for rs in cells.get(f"{workload}/solo", {}).values():
         for r in rs:
             for p in r["programs"]:
                 if p["complete"]:
@@ -109,7 +121,8 @@ def _floors(out: dict, cells: dict) -> None:
         return
     for cell, by_arm in cells.items():
         ids = {p.get("program_id") for rs in by_arm.values() for r in rs for p in r["programs"]}
-        if cell == "trace/solo" or not ids or not ids <= solo.keys():
+        if (cell == f"{workload}/solo" or not cell.startswith(f"{workload}/") or not ids
+                or not ids <= solo.keys()):
             continue
         floor = statistics.mean(statistics.median(solo[i]) for i in ids)
         entry = out[cell]

@@ -4,11 +4,14 @@
     python experiments/live/run.py --quick         # 3 arms, 1 small cell, 1 repeat
     python experiments/live/run.py --reps 3 --loads contended --arms stock-lru,overlay-default
     python experiments/live/run.py --report-only   # rebuild results.md, summary.json, PNGs
+    python experiments/live/run.py --workload swebench --programs 12 --max-turns 20 \
+        --loads contended --arms stock-hicache-lpm,overlay-hicache --out DIR
 
 Each repeat runs the arms in a different order (rotated by one per repeat, reversed on
 odd repeats), so a drift of the shared machine's load does not always hit the same arm.
 Every run records the load average before and after and the server's own CPU seconds.
-Results: results/<load>-<arm>-r<rep>.json (the replay's per-turn records included).
+Results: results/<load>-<arm>-r<rep>.json (the replay's per-turn records included);
+another workload than the shared trace: results/<workload>-<load>-<arm>-r<rep>.json.
 """
 
 from __future__ import annotations
@@ -89,9 +92,9 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
             host_link: float | None = None) -> Path:
     """One server, one replay. `host_link` (bytes/s): arms with a host tier get their
     reloads paced at it (launcher/testbed_link.py)."""
-    programs = load("trace", 0, replace(setup.scaling, programs=ld.programs)
+    programs = load(setup.workload, 0, replace(setup.scaling, programs=ld.programs)
                     if ld.programs else setup.scaling)
-    label = f"{ld.name}-{arm.name}-r{rep}"
+    label = run_label(setup, ld.name, arm.name, rep)
     config = arms_mod.write_config(arm, log_dir, label, prefill_profile)
     flags = arms_mod.server_flags(arm, setup.pool_tokens, preset, config)
     load_before, mem_before = os.getloadavg(), memory()
@@ -105,12 +108,13 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                      progress=False, label=label, sessions=arm.sessions,
                      plain_agents=arm.plain_agents,
                      plain=PlainLoad(*ld.plain) if ld.plain else None,
-                     meta={"workload": "trace", "scaling": setup.scaling.describe(),
+                     meta={"workload": setup.workload_name,
+                           "scaling": setup.scaling.describe(),
                            "workload_stats": describe(programs)})
         counters = _counters(server) if arm.overlay else {}
         mem_serving = memory()  # the server still up, its pools allocated
         cpu1 = group_cpu_seconds(server.proc.pid)
-    out["live"] = {"arm": arm.name, "load": ld.name,
+    out["live"] = {"arm": arm.name, "load": ld.name, "workload": setup.workload_name,
                    "concurrency": None if ld.rate else ld.concurrency, "rate": ld.rate,
                    "rep": rep, "preset": preset,
                    # The config's file name, not this machine's path to it.
@@ -133,6 +137,11 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
           f"{s['cache_hit_ratio']}, done {s['completed']}/{s['programs']}, load "
           f"{load_before[0]:.2f}->{out['live']['loadavg_after'][0]:.2f} {counters}", flush=True)
     return path
+
+
+def run_label(setup, load_name: str, arm: str, rep: int) -> str:
+    prefix = "" if setup.workload == "trace" else f"{setup.workload_name}-"
+    return f"{prefix}{load_name}-{arm}-r{rep}"
 
 
 def main(argv=None) -> int:
@@ -158,10 +167,30 @@ def main(argv=None) -> int:
                     help="arms with a host tier: reloads paced so reload : rebuild is the "
                     "GPU's (default; calibrate.host_link), or unpaced DRAM copies (the "
                     "cells measured before 2026-12-02 21:30)")
+    ap.add_argument("--workload", default="trace",
+                    help="trace (the shared trace), a synthetic preset (swebench, bfcl), or "
+                    "a trace file (.jsonl[.gz], the replay's schema)")
+    ap.add_argument("--programs", type=int, default=None,
+                    help="programs of the workload (default: the setup's, 8)")
+    ap.add_argument("--max-turns", type=int, default=None,
+                    help="turns per program at most (default: the setup's, 10)")
+    ap.add_argument("--token-scale", type=float, default=None,
+                    help="tokens scale (default: the setup's, 1/16)")
+    ap.add_argument("--max-gap", type=float, default=None,
+                    help="tool gap cap in seconds at time scale 1 (default: the setup's, 5)")
     ap.add_argument("--preset", default=PRESET,
                     help="model preset (tiny: a pipeline smoke test, not a measurement)")
     a = ap.parse_args(argv)
     setup = arms_mod.QUICK if a.quick else arms_mod.FULL
+    knobs = {k: v for k, v in (("programs", a.programs), ("max_turns", a.max_turns),
+                               ("token_scale", a.token_scale), ("max_gap_s", a.max_gap))
+             if v is not None}
+    try:
+        setup = replace(setup, workload=a.workload,
+                        scaling=replace(setup.scaling, **knobs))
+        load(setup.workload, 0, replace(setup.scaling, programs=1))
+    except ValueError as e:
+        ap.error(str(e))
     out = a.out or (HERE / "quick" if a.quick else HERE)
     if a.report_only:
         report.write_all(out)
@@ -202,7 +231,7 @@ def main(argv=None) -> int:
                 rep)]
     started = time.time()
     for k, (rep, ld, name) in enumerate(plan):
-        label = f"{ld.name}-{name}-r{rep}"
+        label = run_label(setup, ld.name, name, rep)
         if (out / "results" / f"{label}.json").exists() and not a.redo:
             print(f"[{k + 1}/{len(plan)}] {label}: done earlier, kept (--redo reruns it)")
         else:

@@ -46,16 +46,18 @@ class ProgramLocks:
 
     def demote(self, handle: tuple[int, int]) -> tuple[int, int] | None:
         """``core.turns.HostTier.demote``: release, then move the program's prefix to
-        the host tier unless another handle still holds it. The host tier is unbounded
-        (nothing evicts from it), so the host handle guards nothing."""
+        the host tier unless another handle still holds it; the host handle keeps the
+        copy from host eviction (a bounded host pool) until ``unhold``."""
         self.unlock(handle)
         index = handle[0]
         if index in self._handles or not self.cache.demote(index):
             return None
+        self.cache.hold_host(index)
         return (index, next(self._serial))
 
     def unhold(self, host_handle: tuple[int, int]) -> None:
-        """``core.turns.HostTier.unhold``: nothing to release in an unbounded tier."""
+        """``core.turns.HostTier.unhold``: the host copy may be evicted again."""
+        self.cache.unhold_host(host_handle[0])
 
 
 class CoreBridge:
@@ -130,6 +132,8 @@ class CoreBridge:
             return False
         if head is None:
             return turns.relieve(self.core, self.locks)
+        if self.policy.host_room_any and self.cache.host_room_for_locks():
+            engine_idle = True  # lifts the older-programs-only bound, as an idle engine does
         return turns.relieve(self.core, self.locks, head.program.queue_key, head.arrival,
                              engine_idle)
 

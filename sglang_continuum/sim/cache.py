@@ -9,21 +9,40 @@ the tail (SGLang evicts radix leaves, i.e. the tail of a linear context, first) 
 order of an ``EvictionOrder`` (``eviction.py``: LRU by last access by default; SLRU,
 T-LRU, radix sessions), a pure key function as in SGLang.
 
-Optional host tier (write-through on eviction, unbounded): ``host_len`` remembers the
-longest prefix of a program copied to host memory, reloadable instead of recomputed.
+Optional host tier (SGLang's HiCache): ``host_len`` is the longest prefix of a program
+copied to host memory, reloadable instead of recomputed. ``host_capacity`` tokens (inf:
+unbounded); copies of device-resident tokens count against it as in HiCache's host
+pool. ``write_through`` (HiCache ``write_through``): a finished request's KV is copied
+to host on insert; otherwise (``write_back``) tokens are copied when the device evicts
+them. A full host pool evicts host-only tails (tokens no longer on the device) of the
+least recently used programs, never a program's held copy (``hold_host``); what still
+does not fit is not copied. ``written_tokens`` counts device-to-host traffic;
+``take_written_back`` hands the engine the tokens an eviction had to copy first (the
+write-back stall it charges to the step).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 
 from .eviction import LRU, EvictionOrder, PrefixInfo
 
 
 class PrefixCache:
-    def __init__(self, capacity: int, host_tier: bool = False, order: EvictionOrder = LRU()):
+    def __init__(self, capacity: int, host_tier: bool = False, order: EvictionOrder = LRU(),
+                 host_capacity: float = math.inf, write_through: bool = False):
         if capacity <= 0:
             raise ValueError(f"capacity={capacity!r}: must be > 0 tokens")
+        if not host_capacity > 0:
+            raise ValueError(f"host_capacity={host_capacity!r}: must be > 0 tokens (inf: "
+                             "unbounded)")
+        self.host_capacity = host_capacity
+        self.write_through = write_through
+        self.host_used = 0
+        self.written_tokens = 0
+        self._written_back = 0
+        self._host_held: set[int] = set()
         self.capacity = capacity
         self.used = 0
         self.evictable = 0
@@ -96,6 +115,8 @@ class PrefixCache:
         retracted one did not)."""
         self._pinned.discard(p)
         self._access[p] = now
+        if inserted and self.host_tier and self.write_through:
+            self._store_host(p, self._len.get(p, 0))
         if inserted and self.order.history:
             ins = self._meta(p).inserts
             ins.append(self._len.get(p, 0))
@@ -124,7 +145,7 @@ class PrefixCache:
         if not self.host_tier or not self.is_evictable(p):
             return False
         n = self._len[p]
-        self._host[p] = max(self._host.get(p, 0), n)
+        self._written_back += self._store_host(p, n)
         self._len[p] = 0
         self.used -= n
         self.evictable -= n
@@ -166,7 +187,7 @@ class PrefixCache:
                 continue  # stale entry
             take = min(need, self._len[p] - start)
             if self.host_tier:
-                self._host[p] = max(self._host.get(p, 0), self._len[p])
+                self._written_back += self._store_host(p, self._len[p])
             self._len[p] -= take
             self.used -= take
             self.evictable -= take
@@ -176,3 +197,55 @@ class PrefixCache:
             if self._len[p] > start:
                 heapq.heappush(self._heap, (prio, p, start))
         return True
+
+    # host tier
+    def host_room_for_locks(self) -> bool:
+        """The host tier could take any locked prefix without evicting a host copy."""
+        if not self.host_tier or not self._locked:
+            return False
+        return self.host_capacity - self.host_used >= max(self._len.get(p, 0)
+                                                          for p in self._locked)
+
+    def hold_host(self, p: int) -> None:
+        """Keep ``p``'s host copy from host eviction (a host hold)."""
+        self._host_held.add(p)
+
+    def unhold_host(self, p: int) -> None:
+        self._host_held.discard(p)
+
+    def take_written_back(self) -> int:
+        """Tokens evictions copied to host since the last call (then 0)."""
+        n, self._written_back = self._written_back, 0
+        return n
+
+    def _store_host(self, p: int, n: int) -> int:
+        """Copy ``p``'s first ``n`` tokens to host (what is not there yet, as far as
+        the pool allows); returns the tokens copied."""
+        have = self._host.get(p, 0)
+        need = n - have
+        if need <= 0:
+            return 0
+        room = self.host_capacity - self.host_used
+        if need > room:
+            room += self._evict_host(need - room, keep=p)
+        copied = int(min(need, room))
+        if copied > 0:
+            self._host[p] = have + copied
+            self.host_used += copied
+            self.written_tokens += copied
+        return copied
+
+    def _evict_host(self, n: int, keep: int) -> int:
+        """Free up to ``n`` host tokens from host-only tails, least recent program
+        first; returns the tokens freed."""
+        freed = 0
+        victims = sorted((self._access.get(q, 0.0), q) for q, h in self._host.items()
+                         if q != keep and q not in self._host_held and h > self._len.get(q, 0))
+        for _, q in victims:
+            take = min(n - freed, self._host[q] - self._len.get(q, 0))
+            self._host[q] -= take
+            self.host_used -= take
+            freed += take
+            if freed >= n:
+                break
+        return freed

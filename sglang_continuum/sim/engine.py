@@ -12,6 +12,9 @@ Semantics follow SGLang 0.5 defaults (``--enable-mixed-chunk`` off):
 - Decode allocates one token per running request per step; out of memory, it
   releases locks (if allowed), then retracts the most recently admitted request,
   whose KV computed by this admission is freed and which re-queues as preempted.
+- A policy with an admission gate (``core/admission_gate.py``, a comparison mode) holds
+  new programs' first turns while the resident programs' KV would not fit its limit;
+  held first turns do not block the turns behind them.
 - Consecutive pure-decode steps are simulated as one macro step, ended before the
   next event (arrival, expiry) or the first request finishing: exact, since nothing
   that changes admission happens in between (decode only consumes headroom).
@@ -63,9 +66,14 @@ class Engine:
         self.retractions = 0
         self.deadlocks = 0
         self.aborted: list[Request] = []
+        self.prefilled = 0     # prefill tokens processed so far (SGLang's hrrn clock)
+        self.resident: dict[int, int] = {}  # started, unfinished program -> its KV tokens
+        self.gated = False     # the last pass left only first turns the gate holds
 
     # queue -------------------------------------------------------------------------
-    def submit(self, req: Request) -> None:
+    def submit(self, req: Request, now: float | None = None) -> None:
+        req.queued_at = req.arrival if now is None else now
+        req.queued_prefilled = self.prefilled
         req.program.waiting = True
         self.waiting.append(req)
         self.dirty = True
@@ -85,6 +93,8 @@ class Engine:
             if batch is not None or not self.busy():
                 return batch
             if not (self.running or self.prefilling):
+                if self.gated:
+                    return None  # idle until a resident program's turn or end
                 if tried:
                     self._unblock(now)
                 self.dirty = True
@@ -107,31 +117,44 @@ class Engine:
             req.reload = 0
             budget -= n
         shape = BatchShape(sum(n for _, n in items), attention, reload_tokens=reload,
-                           prefill_prefix=prefix)
+                           prefill_prefix=prefix, write_tokens=self.cache.take_written_back())
         return Batch(self.predictor.batch_seconds(shape), items)
 
     def _admit(self, now: float, budget: int) -> None:
-        self.bridge.policy.order_queue(self.waiting, now, self.cache)
-        taken = 0
-        blocked = False
+        self.bridge.policy.order_queue(self.waiting, now, self.cache, self.prefilled)
+        gate = self.bridge.policy.gate
+        taken: list[Request] = []
+        blocked = holding = False
+        held = 0
         for req in self.waiting:
             if budget <= 0 or len(self.running) + len(self.prefilling) >= self.cfg.max_running:
                 break
+            if gate is not None and req.program.index not in self.resident:
+                holding = holding or not gate.admits(sum(self.resident.values()),
+                                                     len(self.resident), req.prompt)
+                if holding:
+                    held += 1
+                    continue
             if not self._fits(req):
                 blocked = True
                 break
             self._take(req, now)
             budget -= req.prompt - req.computed
-            taken += 1
-        del self.waiting[:taken]
-        self.dirty = not blocked and bool(self.waiting)
+            taken.append(req)
+        if taken:
+            gone = set(map(id, taken))
+            self.waiting = [r for r in self.waiting if id(r) not in gone]
+        self.gated = held > 0 and held == len(self.waiting)
+        self.dirty = not blocked and not holding and bool(self.waiting)
 
     def _fits(self, req: Request) -> bool:
         p = req.program.index
-        extend = req.prompt - min(self.cache.cached(p), req.prompt - 1)
         reserve = math.ceil(self.cfg.new_token_ratio * (self.owed + req.remaining))
         idle = not self.running and not self.prefilling
-        while extend > self.cache.free + self.cache.evictable_except(p) - reserve:
+        # measured again after each release: the lock that gave way may be the head's
+        # own program's (demoted to host), which leaves it more to extend
+        while (req.prompt - min(self.cache.cached(p), req.prompt - 1)
+               > self.cache.free + self.cache.evictable_except(p) - reserve):
             if not self.bridge.relieve(req, idle):
                 return False
         return True
@@ -149,6 +172,7 @@ class Engine:
         if req.admitted_at is None:
             req.admitted_at, req.hit = now, hit + req.reload
         self.bridge.admitted(req, now, hit + req.reload)
+        self.resident[p] = req.prompt + req.remaining
         run.waiting = False
         self.admissions += 1
         req.order = self.admissions
@@ -169,6 +193,9 @@ class Engine:
         self.cache.make_room(b * steps)
         for r in self.running:
             self.cache.grow(r.program.index, steps)
+        written = self.cache.take_written_back()
+        if written:
+            seconds += self.predictor.batch_seconds(BatchShape(write_tokens=written))
         return Batch(seconds, decode_steps=steps)
 
     def _retract(self, req: Request, now: float) -> None:
@@ -183,7 +210,7 @@ class Engine:
         req.preempted = True
         req.retractions += 1
         self.retractions += 1
-        self.submit(req)
+        self.submit(req, now)
 
     def _unblock(self, now: float) -> None:
         """Nothing runs and the head does not fit: a deadlock for policies whose locks
@@ -197,10 +224,16 @@ class Engine:
             self.aborted.append(head)
         self.dirty = True
 
+    def program_ended(self, index: int) -> None:
+        """A program finished or was aborted: its KV no longer counts as resident."""
+        if self.resident.pop(index, None) is not None:
+            self.dirty = True
+
     # completion --------------------------------------------------------------------
     def complete(self, batch: Batch, now: float) -> list[Request]:
         done: list[Request] = []
         for req, n in batch.prefill:
+            self.prefilled += n
             req.computed += n
             if req.computed >= req.prompt:
                 req.generated += 1

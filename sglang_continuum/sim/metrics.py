@@ -78,6 +78,10 @@ class Summary:
     forced_lock_drops: int
     aborted_programs: int
     evicted_tokens: int
+    host_written_tokens: int = 0
+    # per-program mean seconds: queue (arrival to admission), prefill (admission to
+    # first token: reload and prefill), decode (first token to finish), tool (gaps)
+    breakdown: dict = field(default_factory=dict)
     policy_snapshot: dict = field(default_factory=dict)
     sim_wall_s: float = 0.0
     sim_requests_per_s: float = 0.0
@@ -95,6 +99,13 @@ def summarize(meta: dict, turns: list[TurnRecord], programs: list[ProgramRecord]
     end = max((p.finish for p in programs), default=0.0)
     span = max(end - start, 1e-9)
     prompt = sum(t.prompt for t in turns)
+    n = max(len(programs), 1)
+    span_of = {p.program_id: p.jct for p in programs}
+    busy = sum(t.finish - t.arrival for t in turns)
+    breakdown = dict(queue_s=sum(t.queued for t in turns) / n,
+                     prefill_s=sum(t.first_token - t.admitted for t in turns) / n,
+                     decode_s=sum(t.finish - t.first_token for t in turns) / n,
+                     tool_s=(sum(span_of.values()) - busy) / n)
     tokens = prompt + sum(t.output for t in turns)
     return Summary(
         programs=len(programs), turns=len(turns),
@@ -106,4 +117,4 @@ def summarize(meta: dict, turns: list[TurnRecord], programs: list[ProgramRecord]
         queue_mean=sum(t.queued for t in turns) / len(turns) if turns else math.nan,
         programs_per_min=len(done) / span * 60, tokens_per_s=tokens / span,
         cache_hit_ratio=sum(t.hit for t in turns) / prompt if prompt else 0.0,
-        makespan_s=span, **meta, **counters)
+        makespan_s=span, breakdown=breakdown, **meta, **counters)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ..core import ContinuumPolicy, PolicyConfig, PrefillModel
+from ..core.admission_gate import AdmissionGate
 from .eviction import LRU, SLRU, TLRU, EvictionOrder, Sessions
 from .request import Request
 
@@ -27,15 +28,21 @@ class SimPolicy:
     core: ContinuumPolicy
     pressure_release: bool
     eviction: EvictionOrder = LRU()
-    # sorts the waiting list in place; default: by queue_key
-    sort_fn: Callable[[list[Request], float, "PrefixCache"], None] | None = None
+    # sorts the waiting list in place given (now, cache, prefill tokens processed so
+    # far); default: by queue_key
+    sort_fn: Callable[[list[Request], float, "PrefixCache", int], None] | None = None
+    gate: AdmissionGate | None = None   # holds new programs (a comparison mode)
+    # a lock gives way to any waiting request (not only to older programs) while the
+    # host tier has room for its KV: giving way then costs a reload, not a rebuild
+    host_room_any: bool = False
 
     def queue_key(self, req: Request, now: float) -> tuple:
         return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted)
 
-    def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache") -> None:
+    def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache",
+                    prefilled: int = 0) -> None:
         if self.sort_fn is not None:
-            self.sort_fn(waiting, now, cache)
+            self.sort_fn(waiting, now, cache, prefilled)
         else:
             waiting.sort(key=lambda r: self.queue_key(r, now))
 
@@ -46,6 +53,7 @@ class PolicyContext:
     prefill: PrefillModel           # seconds to rebuild n tokens (prefill, or host reload)
     wrap: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda core: core
     host_tier: bool = False         # locks that lapse or give way demote (as the server)
+    host_capacity_tokens: float = float("inf")  # the host tier's size (with host_tier)
 
 
 def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
@@ -83,20 +91,87 @@ def tokens_within(prefill: PrefillModel, seconds: float) -> int:
     return lo
 
 
-def _lpm(name: str, ctx: PolicyContext) -> SimPolicy:
-    """``--schedule-policy lpm``: longest cached prefix first (stable over FCFS), plain
-    FCFS while more than LPM_MAX_QUEUE requests wait, as SGLang does."""
-    pol = _stock(lambda c: LRU())(name, ctx)
-
-    def sort(waiting: list[Request], now: float, cache: "PrefixCache") -> None:
-        waiting.sort(key=lambda r: pol.queue_key(r, now))
-        if len(waiting) <= LPM_MAX_QUEUE:
-            waiting.sort(key=lambda r: -min(cache.cached(r.program.index), r.prompt - 1))
-    pol.sort_fn = sort
-    return pol
+def matched(cache: "PrefixCache", req: Request) -> int:
+    """SGLang's ``num_matched_prefix_tokens``: the prompt's prefix cached on the device
+    or, with HiCache, on the host (host hits count as cached), at most prompt - 1."""
+    p = req.program.index
+    n = max(cache.cached(p), cache.host_len(p)) if cache.host_tier else cache.cached(p)
+    return min(n, req.prompt - 1)
 
 
-STOCK = ("lru", "slru", "tlru", "radix_sessions", "lpm")
+def _cache_aware(key: Callable[[Request, "PrefixCache", int], tuple], fcfs_past: bool):
+    """A stock cache-aware ``--schedule-policy``: a stable sort by ``key`` over request
+    FCFS; ``fcfs_past``: plain FCFS while more than LPM_MAX_QUEUE requests wait (SGLang
+    does so for lpm and hrrn, not for shortest-prefill-first)."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = _stock(lambda c: LRU())(name, ctx)
+
+        def sort(waiting: list[Request], now: float, cache: "PrefixCache", prefilled: int):
+            waiting.sort(key=lambda r: pol.queue_key(r, now))
+            if not fcfs_past or len(waiting) <= LPM_MAX_QUEUE:
+                waiting.sort(key=lambda r: key(r, cache, prefilled))
+        pol.sort_fn = sort
+        return pol
+    return make
+
+
+def lpm_key(req: Request, cache: "PrefixCache", prefilled: int) -> tuple:
+    """``lpm``: longest matched prefix first."""
+    return (-matched(cache, req),)
+
+
+def hrrn_key(req: Request, cache: "PrefixCache", prefilled: int) -> tuple:
+    """``hrrn``: highest response ratio first, aged in prefill tokens the engine
+    processed since the request entered the queue, over its uncached tokens (SGLang
+    breaks ties by request id, a random string; here by FCFS)."""
+    uncached = req.prompt - matched(cache, req)
+    return (-max(0, prefilled - req.queued_prefilled) / uncached,)
+
+
+def spf_key(req: Request, cache: "PrefixCache", prefilled: int) -> tuple:
+    """``shortest-prefill-first``: fewest uncached tokens first, then queue entry. (Its
+    chunk cap that reserves budget for shorter waiting requests is not modelled.)"""
+    return (max(1, req.prompt - matched(cache, req)), req.queued_at)
+
+
+def _gate(with_host: bool):
+    """The admission-gate comparison mode (``core/admission_gate.py``) over stock
+    request FCFS: new programs wait while resident KV would not fit the device pool
+    (``with_host``: the device pool plus the host tier)."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = _stock(lambda c: LRU())(name, ctx)
+        limit = ctx.capacity_tokens + (ctx.host_capacity_tokens
+                                       if with_host and ctx.host_tier else 0)
+        pol.gate = AdmissionGate(limit)
+        return pol
+    return make
+
+
+_lpm = _cache_aware(lpm_key, fcfs_past=True)
+
+
+def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool = False,
+             host_room_any: bool = False, **cfg):
+    """The server's default locks with the queue left in a stock cache-aware order
+    (``program_fcfs=false`` and SGLang's ``--schedule-policy``: the adapter then keeps
+    SGLang's own sort) and/or a program admission gate sized to device plus host tier
+    (device alone without one): new programs wait only where resident KV would thrash."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = SimPolicy(name, _core(ctx, **{"mode": "hold", "program_fcfs": order is None,
+                                            **cfg}), True)
+        if order is not None:
+            stock = _cache_aware(order, fcfs_past)(name, ctx)
+            pol.sort_fn = stock.sort_fn
+        pol.host_room_any = host_room_any
+        if admit:
+            pol.gate = AdmissionGate(ctx.capacity_tokens
+                                     + (ctx.host_capacity_tokens if ctx.host_tier else 0))
+        return pol
+    return make
+
+STOCK = ("lru", "slru", "tlru", "radix_sessions", "lpm", "hrrn", "spf")
+# The stock arms a regime point's best stock configuration is taken over.
+BEST_STOCK = ("hrrn", "spf", "lpm", "radix_sessions")
 
 # The bounds: a fixed TTL with the server's queue order and pressure scope and no caps
 # (the best of them, in hindsight, per point), and keep-until-close.
@@ -116,10 +191,27 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                                     TLRU_NEXT_PROMPT)),
     "radix_sessions": _stock(lambda ctx: Sessions()),
     "lpm": _lpm,
+    "hrrn": _cache_aware(hrrn_key, fcfs_past=True),
+    "spf": _cache_aware(spf_key, fcfs_past=False),
+    # Comparison mode, not stock and not the overlay: a ThunderAgent-style program
+    # admission gate sized to the device pool, or to device plus host tier.
+    "gate": _gate(with_host=False),
+    "gate_host": _gate(with_host=True),
     # The server's defaults (PolicyConfig's): mode "hold" with memory free to hold
     # (locks last until the tool returns, bounded by max_ttl_s), program FCFS, locks
     # give way only to programs older than their own unless the engine would idle.
     "continuum": _simple("hold", True, True),
+    # Candidates for a host tier: the default's locks, the queue in stock lpm / spf
+    # order; program admission on top of the default.
+    "continuum_lpm": _overlay(lpm_key),
+    "continuum_spf": _overlay(spf_key, fcfs_past=False),
+    "continuum_admit": _overlay(admit=True),
+    "continuum_any_lpm": _overlay(lpm_key, pressure_scope="any"),
+    "continuum_any_spf": _overlay(spf_key, fcfs_past=False, pressure_scope="any"),
+    "continuum_any": _overlay(pressure_scope="any"),
+    # Mechanism candidates: scope "any" while the host has room; plus admission.
+    "continuum_host": _overlay(host_room_any=True),
+    "continuum_host_admit": _overlay(host_room_any=True, admit=True),
     # Earlier defaults, as the seed and mixed-traffic tables compare them: memory priced
     # by the contention gauge (saturation 0.05), contended locks held for the tool's top
     # quantile or until the tool returns; the queue's age cap at 60 s, 120 s or none.

@@ -20,7 +20,9 @@ class BatchShape:
     top of ``m`` tokens already in KV (the causal-attention term; ``n^2`` when ``m=0``);
     ``decode_requests`` / ``decode_context``: requests decoding one token and the
     tokens of KV they read; ``reload_tokens``: tokens copied back from the host tier;
-    ``prefill_prefix``: sum over chunks of ``m``, the cached tokens each chunk reads.
+    ``prefill_prefix``: sum over chunks of ``m``, the cached tokens each chunk reads;
+    ``write_tokens``: tokens the step must copy to the host tier before it can reuse
+    their device slots (a write-back eviction), over the same link as reloads.
     """
 
     prefill_tokens: int = 0
@@ -29,6 +31,7 @@ class BatchShape:
     decode_context: int = 0
     reload_tokens: int = 0
     prefill_prefix: int = 0
+    write_tokens: int = 0
 
 
 class Predictor(Protocol):
@@ -79,13 +82,13 @@ class LinearPredictor:
 
     def batch_seconds(self, shape: BatchShape) -> float:
         k = self.k
-        t = 0.0
+        t = shape.write_tokens / k.reload_tokens_per_s
         if shape.prefill_tokens or shape.reload_tokens:
             t += k.a + k.b * shape.prefill_tokens + k.c * shape.prefill_attention
             t += k.e * shape.prefill_prefix
             t += shape.reload_tokens / k.reload_tokens_per_s
         if shape.decode_requests:
-            fixed = 0.0 if t else k.d0
+            fixed = 0.0 if shape.prefill_tokens or shape.reload_tokens else k.d0
             t += fixed + k.d1 * shape.decode_requests + k.d2 * shape.decode_context
         return t
 

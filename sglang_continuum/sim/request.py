@@ -84,6 +84,8 @@ class Request:
     first_token_at: float | None = None
     base: int = 0                  # tokens cached before the current admission
     order: int = 0                 # admission sequence (retraction picks the latest)
+    queued_at: float = 0.0         # when it (last) entered the waiting queue
+    queued_prefilled: int = 0      # engine's prefill tokens processed by then (hrrn aging)
 
     @property
     def remaining(self) -> int:

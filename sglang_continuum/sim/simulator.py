@@ -27,14 +27,16 @@ class Simulator:
                  engine: EngineConfig | None = None, tenant: str = "",
                  wrap_core: Callable[[ContinuumPolicy], ContinuumPolicy] = lambda c: c,
                  concurrency: int | None = None, plain: frozenset[str] = frozenset(),
-                 infer_programs: bool = True):
+                 infer_programs: bool = True, host_capacity: float = float("inf"),
+                 write_through: bool = False):
         """Open loop: ``arrivals`` (one start time per program). Closed loop (the
         replay's ``Concurrency``): ``arrivals`` None and ``concurrency`` N: N programs
         start at 0 and each finish starts the next program in order, at once.
         ``plain``: program ids whose requests carry no program id: with
         ``infer_programs`` (the server's default) the core infers their programs from
         their prompts as the server does; without, they are plain requests the core
-        never sees."""
+        never sees. ``host_capacity``: the host tier's tokens (with ``host_tier``);
+        ``write_through``: HiCache's write_through (else write_back)."""
         if concurrency is not None:
             if arrivals is not None or not isinstance(concurrency, int) or concurrency < 1:
                 raise ValueError(f"concurrency={concurrency!r}: expected an int >= 1 "
@@ -49,8 +51,9 @@ class Simulator:
                    else PrefillModel(k.a, k.b, k.c))
         self.profile = profile
         self.policy = make_policy(policy, PolicyContext(profile.kv_capacity_tokens, rebuild,
-                                                        wrap_core, host_tier))
-        self.cache = PrefixCache(profile.kv_capacity_tokens, host_tier, self.policy.eviction)
+                                                        wrap_core, host_tier, host_capacity))
+        self.cache = PrefixCache(profile.kv_capacity_tokens, host_tier, self.policy.eviction,
+                                 host_capacity, write_through)
         self.loop = EventLoop()
         self.bridge = CoreBridge(self.policy, self.cache, self._schedule_expiry,
                                  ProgramInference() if infer_programs else None)
@@ -113,6 +116,7 @@ class Simulator:
     def _end_program(self, run: ProgramRun, now: float, aborted: bool = False) -> None:
         run.finish, run.aborted = now, aborted
         self.cache.close(run.index)
+        self.engine.program_ended(run.index)
         self.program_records.append(ProgramRecord(
             run.spec.program_id, run.arrival, now, run.turn, aborted))
         if self._queued:
@@ -134,6 +138,7 @@ class Simulator:
             forced_lock_drops=self.bridge.forced_drops,
             aborted_programs=sum(p.aborted for p in self.program_records),
             evicted_tokens=self.cache.evicted_tokens,
+            host_written_tokens=self.cache.written_tokens,
             policy_snapshot=snap.to_dict(), sim_wall_s=wall,
             sim_requests_per_s=len(self.turn_records) / max(wall, 1e-9))
         base = dict(workload="", profile=self.profile.name, policy=self.policy.name,

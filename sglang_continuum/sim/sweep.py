@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from .metrics import Summary
@@ -24,6 +24,9 @@ class RunSpec:
     overrides: tuple[tuple[str, float], ...] = field(default=())  # synthetic Stats fields
     label: str = ""
     concurrency: int | None = None  # closed loop (programs at a time); rate then unused
+    host_ratio: float = float("inf")  # host tier size / device pool (--hicache-ratio)
+    write_through: bool = False     # HiCache write policy (else write_back)
+    kv_capacity: int | None = None  # device KV tokens, replacing the profile's
 
 
 @lru_cache(maxsize=16)
@@ -34,8 +37,13 @@ def _programs(workload: str, programs: int | None, seed: int, overrides: tuple):
 def run_one(spec: RunSpec) -> Summary:
     progs = _programs(spec.workload, spec.programs, spec.seed, spec.overrides)
     arrivals = None if spec.concurrency else poisson_arrivals(len(progs), spec.rate, spec.seed)
-    sim = Simulator(progs, arrivals, load_profile(spec.profile), spec.policy,
-                    host_tier=spec.host_tier, concurrency=spec.concurrency)
+    profile = load_profile(spec.profile)
+    if spec.kv_capacity is not None:
+        profile = replace(profile, kv_capacity_tokens=spec.kv_capacity)
+    sim = Simulator(progs, arrivals, profile, spec.policy,
+                    host_tier=spec.host_tier, concurrency=spec.concurrency,
+                    host_capacity=spec.host_ratio * profile.kv_capacity_tokens,
+                    write_through=spec.write_through)
     return sim.run(dict(workload=spec.label or spec.workload, profile=spec.profile,
                         policy=spec.policy, rate=spec.rate, seed=spec.seed))
 

@@ -214,3 +214,41 @@ def test_solo_cell_gives_the_no_contention_floor(live):
     other = run("stock-lru", 0, "open", [1.0, 2.0])
     other["programs"][1]["program_id"] = "z"
     assert "floor" not in report.summarize(runs + [other])["trace/open"]
+
+
+def test_best_stock_spans_every_stock_arm_and_host_tier_arms_get_ratios(live):
+    _, report = live
+    runs = [_run("stock-lpm", r, [100 + r, 110 + r]) for r in range(2)] \
+        + [_run("stock-hrrn", r, [95 + r, 105 + r]) for r in range(2)] \
+        + [_run("stock-hicache-spf", r, [60 + r, 70 + r]) for r in range(2)] \
+        + [_run("stock-hicache-sessions", r, [62 + r, 72 + r]) for r in range(2)] \
+        + [_run("overlay-default", r, [70 + r, 80 + r]) for r in range(2)] \
+        + [_run("overlay-hicache", r, [50 + r, 66 + r]) for r in range(2)]
+    for r in runs[:2]:
+        r["live"]["loadavg_after"] = [7.5, 2, 2]
+    cell = report.summarize(runs)["trace/contended"]
+    assert cell["best_stock"] == "stock-hicache-spf"
+    assert cell["ratio_vs_best_stock"]["jct_mean_s"] == pytest.approx(75.5 / 65.5)
+    by_arm = cell["ratio_vs_best_stock_by_arm"]
+    assert by_arm["overlay-hicache"]["jct_mean_s"] == pytest.approx(58.5 / 65.5)
+    assert by_arm["overlay-hicache"]["jct_p95_s"] == pytest.approx(66.5 / 70.5)
+    assert cell["ranges_separate"] is True
+    assert cell["best_stock_without_host_tier"] == "stock-hrrn"
+    assert cell["loadavg_1min"] == {"min": 1, "max": 7.5}
+
+
+def test_cells_are_named_by_workload(live):
+    _, report = live
+    runs = [_run("stock-lpm", 0, [10, 20]), _run("overlay-default", 0, [8, 12])]
+    runs[1]["live"]["workload"] = "swebench"
+    assert sorted(report.summarize(runs)) == ["swebench/contended", "trace/contended"]
+
+
+def test_run_labels_and_workload_knobs(live, tmp_path):
+    run, _ = live
+    import arms
+    from dataclasses import replace
+    assert run.run_label(arms.FULL, "contended", "stock-lpm", 1) == "contended-stock-lpm-r1"
+    s = replace(arms.FULL, workload="some/dir/coding.jsonl.gz")
+    assert run.run_label(s, "solo", "x", 0) == "coding-solo-x-r0"
+    assert replace(arms.FULL, workload="swebench").workload_name == "swebench"

@@ -1,0 +1,373 @@
+"""Regime map: where the overlay's default beats stock SGLang's best configuration.
+
+    python experiments/sim/regime/run_regime.py --grid reduced --jobs 2
+    python experiments/sim/regime/run_regime.py --grid full --jobs 2
+    python experiments/sim/regime/run_regime.py --report-only
+
+Axes (closed loop: N programs at a time, each finish starts the next):
+- profile: Llama-3.1-8B on one H100, Llama-3.1-70B on 4xH100 (roofline step times and
+  host link; the device pool is set per point, below);
+- workload: the shared trace, the swebench and bfcl presets, and ``long`` (24 turns on
+  average, contexts of ~150k tokens: past the device pool at the larger ratios);
+- working set / device KV in {0.5, 1, 2, 4, 8}: the device pool is sized to N x the
+  workload's mean turn context / ratio (at least one turn's largest context plus a
+  chunk, so that no program is aborted; the recorded ``ws_ratio`` is the real one);
+- host tier: none, 1x, 4x the device pool, unbounded (write-back);
+- load: below, at and past the knee, N = knee/4, knee, 2 x knee, where the knee is the
+  smallest N (of 1, 2, 4, ..., 64) at which, with an unbounded device pool, mean JCT
+  exceeds the no-contention floor by KNEE_SLOWDOWN: compute, not memory, is then the
+  limit.
+
+Per point: each stock arm (hrrn, spf, lpm, radix sessions, each with the point's host
+tier), the admission gate (comparison mode: sized to the device pool, and to device
+plus host where there is a host tier; the better one is reported), the default; the
+floor is every program alone. Outputs (small, kept in git): ``summary.json`` (per
+point: mean and p95 JCT per arm, ratios, breakdowns where the default misses),
+``results.md``, ``regime.png`` (the default's mean JCT / best stock's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+sys.path.insert(0, str(REPO))
+
+from dataclasses import replace  # noqa: E402
+
+from sglang_continuum.sim import Simulator, load_profile  # noqa: E402
+from sglang_continuum.sim.policies import BEST_STOCK  # noqa: E402
+from sglang_continuum.sim.sweep import RunSpec, _programs, sweep  # noqa: E402
+
+PROFILES = {"8b": "llama3.1-8b-h100", "70b": "llama3.1-70b-4xh100"}
+LONG = (("turns_mean", 24.0), ("turns_std", 3.0), ("tokens_mean", 150_000.0),
+        ("tokens_std", 40_000.0), ("output_mean", 250.0), ("tool_mean_s", 3.0),
+        ("tool_std_s", 5.0))
+WORKLOADS = {"trace": ("trace", ()), "swebench": ("swebench", ()), "bfcl": ("bfcl", ()),
+             "long": ("swebench", LONG)}
+RATIOS = (0.5, 1.0, 2.0, 4.0, 8.0)
+HOSTS = {"none": None, "1x": 1.0, "4x": 4.0, "inf": math.inf}
+LOADS = {"below": 0.25, "at": 1.0, "past": 2.0}
+KNEE_NS = (1, 2, 4, 8, 16, 32, 64)
+KNEE_SLOWDOWN = 1.25
+DEFAULT = "continuum"
+GATES = ("gate", "gate_host")
+# Mechanisms measured beside the default (sim/policies.py): locks give way to any
+# waiting request while the host tier has room (a); plus program admission sized to
+# device plus host (c); admission alone where there is no host tier.
+MECHS = ("continuum_host", "continuum_host_admit")
+MECHS_NO_HOST = ("continuum_admit",)
+UNBOUNDED_KV = 1 << 40
+CHUNK = 8192
+GRIDS = {
+    # every axis at every value
+    "full": dict(profiles=tuple(PROFILES), workloads=tuple(WORKLOADS), ratios=RATIOS,
+                 hosts=tuple(HOSTS), loads=tuple(LOADS)),
+    # what two busy shared cores finish in well under an hour
+    "reduced": dict(profiles=("8b",), workloads=tuple(WORKLOADS), ratios=RATIOS,
+                    hosts=tuple(HOSTS), loads=("at", "past")),
+    "smoke": dict(profiles=("8b",), workloads=("swebench",), ratios=(1.0, 4.0),
+                  hosts=("none", "inf"), loads=("at",)),
+}
+TARGET_MEAN, TARGET_P95, TARGET_CONTENDED = 1.0, 1.05, 0.7
+
+
+def programs_for(n: int) -> int:
+    return max(12, 2 * n)
+
+
+def spec(workload: str, profile: str, policy: str, n: int, kv: int, host: float | None,
+         label: str) -> RunSpec:
+    name, over = WORKLOADS[workload]
+    return RunSpec(name, PROFILES[profile], policy, 0.0, 0, programs_for(n),
+                   host_tier=host is not None, overrides=over, label=label,
+                   concurrency=n, host_ratio=math.inf if host is None else host,
+                   kv_capacity=kv)
+
+
+def context_stats(workload: str, n: int) -> tuple[float, int]:
+    name, over = WORKLOADS[workload]
+    progs = _programs(name, programs_for(n), 0, over)
+    ctx = [t.prompt + t.output for p in progs for t in p.turns]
+    return statistics.mean(ctx), max(ctx)
+
+
+def knee(profile: str, workload: str, jobs: int) -> dict:
+    """The knee's N and the sweep behind it (unbounded device pool, stock lru)."""
+    specs = [spec(workload, profile, "lru", n, UNBOUNDED_KV, None, "knee") for n in KNEE_NS]
+    runs = sweep(specs, jobs=jobs, progress=False)
+    floor = floor_of(profile, workload)
+    slow = [r.jct_mean / floor[r.programs] for r in runs]
+    k = next((n for n, s in zip(KNEE_NS, slow) if s >= KNEE_SLOWDOWN), KNEE_NS[-1])
+    return {"n": k, "sweep": {str(n): round(s, 3) for n, s in zip(KNEE_NS, slow)}}
+
+
+_FLOORS: dict = {}
+
+
+def floor_of(profile: str, workload: str) -> "_Prefix":
+    """Mean JCT of each program alone (one at a time, unbounded pool), over the first P
+    programs, for every P a point uses: one serial run of the most programs."""
+    key = (profile, workload)
+    if key not in _FLOORS:
+        name, over = WORKLOADS[workload]
+        progs = _programs(name, programs_for(2 * max(KNEE_NS)), 0, over)
+        prof = replace(load_profile(PROFILES[profile]), kv_capacity_tokens=UNBOUNDED_KV)
+        sim = Simulator(progs, None, prof, "lru", concurrency=1)
+        sim.run()
+        jct = {r.program_id: r.jct for r in sim.program_records}
+        ids = [pr.program_id for pr in progs]
+        _FLOORS[key] = _Prefix(ids, jct)
+    return _FLOORS[key]
+
+
+class _Prefix:
+    """Floor by the number of programs a run used: the mean over the first P."""
+
+    def __init__(self, ids, jct):
+        self.ids, self.jct = ids, jct
+
+    def __getitem__(self, p: int) -> float:
+        return statistics.mean(self.jct[i] for i in self.ids[:p])
+
+
+def points(grid: dict, knees: dict) -> list[dict]:
+    out = []
+    for prof in grid["profiles"]:
+        for wl in grid["workloads"]:
+            k = knees[f"{prof}/{wl}"]["n"]
+            for ld in grid["loads"]:
+                n = max(1, round(k * LOADS[ld]))
+                mean_ctx, max_ctx = context_stats(wl, n)
+                for ratio in grid["ratios"]:
+                    kv = max(int(n * mean_ctx / ratio), max_ctx + CHUNK)
+                    for host in grid["hosts"]:
+                        out.append(dict(profile=prof, workload=wl, load=ld, n=n,
+                                        ws=ratio, ws_ratio=n * mean_ctx / kv,
+                                        host=host, kv=kv))
+    return out
+
+
+def arms_of(pt: dict) -> list[str]:
+    if pt["host"] == "none":
+        return list(BEST_STOCK) + list(GATES[:1]) + [DEFAULT, *MECHS_NO_HOST]
+    return list(BEST_STOCK) + list(GATES) + [DEFAULT, *MECHS]
+
+
+def run(grid_name: str, jobs: int, out: Path) -> dict:
+    grid = GRIDS[grid_name]
+    t0 = time.time()
+    knees = {}
+    for prof in grid["profiles"]:
+        for wl in grid["workloads"]:
+            knees[f"{prof}/{wl}"] = knee(prof, wl, jobs)
+            print(f"knee {prof}/{wl}: N={knees[f'{prof}/{wl}']['n']} "
+                  f"{knees[f'{prof}/{wl}']['sweep']}", flush=True)
+    pts = points(grid, knees)
+    specs, where = [], []
+    for i, pt in enumerate(pts):
+        for arm in arms_of(pt):
+            specs.append(spec(pt["workload"], pt["profile"], arm, pt["n"], pt["kv"],
+                              HOSTS[pt["host"]], f"{i}"))
+            where.append((i, arm))
+    print(f"{len(pts)} points, {len(specs)} runs", flush=True)
+    results = sweep(specs, jobs=jobs, progress=True)
+    for (i, arm), r in zip(where, results):
+        pts[i].setdefault("arms", {})[arm] = dict(
+            mean=r.jct_mean, p95=r.jct_p95,
+            breakdown={k: round(v, 2) for k, v in r.breakdown.items()})
+        if r.aborted_programs:
+            pts[i]["arms"][arm]["aborted"] = r.aborted_programs
+    for pt in pts:
+        floor = floor_of(pt["profile"], pt["workload"])[programs_for(pt["n"])]
+        finish(pt, floor)
+    res = {"grid": grid_name, "axes": {k: list(v) for k, v in grid.items()},
+           "knees": knees, "knee_slowdown": KNEE_SLOWDOWN, "wall_s": time.time() - t0,
+           "command": f"python experiments/sim/regime/run_regime.py --grid {grid_name} "
+                      f"--jobs {jobs}", "points": pts}
+    (out / "summary.json").write_text(json.dumps(compact(res), separators=(",", ":")))
+    return res
+
+
+FIELDS = ("profile", "workload", "load", "n", "ws", "ws_ratio", "host", "kv", "floor")
+PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
+
+
+def compact(res: dict) -> dict:
+    """The summary as kept in git: one row per point (FIELDS, then each arm's mean and
+    p95 JCT, 3 significant digits; null where the arm did not run there), and the
+    per-program breakdowns (PARTS) of the default and the best stock arm where the
+    default misses a target. ``expand`` rebuilds every ratio from it."""
+    arms = list(dict.fromkeys(a for p in res["points"] for a in p["arms"]))
+    rows, breakdowns = [], {}
+    for i, p in enumerate(res["points"]):
+        rows.append([_g(p[f]) for f in FIELDS]
+                    + [[_g(p["arms"][a]["mean"]), _g(p["arms"][a]["p95"])]
+                       if a in p["arms"] else None for a in arms])
+        bd = {a: [_g(p["arms"][a]["breakdown"][k]) for k in PARTS]
+              for a in p["arms"] if "breakdown" in p["arms"][a]}
+        if bd:
+            breakdowns[str(i)] = bd
+    head = {k: v for k, v in res.items() if k != "points"}
+    return {**head, "fields": list(FIELDS), "arms": arms, "parts": list(PARTS),
+            "rows": rows, "breakdowns": breakdowns}
+
+
+def expand(data: dict) -> dict:
+    pts = []
+    for i, row in enumerate(data["rows"]):
+        pt = dict(zip(data["fields"], row))
+        pt["arms"] = {a: {"mean": v[0], "p95": v[1]}
+                      for a, v in zip(data["arms"], row[len(data["fields"]):]) if v}
+        for a, bd in data["breakdowns"].get(str(i), {}).items():
+            pt["arms"][a]["breakdown"] = dict(zip(data["parts"], bd))
+        finish(pt, pt["floor"])
+        pts.append(pt)
+    return {**{k: v for k, v in data.items() if k not in ("rows", "breakdowns")},
+            "points": pts}
+
+
+def _g(x):
+    return float(f"{x:.3g}") if isinstance(x, float) else x
+
+
+def finish(pt: dict, floor: float) -> None:
+    """Best stock arm, gate, default; ratios to the floor and to the best stock arm;
+    whether the default meets the issue's targets (0.7x where the host tier cannot hold
+    the working set: no host, or a host smaller than working set minus the pool)."""
+    arms = pt["arms"]
+    best = min(BEST_STOCK, key=lambda a: arms[a]["mean"])
+    gate = min((a for a in GATES if a in arms), key=lambda a: arms[a]["mean"])
+    d = arms[DEFAULT]
+    mechs = [a for a in (*MECHS, *MECHS_NO_HOST) if a in arms]
+    pt["floor"] = floor
+    pt["best_stock"], pt["gate"] = best, gate
+    pt["ratio"] = {"mean": d["mean"] / arms[best]["mean"], "p95": d["p95"] / arms[best]["p95"],
+                   "gate_mean": arms[gate]["mean"] / arms[best]["mean"]}
+    pt["mech_ratio"] = {a: {"mean": arms[a]["mean"] / arms[best]["mean"],
+                            "p95": arms[a]["p95"] / arms[best]["p95"]} for a in mechs}
+    pt["vs_floor"] = {"best_stock": arms[best]["mean"] / floor,
+                      "gate": arms[gate]["mean"] / floor, "default": d["mean"] / floor}
+    host = HOSTS[pt["host"]]
+    holds = host is not None and (1 + host) >= pt["ws"]
+    pt["host_holds_ws"] = holds
+    target = TARGET_MEAN if holds or pt["ws"] <= 1 else TARGET_CONTENDED
+    pt["target_mean"] = target
+
+    def met(r: dict) -> bool:
+        return r["mean"] <= target and r["p95"] <= TARGET_P95
+    pt["met"] = met(pt["ratio"])
+    pt["mech_met"] = {a: met(r) for a, r in pt["mech_ratio"].items()}
+    # breakdowns only of the default and the best stock arm, where the default misses
+    keep = () if pt["met"] else (best, DEFAULT)
+    for a in arms:
+        if a not in keep:
+            arms[a].pop("breakdown", None)
+
+
+def report(res: dict, out: Path) -> None:
+    pts = res["points"]
+    met = sum(p["met"] for p in pts)
+    lines = ["# Regime map: the default vs stock SGLang's best configuration (simulator)", "",
+             f"Command: `{res['command']}` ({len(pts)} points, {res['wall_s'] / 60:.0f} min). "
+             f"Grid `{res['grid']}`: " + "; ".join(f"{k} {v}" for k, v in res["axes"].items())
+             + ".", "",
+             "Knees (N at which mean JCT with an unbounded pool reaches "
+             f"{res['knee_slowdown']}x the floor): "
+             + ", ".join(f"{k} N={v['n']}" for k, v in res["knees"].items()) + ".", "",
+             f"Targets met (mean <= target, p95 <= {TARGET_P95}x best stock): {met} of "
+             f"{len(pts)}. Ratios: the default's mean / best stock arm's mean (p95 / p95); "
+             "x floor: mean JCT / the no-contention floor.", "",
+             "| profile | workload | load (N) | ws/KV | host | best stock | default/best mean | "
+             "p95 | gate/best | best x floor | gate x floor | default x floor | target | met | "
+             "mechanism (a) / (a)+(c) or (c): mean, p95 |",
+             "|" + "---|" * 15]
+    for p in pts:
+        lines.append(
+            f"| {p['profile']} | {p['workload']} | {p['load']} ({p['n']}) | "
+            f"{p['ws_ratio']:.2g} | {p['host']} | {p['best_stock']} | {p['ratio']['mean']:.2f} | "
+            f"{p['ratio']['p95']:.2f} | {p['ratio']['gate_mean']:.2f} ({p['gate']}) | "
+            f"{p['vs_floor']['best_stock']:.2f} | {p['vs_floor']['gate']:.2f} | "
+            f"{p['vs_floor']['default']:.2f} | {p['target_mean']} | "
+            f"{'yes' if p['met'] else 'no'} | "
+            + "; ".join(f"{r['mean']:.2f}, {r['p95']:.2f}" + ("" if p["mech_met"][a] else " (no)")
+                        for a, r in p["mech_ratio"].items()) + " |")
+    mech_lines = []
+    for a in (*MECHS, *MECHS_NO_HOST):
+        got = [p["mech_met"][a] for p in pts if a in p["mech_met"]]
+        if got:
+            mech_lines.append(f"`{a}`: targets met at {sum(got)} of {len(got)} points.  ")
+    lines[8:8] = mech_lines + [""]
+    missed = [p for p in pts if not p["met"]]
+    if missed:
+        lines += ["", "## Where the default misses: per-program breakdown (s), default / best "
+                  "stock arm", "",
+                  "| point | queue | prefill+reload | decode | tool | mean JCT | floor |",
+                  "|---|---|---|---|---|---|---|"]
+        for p in missed:
+            name = (f"{p['profile']}/{p['workload']}/{p['load']}/ws{p['ws']:g}/{p['host']}"
+                    f" ({p['best_stock']})")
+            d = p["arms"][DEFAULT].get("breakdown", {})
+            b = p["arms"][p["best_stock"]].get("breakdown", {})
+            lines.append(f"| {name} | " + " | ".join(
+                f"{d.get(k, 0):.0f} / {b.get(k, 0):.0f}" for k in PARTS) + " | "
+                f"{p['arms'][DEFAULT]['mean']:.0f} / {p['arms'][p['best_stock']]['mean']:.0f}"
+                f" | {p['floor']:.0f} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def heatmap(res: dict, out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = res["points"]
+    rows = sorted({(p["profile"], p["workload"], p["load"]) for p in pts},
+                  key=lambda r: (r[0], r[1], list(LOADS).index(r[2])))
+    cols = sorted({(p["host"], p["ws"]) for p in pts},
+                  key=lambda c: (list(HOSTS).index(c[0]), c[1]))
+    grid = [[math.nan] * len(cols) for _ in rows]
+    for p in pts:
+        grid[rows.index((p["profile"], p["workload"], p["load"]))][
+            cols.index((p["host"], p["ws"]))] = p["ratio"]["mean"]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.42 * len(cols), 1.0 + 0.3 * len(rows)))
+    im = ax.imshow(grid, cmap="RdYlGn_r", vmin=0.3, vmax=1.7, aspect="auto")
+    for i, row in enumerate(grid):
+        for j, v in enumerate(row):
+            if not math.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(len(cols)), [f"{h}\nws{r:g}" for h, r in cols], fontsize=6)
+    ax.set_yticks(range(len(rows)), [f"{a}/{b}/{c}" for a, b, c in rows], fontsize=6)
+    ax.set_title("default mean JCT / best stock arm's (host tier, working set / KV)",
+                 fontsize=8)
+    fig.colorbar(im, ax=ax, shrink=0.6)
+    fig.tight_layout()
+    fig.savefig(out / "regime.png", dpi=60)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--grid", choices=tuple(GRIDS), default="reduced")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--report-only", action="store_true")
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    res = (expand(json.loads((a.out / "summary.json").read_text())) if a.report_only
+           else run(a.grid, a.jobs, a.out))
+    report(res, a.out)
+    heatmap(res, a.out)
+    print((a.out / "results.md").read_text()[:3000])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
