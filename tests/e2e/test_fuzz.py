@@ -152,6 +152,31 @@ def test_top_logprobs_above_vocab_is_a_400_and_the_server_lives(server, route, b
     assert _healthy(server)
 
 
+@pytest.mark.parametrize("route,body", [
+    ("/generate", {"input_ids": [[11, 12, 13], [14, 15, 16]], "return_logprob": [True, False],
+                   "logprob_start_len": [0, -1], "top_logprobs_num": [1, 100_000],
+                   "sampling_params": {"max_new_tokens": 2}}),
+    ("/v1/chat/completions", {"model": "default", "max_tokens": 2, "logprobs": False,
+                              "top_logprobs": 100_000,
+                              "messages": [{"role": "user", "content": "hi"}]}),
+])
+def test_ignored_top_logprobs_num_above_vocab_is_a_400_and_the_server_lives(server, route, body):
+    """patches/0019: a request that does not ask for logprobs still adds its
+    top_logprobs_num to the top-k of a batch in which another request asks; without
+    the patch the batch above (one HTTP request) ends the scheduler in torch.topk."""
+    r = _post(server.url, route, body)
+    assert r.status_code == 400 and "top_logprobs_num" in r.text, r.text
+    assert _healthy(server)
+    ok = _post(server.url, "/generate", {
+        "input_ids": [[11, 12, 13], [14, 15, 16]], "return_logprob": [True, False],
+        "logprob_start_len": [0, -1], "top_logprobs_num": [1, 5],
+        "sampling_params": {"max_new_tokens": 2}})
+    assert ok.status_code == 200, ok.text
+    asked, ignored = ok.json()
+    assert all(len(row) == 1 for row in asked["meta_info"]["output_top_logprobs"])
+    assert "output_top_logprobs" not in ignored["meta_info"]
+
+
 @pytest.mark.parametrize("depth", [600, 1000])
 def test_too_deep_nesting_is_a_400_and_the_server_lives(server, depth):
     """patches/0008: JSON this deep parses (orjson allows 1024 levels) but pickling it to
