@@ -52,7 +52,7 @@ class ContinuumPolicy:
         self._locks = LockTable()
         self._holds = HostHolds()
         self._stats = ToolStats(config.duration_window, config.cold_start_samples,
-                                config.max_tools)
+                                config.max_tools, tool_window=config.tool_window)
         self._queue_delay = QueueDelayWindow(config.queue_delay_window)
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
