@@ -18,9 +18,12 @@ its next prompt begins with its last turn's context (prompt + output). The rule,
 prompt Q of a tenant and a finished turn T of the same tenant (prompt P tokens, output
 O tokens, context L = P + O):
 
-1. Q is longer than P and agrees with T's prompt (checked on samples: the first
-   ``head_tokens``, the last ``probe_tokens`` before the output, and ``samples`` tokens
-   evenly spaced in between, read with one strided slice).
+1. Q is longer than P and begins with T's whole prompt. Samples filter first (the
+   first ``head_tokens``, the last ``probe_tokens`` before the output, and ``samples``
+   tokens evenly spaced in between, read with one strided slice); a turn that passes
+   them and rule 2 is verified on the whole prefix: a 128-bit digest of Q[:P] equals
+   the one recorded for T's prompt (as SGLang's and vLLM's prefix caches key blocks by
+   hashes). Two programs whose prompts differ where no sample falls are told apart.
 2. The agreement l = P + a, where a is how far Q agrees with T's output (read up to
    ``output_tokens``; all of them agreeing counts as the whole output), covers most of
    the context: l >= ``min_fraction`` * L. Chat templates re-render the previous
@@ -36,13 +39,17 @@ O tokens, context L = P + O):
    (a missed inference, never a merge). A matched turn is consumed: one context is
    continued once.
 
-The checks cost a fixed number of short slice comparisons per candidate, whatever the
-prompt's length, so a lookup costs microseconds. The sampled prompt check is not an
-exact comparison; a wrong match costs only scheduling (a lock consumed by the wrong
+The sampled checks cost a fixed number of short slice comparisons per candidate; the
+digest reads the prompt once per lookup that found candidates (one streaming hash,
+digested at each candidate's length, longest last) and once per recorded turn: XXH3
+where the ``xxhash`` package is installed (SGLang requires it; tens of microseconds for
+a 40k-token prompt), BLAKE2b otherwise. Only a digest collision (2^-128) can merge two
+programs; a wrong match would cost only scheduling (a lock consumed by the wrong
 program), never correctness: KV reuse is the radix tree's exact match.
 
 Memory is bounded: at most ``max_entries`` finished turns (one per program, its latest),
-each holding about ``head_tokens + probe_tokens + samples + output_tokens`` ids; turns
+each holding about ``head_tokens + probe_tokens + samples + output_tokens`` ids and a
+digest; turns
 older than ``max_age_s`` are dropped. Nothing here reads a clock: ``now`` is passed in.
 
 What a finished turn may lock, and whether it ended its program
@@ -71,6 +78,7 @@ keys. Pure: no clock, no SGLang.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -81,6 +89,11 @@ from itertools import islice
 from typing import NamedTuple, Sequence
 
 from .lock_table import ProgramKey
+
+try:  # SGLang depends on it; the core runs without it (the simulator alone)
+    import xxhash
+except ImportError:  # pragma: no cover - exercised where xxhash is absent
+    xxhash = None
 
 
 # Tool detection ------------------------------------------------------------------
@@ -225,6 +238,29 @@ class _Turn:
     samples: array
     output_head: array
     finished_at: float
+    digest: bytes  # of the whole prompt (PrefixDigest)
+
+
+class PrefixDigest:
+    """Digests of the prefixes of one ``array('q')`` of token ids, read once: asked for
+    increasing lengths, each id is hashed once (a longer prefix continues the stream; a
+    shorter one than the last asked starts a new stream)."""
+
+    __slots__ = ("_ids", "_hasher", "_at")
+
+    def __init__(self, ids: array) -> None:
+        self._ids = memoryview(ids)
+        self._hasher = None
+        self._at = 0
+
+    def __call__(self, n: int) -> bytes:
+        if self._hasher is None or n < self._at:
+            self._hasher = xxhash.xxh3_128() if xxhash is not None \
+                else hashlib.blake2b(digest_size=16)
+            self._at = 0
+        self._hasher.update(self._ids[self._at:n])
+        self._at = n
+        return self._hasher.digest()
 
 
 class IdentityTable:
@@ -265,6 +301,7 @@ class IdentityTable:
             return None
         best, best_a, passed = None, -1, 0
         full, min_fraction = cfg.output_tokens, cfg.min_fraction
+        digest = None  # read only when a candidate passes the sampled checks
         for turn in islice(reversed(bucket.values()), cfg.max_candidates):
             p = turn.prompt_len
             if n <= p or prompt[turn.end_at:turn.end_to] != turn.end_ids \
@@ -275,6 +312,10 @@ class IdentityTable:
             total = p + turn.output_len
             if (total if a == len(head) else p + a) < min_fraction * total:
                 continue
+            if digest is None:
+                digest = PrefixDigest(prompt)
+            if digest(p) != turn.digest:
+                continue  # differs where no sample fell
             passed += 1
             if a > best_a:
                 best, best_a = turn, a
@@ -305,6 +346,9 @@ class IdentityTable:
             self._expire(now)
             while len(by_key) >= cfg.max_entries:
                 self._remove(next(iter(by_key)))
+        empty = prompt[:0]
+        if type(empty) is not array or empty.typecode != "q":
+            prompt = array("q", prompt)  # once: the digest reads it whole
         k = cfg.probe_tokens
         end = max(h, p - k)
         bucket = (key[0], _cut(prompt, 0, h).tobytes())
@@ -312,7 +356,8 @@ class IdentityTable:
         # samples=0 leaves one: the token at head_tokens (a step past the end).
         step = max(1, (end - h) // cfg.samples) if cfg.samples else end + 1
         turn = _Turn(key, bucket, p, len(output), end, end + len(end_ids), end_ids, step,
-                     _cut(prompt, h, end, step), _cut(output, 0, cfg.output_tokens), now)
+                     _cut(prompt, h, end, step), _cut(output, 0, cfg.output_tokens), now,
+                     PrefixDigest(prompt)(p))
         by_key[key] = turn
         turns = self._buckets.get(bucket)
         if turns is None:

@@ -436,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start-timeout", type=float, default=600.0,
+                    help="seconds the started server may take to be ready (a loaded host)")
     ap.add_argument("--url", help="soak a running server (with the overlay, a long "
                     "--continuum-max-ttl and --enable-priority-scheduling) instead")
     ap.add_argument("--server-pgid", type=int,
@@ -461,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         return go(args.url.rstrip("/"), group=args.server_pgid)
     from sglang_continuum.launcher.server import launch
 
-    with launch(SOAK_SERVER_ARGS, args.log_dir, name="soak") as server:
+    with launch(SOAK_SERVER_ARGS, args.log_dir, name="soak",
+                timeout=args.start_timeout) as server:
         return go(server.url, server.alive, os.getpgid(server.proc.pid))
 
 
