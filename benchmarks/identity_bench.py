@@ -1,4 +1,4 @@
-"""Cost per request of program inference in the scheduler (core/identity.py).
+"""Cost per request of program inference in the scheduler (core/inference.py).
 
 For each prompt length and table population, times with ``perf_counter_ns``:
 - ``match``: ``continues()`` for a next turn whose program is in the table, with every
@@ -90,7 +90,7 @@ def measure(prompt_tokens: int, programs: int, reps: int, seed: int = 0,
 
 
 COLUMNS = ("match_us", "worst_us", "miss_us", "record_us")
-SIZES = [(n, p) for n in (1_000, 8_000, 32_000) for p in (1, 64)]
+SIZES = [(n, p) for n in (1_000, 8_000, 40_000) for p in (1, 64)]
 
 
 def _load_table(path: str):

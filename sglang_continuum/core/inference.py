@@ -242,14 +242,15 @@ class _Turn:
 
 
 class PrefixDigest:
-    """Digests of the prefixes of one ``array('q')`` of token ids, read once: asked for
-    increasing lengths, each id is hashed once (a longer prefix continues the stream; a
-    shorter one than the last asked starts a new stream)."""
+    """Digests of the prefixes of one sequence of token ids whose slices are
+    ``array('q')`` (an array is read in place), read once: asked for increasing lengths,
+    each id is hashed once (a longer prefix continues the stream; a shorter one than the
+    last asked starts a new stream)."""
 
     __slots__ = ("_ids", "_hasher", "_at")
 
-    def __init__(self, ids: array) -> None:
-        self._ids = memoryview(ids)
+    def __init__(self, ids: Sequence[int]) -> None:
+        self._ids = memoryview(ids) if isinstance(ids, array) else ids
         self._hasher = None
         self._at = 0
 
