@@ -463,13 +463,22 @@ class FirstTurns:
     not: 1/2 before any evidence, so a fresh server's first wave of agents is not taken
     for plain traffic). ``p_continue`` is the share where first turns are at least as
     likely continued as not (``share >= min_share``), else 0: plain traffic alone drives
-    it to 0 within a few outcomes (1/4 after two), and locks nothing. Pure: ``now`` is
-    passed in; memory bounded by ``max_pending``.
+    it to 0 within a few outcomes (1/4 after two), and locks nothing.
+
+    Whether a first turn locks is learned per tenant (``p_continue_for``): a tenant's own
+    last ``window`` outcomes, with the shared ``share`` as a prior worth two outcomes.
+    One tenant's traffic then moves only the prior of the others: its plain requests
+    cannot stop another tenant's agents from locking, nor its agents make another
+    tenant's plain traffic lock, once that tenant has outcomes of its own. (The queue
+    rank of requests with no program reads the shared share.) Pure: ``now`` is passed
+    in; memory bounded by ``max_pending`` and ``max_tenants`` (least recently seen
+    tenant first; a tenant is a bounded string, core/tenants.py).
     """
 
     def __init__(self, window: int = 64, max_pending: int = 16_384,
-                 min_share: float = AGENT_SHARE) -> None:
-        for name, v in (("window", window), ("max_pending", max_pending)):
+                 min_share: float = AGENT_SHARE, max_tenants: int = 4096) -> None:
+        for name, v in (("window", window), ("max_pending", max_pending),
+                        ("max_tenants", max_tenants)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"FirstTurns.{name}: expected an integer >= 1, got {v!r}")
         if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) \
@@ -482,6 +491,9 @@ class FirstTurns:
         self._outcomes: deque[bool] = deque(maxlen=window)
         self._continued = 0  # True entries in _outcomes
         self.share = 0.5
+        # tenant -> [outcome bits (newest lowest), outcomes held, continued among them]
+        self._tenants: OrderedDict[str, list[int]] = OrderedDict()
+        self._max_tenants = max_tenants
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -491,13 +503,13 @@ class FirstTurns:
         self._pending.pop(key, None)
         self._pending[key] = now
         if len(self._pending) > self._max_pending:
-            self._pending.popitem(last=False)
-            self._outcome(False)
+            dropped, _ = self._pending.popitem(last=False)
+            self._outcome(False, _tenant(dropped))
 
     def continued(self, key: ProgramKey) -> None:
         """A prompt continued `key` (a no-op unless its first turn is pending)."""
         if self._pending.pop(key, None) is not None:
-            self._outcome(True)
+            self._outcome(True, _tenant(key))
 
     def expire(self, now: float, horizon_s: float) -> None:
         """Pending turns that finished more than `horizon_s` ago were not continued."""
@@ -507,9 +519,37 @@ class FirstTurns:
             if at >= horizon:
                 return
             del pending[key]
-            self._outcome(False)
+            self._outcome(False, _tenant(key))
 
-    def _outcome(self, continued: bool) -> None:
+    def tenants(self) -> int:
+        """Tenants with outcomes of their own."""
+        return len(self._tenants)
+
+    def p_continue_for(self, tenant: str) -> float:
+        """p_continue for a first turn of `tenant`: its own outcomes, the shared share
+        as a prior worth two."""
+        own = self._tenants.get(tenant)
+        n, c = (own[1], own[2]) if own is not None else (0, 0)
+        share = (c + 2 * self.share) / (n + 2)
+        return share if share >= self._min_share else 0.0
+
+    def _outcome(self, continued: bool, tenant: str) -> None:
+        tenants = self._tenants
+        own = tenants.get(tenant)
+        if own is None:
+            if len(tenants) >= self._max_tenants:
+                tenants.popitem(last=False)
+            own = tenants[tenant] = [0, 0, 0]
+        else:
+            tenants.move_to_end(tenant)
+        window = self._outcomes.maxlen
+        if own[1] == window:  # the oldest outcome leaves the tenant's window
+            own[2] -= (own[0] >> (window - 1)) & 1
+            own[0] &= (1 << (window - 1)) - 1
+        else:
+            own[1] += 1
+        own[0] = (own[0] << 1) | continued
+        own[2] += continued
         outcomes = self._outcomes
         if len(outcomes) == outcomes.maxlen and outcomes[0]:
             self._continued -= 1
@@ -522,6 +562,11 @@ class FirstTurns:
         """The probability an unproven first turn's lock is used, where first turns are
         at least as likely continued as not; else 0 (no lock)."""
         return self.share if self.share >= self._min_share else 0.0
+
+
+def _tenant(key) -> str:
+    """The tenant of a ProgramKey; a key of any other shape is the default tenant's."""
+    return key[0] if type(key) is tuple else ""
 
 
 # The entry point ---------------------------------------------------------------------
@@ -612,7 +657,8 @@ class ProgramInference:
         # A first turn with no tool call: an agent's or plain traffic. The gain of a
         # lock counts only if a prompt continues it (the learned share; 0 where plain
         # traffic dominates, or when first turns are not learned).
-        return Verdict(False, True, first_turns.p_continue if first_turns else 0.0)
+        return Verdict(False, True,
+                       first_turns.p_continue_for(key[0]) if first_turns else 0.0)
 
     def expire(self, now: float, horizon_s: float) -> bool:
         """First turns pending longer than `horizon_s` count as not continued (checked
