@@ -466,7 +466,8 @@ class FirstTurns:
     it to 0 within a few outcomes (1/4 after two), and locks nothing.
 
     Whether a first turn locks is learned per tenant (``p_continue_for``): a tenant's own
-    last ``window`` outcomes, with the shared ``share`` as a prior worth two outcomes.
+    last ``window`` outcomes, with the other tenants' share as a prior worth two
+    outcomes (one tenant alone: the shared share).
     One tenant's traffic then moves only the prior of the others: its plain requests
     cannot stop another tenant's agents from locking, nor its agents make another
     tenant's plain traffic lock, once that tenant has outcomes of its own. (The queue
@@ -530,7 +531,13 @@ class FirstTurns:
         as a prior worth two."""
         own = self._tenants.get(tenant)
         n, c = (own[1], own[2]) if own is not None else (0, 0)
-        share = (c + 2 * self.share) / (n + 2)
+        # The prior: the shared window less this tenant's outcomes (approximately: the
+        # windows differ), under the uniform prior. With one tenant it is 1/2, and the
+        # tenant's share is the shared one.
+        others_n = max(0, len(self._outcomes) - n)
+        others_c = min(others_n, max(0, self._continued - c))
+        prior = (others_c + 1) / (others_n + 2)
+        share = (c + 2 * prior) / (n + 2)
         return share if share >= self._min_share else 0.0
 
     def _outcome(self, continued: bool, tenant: str) -> None:
