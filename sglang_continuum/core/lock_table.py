@@ -17,7 +17,7 @@ segment once while any lock holds it (a reference count per segment). A cache wi
 shared prefixes (the simulator's) gives no path: the lock's whole context is one
 segment of its own. A segment keeps the length it had when first locked (a tree node
 that splits later is still counted whole), so the count never falls below what is
-pinned.
+pinned. The locked_tokens metric still sums the locks' contexts.
 
 Both heaps use lazy deletion: an entry is live only while the lock it names still has
 the same sequence number (and, for the pressure heaps, the same waiting state).
@@ -150,8 +150,9 @@ class LockTable:
         self._expiry: list[tuple[float, int, ProgramKey]] = []
         # Index 0: programs not waiting, 1: waiting. Entries (-first_arrival, -seq, key).
         self._young: tuple[list, list] = ([], [])
-        self._tokens = 0  # tokens pinned: each segment once
-        self._tenant_tokens: dict[str, int] = {}
+        self._tokens = 0  # the locks' contexts, summed (the locked_tokens metric)
+        self._pinned = 0  # tokens the locks pin, each segment once (the bounds)
+        self._tenant_tokens: dict[str, int] = {}  # pinned, per tenant
         self._segments: dict[tuple, list[int]] = {}  # (tenant, id) -> [locks, tokens]
         self._seq = 0
 
@@ -167,9 +168,16 @@ class LockTable:
 
     @property
     def tokens(self) -> int:
+        """The locks' contexts, summed."""
         return self._tokens
 
+    @property
+    def pinned(self) -> int:
+        """The tokens the locks pin: each shared segment once (what the bounds count)."""
+        return self._pinned
+
     def tenant_tokens(self, tenant: str) -> int:
+        """The tokens the locks of `tenant` pin (each shared segment once)."""
         return self._tenant_tokens.get(tenant, 0)
 
     def add(self, key: ProgramKey, expires_at: float, tokens: int, handle: object,
@@ -188,6 +196,7 @@ class LockTable:
             else:
                 ref[0] += 1
         previous = self.pop(key)
+        self._tokens += tokens
         lock = Lock(key, expires_at, tokens, handle, set_at, first_arrival, self._seq, waiting,
                     held_since=set_at if previous is None else previous.held_since,
                     path=segments)
@@ -199,6 +208,7 @@ class LockTable:
     def pop(self, key: ProgramKey) -> Lock | None:
         lock = self._locks.pop(key, None)
         if lock is not None:
+            self._tokens -= lock.tokens
             segments = self._segments
             for seg, _ in lock.path:
                 ref = segments[seg]
@@ -227,7 +237,7 @@ class LockTable:
         # Where both would refuse, the tighter cap is named (the budget when equal).
         for name in (("tenant_share", "lock_budget") if tenant_cap < budget
                      else ("lock_budget", "tenant_share")):
-            held_now = self._tokens if name == "lock_budget" else self.tenant_tokens(key[0])
+            held_now = self._pinned if name == "lock_budget" else self.tenant_tokens(key[0])
             if held_now - freed + added > (budget if name == "lock_budget" else tenant_cap):
                 return name
         return None
@@ -239,7 +249,7 @@ class LockTable:
         return tuple(((key[0], seg), int(n)) for seg, n in path)
 
     def _count(self, tenant: str, n: int) -> None:
-        self._tokens += n
+        self._pinned += n
         left = self._tenant_tokens.get(tenant, 0) + n
         if left:
             self._tenant_tokens[tenant] = left
@@ -265,7 +275,7 @@ class LockTable:
         self._expiry.clear()
         for heap in self._young:
             heap.clear()
-        self._tokens = 0
+        self._tokens = self._pinned = 0
         self._tenant_tokens.clear()
         self._segments.clear()
         return out

@@ -153,13 +153,13 @@ def test_lock_budget_counts_a_shared_prefix_once():
                          last_turn=False, ttl_hint_s=None, target=f"node{i}")
         reasons.append(d.reason)
     assert reasons == ["fixed"] * programs
-    assert p.snapshot().locked_tokens == shared + own * programs
+    assert p._locks.pinned == shared + own * programs
     # Releasing locks gives back only what no other lock pins.
     turns.drop(p, cache, ("", "prog0"))
-    assert p.snapshot().locked_tokens == shared + own * (programs - 1)
+    assert p._locks.pinned == shared + own * (programs - 1)
     for i in range(1, programs):
         turns.drop(p, cache, ("", f"prog{i}"))
-    assert p.snapshot().locked_tokens == 0 and not cache.held
+    assert p._locks.pinned == p.snapshot().locked_tokens == 0 and not cache.held
 
 
 def test_a_full_budget_refuses_as_lock_budget_and_a_replaced_lock_is_freed():
@@ -184,4 +184,4 @@ def test_a_full_budget_refuses_as_lock_budget_and_a_replaced_lock_is_freed():
                 input_tokens=6000)
     assert turns.finish(p, cache, ("", "p0"), 3.0, context_tokens=6000, tool=None,
                         last_turn=False, ttl_hint_s=None, target="n0b").reason == "fixed"
-    assert p.snapshot().locked_tokens == 10_000
+    assert p._locks.pinned == 10_000

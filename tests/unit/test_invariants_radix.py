@@ -440,12 +440,13 @@ class LockLifecycle(RuleBasedStateMachine):
             assert lock.tokens <= policy._program_cap
         snap = policy.snapshot()
         # The bounds count what the TTL locks pin (each shared tree segment once): at
-        # least their paths' union, at most the sum of their contexts.
+        # least their paths' union, at most the sum of their contexts (the metric).
         pinned = set()
         for lock in table.values():
             pinned.update(self.cache.path_device_indices(lock.handle.node).tolist())
-        assert len(pinned) <= snap.locked_tokens <= sum(lock.tokens for lock in table.values())
-        assert snap.locked_tokens <= policy._budget
+        assert snap.locked_tokens == sum(lock.tokens for lock in table.values())
+        assert len(pinned) <= policy._locks.pinned <= snap.locked_tokens
+        assert policy._locks.pinned <= policy._budget
         for name in {key[0] for key in table}:
             assert policy._locks.tenant_tokens(name) <= policy._tenant_cap
         ttl_max = self.settings.policy.max_ttl_s
@@ -578,8 +579,9 @@ def test_a_held_lock_is_protected_from_eviction():
     req.output_ids.append(7)
     req.finished_reason = FINISH_LENGTH(length=1)
     release_kv_cache(req, cache, checkpoint=True)
-    # The lock counts what it pins (the tree path), not its context (101 tokens).
-    assert cache.protected_size() == 100 and ctl.policy.snapshot().locked_tokens == 100
+    # The bounds count what the lock pins (the tree path); the metric its context.
+    assert cache.protected_size() == ctl.policy._locks.pinned == 100
+    assert ctl.policy.snapshot().locked_tokens == 101
     cache.evict(EvictParams(num_tokens=POOL))
     assert cache.protected_size() == 100 and allocator.available_size() == POOL - 100
     clock.t += 5.5
