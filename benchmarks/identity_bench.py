@@ -90,7 +90,7 @@ def measure(prompt_tokens: int, programs: int, reps: int, seed: int = 0,
 
 
 COLUMNS = ("match_us", "worst_us", "miss_us", "record_us")
-SIZES = [(n, p) for n in (1_000, 8_000, 32_000) for p in (1, 64)]
+SIZES = [(n, p) for n in (1_000, 8_000, 40_000) for p in (1, 64)]
 
 
 def _load_table(path: str):

@@ -32,6 +32,12 @@ class ContinuumRadixCache(UnifiedRadixCache):
         if self.continuum is not None:
             self.continuum.on_release(req, checkpointed=checkpointed)
 
+    def path(self, node):
+        """``core.KvLocks.path``: the segments lock(node) pins, (tree node id, tokens)
+        from the root to `node`, as the tree core copies them (collect_path_info)."""
+        (infos,) = self.tree_core.collect_path_info([node])
+        return [(info.node_id, info.path_end - info.path_start) for info in infos]
+
     @property
     def has_host_tier(self) -> bool:
         """HiCache (--enable-hierarchical-cache) keeps a host copy of the tree's KV."""

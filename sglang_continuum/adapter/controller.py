@@ -23,6 +23,7 @@ from sglang_continuum.core import (
 )
 from sglang_continuum.adapter import feedback
 from sglang_continuum.adapter.settings import Settings
+from sglang_continuum.core.tenants import tenant
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ def program_of(req) -> Optional[RequestProgram]:
 
 
 def tenant_of(req) -> str:
-    return getattr(req, "cache_salt", None) or getattr(req, "extra_key", None) or ""
+    """The request's tenant (core/tenants.py): its cache_salt and extra_key (which holds
+    the LoRA id), bounded in size."""
+    return tenant(getattr(req, "cache_salt", None), getattr(req, "extra_key", None))
 
 
 class Controller:

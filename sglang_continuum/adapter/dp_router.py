@@ -22,6 +22,7 @@ from typing import Callable
 
 from sglang_continuum.adapter.dp_routing import REASONS, DpRoutingConfig, StickyRanks
 from sglang_continuum.core import HintError, IdentityConfig, IdentityTable, parse_hints
+from sglang_continuum.core.tenants import tenant as tenant_of_namespaces
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,12 @@ class DpRouter:
                                 getattr(req, "session_id", None))
         except HintError:
             return None  # rejected at the HTTP edge; a direct engine call may skip it
-        tenant = getattr(req, "cache_salt", None) or getattr(req, "extra_key", None) or ""
+        # The scheduler's Req appends the LoRA id to extra_key; the tokenized request
+        # still holds them apart: joined as SGLang joins them, one tenant on both sides.
+        lora = getattr(req, "lora_id", None)
+        extra = getattr(req, "extra_key", None)
+        tenant = tenant_of_namespaces(getattr(req, "cache_salt", None),
+                                      (extra or "") + lora if lora else extra)
         if hints is not None:
             return (tenant, hints.program_id)
         if self.identity is None or req.input_ids is None:

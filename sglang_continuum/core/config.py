@@ -47,7 +47,11 @@ class PolicyConfig:
     # (docs/design.md, "Open-ended programs leave the prior sooner").
     open_cold_start_samples: int = 20
     cold_start_mean_s: float = 1.0
-    duration_window: int = 10_000
+    duration_window: int = 10_000  # the global window (every tool's durations)
+    # Each tool's own window, and how many tools keep one: tool names come from clients,
+    # so these bound the statistics' memory at 16 B x (duration_window + max_tools x
+    # tool_window), 2.3 MB by default. 2,048 samples still resolve a p99.9.
+    tool_window: int = 2048
     queue_delay_window: int = 256
     program_fcfs: bool = True
     # Program FCFS ranks a turn by its program's first arrival, but never more than this
@@ -65,7 +69,7 @@ class PolicyConfig:
     # Unprofiled default: ~10k tokens/s. Replace with PrefillModel.fit on the target GPU.
     prefill_profile: PrefillModel = field(default_factory=lambda: PrefillModel(0.0, 1e-4, 0.0))
     max_programs: int = 100_000
-    max_tools: int = 1024
+    max_tools: int = 64
     # Which locks give way when the head of the queue does not fit. "younger": only
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
@@ -111,6 +115,7 @@ class PolicyConfig:
         _integer(self, "cold_start_samples", low=0)
         _integer(self, "open_cold_start_samples", low=0)
         _integer(self, "duration_window", low=1)
+        _integer(self, "tool_window", low=1)
         _integer(self, "queue_delay_window", low=1)
         _integer(self, "max_programs", low=1)
         _integer(self, "max_tools", low=1)

@@ -32,15 +32,18 @@ class SortedWindow:
     """The last `size` values in arrival order, also kept in a sorted numpy buffer.
 
     The buffer lets choose_ttl scan 10k samples in tens of microseconds without copying.
-    Insert and evict are one memmove each.
+    Insert and evict are one memmove each. The arrival order is a numpy ring, so a full
+    window costs 16 bytes per value (8 sorted, 8 in order), not a Python float each.
     """
 
-    __slots__ = ("_size", "_order", "_buf", "_n", "_view", "adds", "memo")
+    __slots__ = ("_size", "_ring", "_head", "_buf", "_n", "_view", "adds", "memo")
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._order: deque[float] = deque()
-        self._buf = np.empty(min(size, 64), dtype=np.float64)
+        start = min(size, 64)
+        self._ring = np.empty(start, dtype=np.float64)  # arrival order, oldest at _head
+        self._head = 0
+        self._buf = np.empty(start, dtype=np.float64)
         self._n = 0
         self._view: np.ndarray | None = None  # sorted()'s answer until the next add()
         self.adds = 0      # values added since construction (a version stamp)
@@ -52,9 +55,18 @@ class SortedWindow:
     def add(self, value: float) -> None:
         self._view = None
         self.adds += 1
-        if self._n == self._size:
-            self._remove(self._order.popleft())
-        self._order.append(value)
+        if self._n == self._size:  # full: the ring's oldest value makes room
+            head = self._head
+            self._remove(float(self._ring[head]))
+            self._ring[head] = value
+            self._head = (head + 1) % self._size
+        else:  # not yet full: the ring is filled from 0, in order
+            n = self._n
+            if n == len(self._ring):
+                ring = np.empty(min(2 * n, self._size), dtype=np.float64)
+                ring[:n] = self._ring[:n]
+                self._ring = ring
+            self._ring[n] = value
         n, buf = self._n, self._buf
         if n == len(buf):
             buf = np.empty(min(2 * n, self._size), dtype=np.float64)
@@ -91,11 +103,15 @@ class ToolStats:
 
     `cold_start_samples` (K) picks the CDF: a tool's own window once it holds more than
     K samples, the global window before that (and for unknown tools).
-    At most `max_tools` tool windows are kept; the least recently recorded goes first.
+    At most `max_tools` tool windows of `tool_window` samples (default: `window`) are
+    kept; the least recently recorded goes first. Tool names come from clients, so this
+    bounds the memory: at most 16 bytes x (window + max_tools x tool_window), plus the
+    names (64 characters at most).
     """
 
-    def __init__(self, window: int, cold_start_samples: int, max_tools: int = 1024) -> None:
-        self._window = window
+    def __init__(self, window: int, cold_start_samples: int, max_tools: int = 1024,
+                 tool_window: int | None = None) -> None:
+        self._window = window if tool_window is None else tool_window
         self._k = cold_start_samples
         self._max_tools = max_tools
         self._global = SortedWindow(window)

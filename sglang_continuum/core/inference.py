@@ -18,9 +18,12 @@ its next prompt begins with its last turn's context (prompt + output). The rule,
 prompt Q of a tenant and a finished turn T of the same tenant (prompt P tokens, output
 O tokens, context L = P + O):
 
-1. Q is longer than P and agrees with T's prompt (checked on samples: the first
-   ``head_tokens``, the last ``probe_tokens`` before the output, and ``samples`` tokens
-   evenly spaced in between, read with one strided slice).
+1. Q is longer than P and begins with T's whole prompt. Samples filter first (the
+   first ``head_tokens``, the last ``probe_tokens`` before the output, and ``samples``
+   tokens evenly spaced in between, read with one strided slice); a turn that passes
+   them and rule 2 is verified on the whole prefix: a 128-bit digest of Q[:P] equals
+   the one recorded for T's prompt (as SGLang's and vLLM's prefix caches key blocks by
+   hashes). Two programs whose prompts differ where no sample falls are told apart.
 2. The agreement l = P + a, where a is how far Q agrees with T's output (read up to
    ``output_tokens``; all of them agreeing counts as the whole output), covers most of
    the context: l >= ``min_fraction`` * L. Chat templates re-render the previous
@@ -36,13 +39,17 @@ O tokens, context L = P + O):
    (a missed inference, never a merge). A matched turn is consumed: one context is
    continued once.
 
-The checks cost a fixed number of short slice comparisons per candidate, whatever the
-prompt's length, so a lookup costs microseconds. The sampled prompt check is not an
-exact comparison; a wrong match costs only scheduling (a lock consumed by the wrong
+The sampled checks cost a fixed number of short slice comparisons per candidate; the
+digest reads the prompt once per lookup that found candidates (one streaming hash,
+digested at each candidate's length, longest last) and once per recorded turn: XXH3
+where the ``xxhash`` package is installed (SGLang requires it; tens of microseconds for
+a 40k-token prompt), BLAKE2b otherwise. Only a digest collision (2^-128) can merge two
+programs; a wrong match would cost only scheduling (a lock consumed by the wrong
 program), never correctness: KV reuse is the radix tree's exact match.
 
 Memory is bounded: at most ``max_entries`` finished turns (one per program, its latest),
-each holding about ``head_tokens + probe_tokens + samples + output_tokens`` ids; turns
+each holding about ``head_tokens + probe_tokens + samples + output_tokens`` ids and a
+digest; turns
 older than ``max_age_s`` are dropped. Nothing here reads a clock: ``now`` is passed in.
 
 What a finished turn may lock, and whether it ended its program
@@ -71,6 +78,7 @@ keys. Pure: no clock, no SGLang.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -81,6 +89,11 @@ from itertools import islice
 from typing import NamedTuple, Sequence
 
 from .lock_table import ProgramKey
+
+try:  # SGLang depends on it; the core runs without it (the simulator alone)
+    import xxhash
+except ImportError:  # pragma: no cover - exercised where xxhash is absent
+    xxhash = None
 
 
 # Tool detection ------------------------------------------------------------------
@@ -225,6 +238,30 @@ class _Turn:
     samples: array
     output_head: array
     finished_at: float
+    digest: bytes  # of the whole prompt (PrefixDigest)
+
+
+class PrefixDigest:
+    """Digests of the prefixes of one sequence of token ids whose slices are
+    ``array('q')`` (an array is read in place), read once: asked for increasing lengths,
+    each id is hashed once (a longer prefix continues the stream; a shorter one than the
+    last asked starts a new stream)."""
+
+    __slots__ = ("_ids", "_hasher", "_at")
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self._ids = memoryview(ids) if isinstance(ids, array) else ids
+        self._hasher = None
+        self._at = 0
+
+    def __call__(self, n: int) -> bytes:
+        if self._hasher is None or n < self._at:
+            self._hasher = xxhash.xxh3_128() if xxhash is not None \
+                else hashlib.blake2b(digest_size=16)
+            self._at = 0
+        self._hasher.update(self._ids[self._at:n])
+        self._at = n
+        return self._hasher.digest()
 
 
 class IdentityTable:
@@ -265,6 +302,7 @@ class IdentityTable:
             return None
         best, best_a, passed = None, -1, 0
         full, min_fraction = cfg.output_tokens, cfg.min_fraction
+        digest = None  # read only when a candidate passes the sampled checks
         for turn in islice(reversed(bucket.values()), cfg.max_candidates):
             p = turn.prompt_len
             if n <= p or prompt[turn.end_at:turn.end_to] != turn.end_ids \
@@ -275,6 +313,10 @@ class IdentityTable:
             total = p + turn.output_len
             if (total if a == len(head) else p + a) < min_fraction * total:
                 continue
+            if digest is None:
+                digest = PrefixDigest(prompt)
+            if digest(p) != turn.digest:
+                continue  # differs where no sample fell
             passed += 1
             if a > best_a:
                 best, best_a = turn, a
@@ -305,6 +347,9 @@ class IdentityTable:
             self._expire(now)
             while len(by_key) >= cfg.max_entries:
                 self._remove(next(iter(by_key)))
+        empty = prompt[:0]
+        if type(empty) is not array or empty.typecode != "q":
+            prompt = array("q", prompt)  # once: the digest reads it whole
         k = cfg.probe_tokens
         end = max(h, p - k)
         bucket = (key[0], _cut(prompt, 0, h).tobytes())
@@ -312,7 +357,8 @@ class IdentityTable:
         # samples=0 leaves one: the token at head_tokens (a step past the end).
         step = max(1, (end - h) // cfg.samples) if cfg.samples else end + 1
         turn = _Turn(key, bucket, p, len(output), end, end + len(end_ids), end_ids, step,
-                     _cut(prompt, h, end, step), _cut(output, 0, cfg.output_tokens), now)
+                     _cut(prompt, h, end, step), _cut(output, 0, cfg.output_tokens), now,
+                     PrefixDigest(prompt)(p))
         by_key[key] = turn
         turns = self._buckets.get(bucket)
         if turns is None:
@@ -417,13 +463,23 @@ class FirstTurns:
     not: 1/2 before any evidence, so a fresh server's first wave of agents is not taken
     for plain traffic). ``p_continue`` is the share where first turns are at least as
     likely continued as not (``share >= min_share``), else 0: plain traffic alone drives
-    it to 0 within a few outcomes (1/4 after two), and locks nothing. Pure: ``now`` is
-    passed in; memory bounded by ``max_pending``.
+    it to 0 within a few outcomes (1/4 after two), and locks nothing.
+
+    Whether a first turn locks is learned per tenant (``p_continue_for``): a tenant's own
+    last ``window`` outcomes, with the other tenants' share as a prior worth two
+    outcomes (one tenant alone: the shared share).
+    One tenant's traffic then moves only the prior of the others: its plain requests
+    cannot stop another tenant's agents from locking, nor its agents make another
+    tenant's plain traffic lock, once that tenant has outcomes of its own. (The queue
+    rank of requests with no program reads the shared share.) Pure: ``now`` is passed
+    in; memory bounded by ``max_pending`` and ``max_tenants`` (least recently seen
+    tenant first; a tenant is a bounded string, core/tenants.py).
     """
 
     def __init__(self, window: int = 64, max_pending: int = 16_384,
-                 min_share: float = AGENT_SHARE) -> None:
-        for name, v in (("window", window), ("max_pending", max_pending)):
+                 min_share: float = AGENT_SHARE, max_tenants: int = 4096) -> None:
+        for name, v in (("window", window), ("max_pending", max_pending),
+                        ("max_tenants", max_tenants)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"FirstTurns.{name}: expected an integer >= 1, got {v!r}")
         if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) \
@@ -436,6 +492,9 @@ class FirstTurns:
         self._outcomes: deque[bool] = deque(maxlen=window)
         self._continued = 0  # True entries in _outcomes
         self.share = 0.5
+        # tenant -> [outcome bits (newest lowest), outcomes held, continued among them]
+        self._tenants: OrderedDict[str, list[int]] = OrderedDict()
+        self._max_tenants = max_tenants
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -445,13 +504,13 @@ class FirstTurns:
         self._pending.pop(key, None)
         self._pending[key] = now
         if len(self._pending) > self._max_pending:
-            self._pending.popitem(last=False)
-            self._outcome(False)
+            dropped, _ = self._pending.popitem(last=False)
+            self._outcome(False, _tenant(dropped))
 
     def continued(self, key: ProgramKey) -> None:
         """A prompt continued `key` (a no-op unless its first turn is pending)."""
         if self._pending.pop(key, None) is not None:
-            self._outcome(True)
+            self._outcome(True, _tenant(key))
 
     def expire(self, now: float, horizon_s: float) -> None:
         """Pending turns that finished more than `horizon_s` ago were not continued."""
@@ -461,9 +520,43 @@ class FirstTurns:
             if at >= horizon:
                 return
             del pending[key]
-            self._outcome(False)
+            self._outcome(False, _tenant(key))
 
-    def _outcome(self, continued: bool) -> None:
+    def tenants(self) -> int:
+        """Tenants with outcomes of their own."""
+        return len(self._tenants)
+
+    def p_continue_for(self, tenant: str) -> float:
+        """p_continue for a first turn of `tenant`: its own outcomes, the shared share
+        as a prior worth two."""
+        own = self._tenants.get(tenant)
+        n, c = (own[1], own[2]) if own is not None else (0, 0)
+        # The prior: the shared window less this tenant's outcomes (approximately: the
+        # windows differ), under the uniform prior. With one tenant it is 1/2, and the
+        # tenant's share is the shared one.
+        others_n = max(0, len(self._outcomes) - n)
+        others_c = min(others_n, max(0, self._continued - c))
+        prior = (others_c + 1) / (others_n + 2)
+        share = (c + 2 * prior) / (n + 2)
+        return share if share >= self._min_share else 0.0
+
+    def _outcome(self, continued: bool, tenant: str) -> None:
+        tenants = self._tenants
+        own = tenants.get(tenant)
+        if own is None:
+            if len(tenants) >= self._max_tenants:
+                tenants.popitem(last=False)
+            own = tenants[tenant] = [0, 0, 0]
+        else:
+            tenants.move_to_end(tenant)
+        window = self._outcomes.maxlen
+        if own[1] == window:  # the oldest outcome leaves the tenant's window
+            own[2] -= (own[0] >> (window - 1)) & 1
+            own[0] &= (1 << (window - 1)) - 1
+        else:
+            own[1] += 1
+        own[0] = (own[0] << 1) | continued
+        own[2] += continued
         outcomes = self._outcomes
         if len(outcomes) == outcomes.maxlen and outcomes[0]:
             self._continued -= 1
@@ -476,6 +569,11 @@ class FirstTurns:
         """The probability an unproven first turn's lock is used, where first turns are
         at least as likely continued as not; else 0 (no lock)."""
         return self.share if self.share >= self._min_share else 0.0
+
+
+def _tenant(key) -> str:
+    """The tenant of a ProgramKey; a key of any other shape is the default tenant's."""
+    return key[0] if type(key) is tuple else ""
 
 
 # The entry point ---------------------------------------------------------------------
@@ -566,7 +664,8 @@ class ProgramInference:
         # A first turn with no tool call: an agent's or plain traffic. The gain of a
         # lock counts only if a prompt continues it (the learned share; 0 where plain
         # traffic dominates, or when first turns are not learned).
-        return Verdict(False, True, first_turns.p_continue if first_turns else 0.0)
+        return Verdict(False, True,
+                       first_turns.p_continue_for(key[0]) if first_turns else 0.0)
 
     def expire(self, now: float, horizon_s: float) -> bool:
         """First turns pending longer than `horizon_s` count as not continued (checked

@@ -9,6 +9,16 @@ Locks
 -----
 The lock table: TTL locks by program, an expiry heap and a pressure order.
 
+The bounds (lock budget, tenant share) count the tokens the locks pin, not the sum of
+their contexts: a lock pins the path from the tree's root to its node, and programs that
+share a system prompt share that path's first segments. Each lock carries its path as
+segments (an id the cache gives a tree node, its token count); the table counts each
+segment once while any lock holds it (a reference count per segment). A cache without
+shared prefixes (the simulator's) gives no path: the lock's whole context is one
+segment of its own. A segment keeps the length it had when first locked (a tree node
+that splits later is still counted whole), so the count never falls below what is
+pinned. The locked_tokens metric still sums the locks' contexts.
+
 Both heaps use lazy deletion: an entry is live only while the lock it names still has
 the same sequence number (and, for the pressure heaps, the same waiting state).
 
@@ -30,12 +40,16 @@ import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Hashable, Sequence
 
 
 # Programs ----------------------------------------------------------------------------
 
 ProgramKey = tuple[str, str]
 """(tenant, program_id)."""
+
+Path = Sequence[tuple[Hashable, int]]
+"""A lock's root-to-node path: (segment id, tokens) per tree node."""
 
 
 @dataclass(slots=True)
@@ -127,6 +141,7 @@ class Lock:
     waiting: bool = False
     parked: bool = False  # came due while its program was waiting; out of the expiry heap
     held_since: float = 0.0  # set_at of the first of the locks this one replaced in turn
+    path: tuple = ()  # ((tenant, segment id), tokens) per segment it pins
 
 
 class LockTable:
@@ -135,8 +150,10 @@ class LockTable:
         self._expiry: list[tuple[float, int, ProgramKey]] = []
         # Index 0: programs not waiting, 1: waiting. Entries (-first_arrival, -seq, key).
         self._young: tuple[list, list] = ([], [])
-        self._tokens = 0
-        self._tenant_tokens: dict[str, int] = {}
+        self._tokens = 0  # the locks' contexts, summed (the locked_tokens metric)
+        self._pinned = 0  # tokens the locks pin, each segment once (the bounds)
+        self._tenant_tokens: dict[str, int] = {}  # pinned, per tenant
+        self._segments: dict[tuple, list[int]] = {}  # (tenant, id) -> [locks, tokens]
         self._seq = 0
 
     def __len__(self) -> int:
@@ -151,21 +168,39 @@ class LockTable:
 
     @property
     def tokens(self) -> int:
+        """The locks' contexts, summed."""
         return self._tokens
 
+    @property
+    def pinned(self) -> int:
+        """The tokens the locks pin: each shared segment once (what the bounds count)."""
+        return self._pinned
+
     def tenant_tokens(self, tenant: str) -> int:
+        """The tokens the locks of `tenant` pin (each shared segment once)."""
         return self._tenant_tokens.get(tenant, 0)
 
     def add(self, key: ProgramKey, expires_at: float, tokens: int, handle: object,
-            set_at: float, first_arrival: float, waiting: bool) -> Lock | None:
-        """Insert the lock of `key`; returns the lock it replaced, if any."""
-        previous = self.pop(key)
+            set_at: float, first_arrival: float, waiting: bool,
+            path: Path | None = None) -> Lock | None:
+        """Insert the lock of `key` (`tokens` of context; `path`: the segments it pins,
+        None: its context alone); returns the lock it replaced, if any."""
         self._seq += 1
-        lock = Lock(key, expires_at, tokens, handle, set_at, first_arrival, self._seq, waiting,
-                    held_since=set_at if previous is None else previous.held_since)
-        self._locks[key] = lock
+        segments = self._segments_of(key, self._seq, tokens, path)
+        # The new lock is counted before the old one goes: the path they share stays.
+        for seg, n in segments:
+            ref = self._segments.get(seg)
+            if ref is None:
+                self._segments[seg] = [1, n]
+                self._count(key[0], n)
+            else:
+                ref[0] += 1
+        previous = self.pop(key)
         self._tokens += tokens
-        self._tenant_tokens[key[0]] = self._tenant_tokens.get(key[0], 0) + tokens
+        lock = Lock(key, expires_at, tokens, handle, set_at, first_arrival, self._seq, waiting,
+                    held_since=set_at if previous is None else previous.held_since,
+                    path=segments)
+        self._locks[key] = lock
         heapq.heappush(self._expiry, (expires_at, lock.seq, key))
         self._push_young(lock)
         return previous
@@ -174,27 +209,52 @@ class LockTable:
         lock = self._locks.pop(key, None)
         if lock is not None:
             self._tokens -= lock.tokens
-            left = self._tenant_tokens.get(key[0], 0) - lock.tokens
-            if left:
-                self._tenant_tokens[key[0]] = left
-            else:
-                self._tenant_tokens.pop(key[0], None)  # zero-token locks leave no entry
+            segments = self._segments
+            for seg, _ in lock.path:
+                ref = segments[seg]
+                ref[0] -= 1
+                if not ref[0]:
+                    del segments[seg]
+                    self._count(key[0], -ref[1])
             self._compact()
         return lock
 
     def refusal(self, key: ProgramKey, tokens: int, program_cap: float, tenant_cap: float,
-                budget: float) -> str | None:
-        """The bound a new lock of `tokens` for `key` would break (the lock it replaces
-        counts as gone), checked in this order; None when it fits."""
-        held = self._locks.get(key)
-        replaced = held.tokens if held is not None else 0
+                budget: float, path: Path | None = None) -> str | None:
+        """The bound a new lock of `tokens` for `key` (pinning `path`, as add() takes
+        it) would break: per_program_cap, then the tighter of tenant_share and
+        lock_budget; None when it fits. The lock it replaces
+        counts as gone; a segment another lock pins costs nothing more."""
         if tokens > program_cap:
             return "per_program_cap"
-        if self.tenant_tokens(key[0]) - replaced + tokens > tenant_cap:
-            return "tenant_share"
-        if self._tokens - replaced + tokens > budget:
-            return "lock_budget"
+        held = self._locks.get(key)
+        new = self._segments_of(key, self._seq + 1, tokens, path)
+        new_ids = {seg for seg, _ in new}
+        added = sum(n for seg, n in new if seg not in self._segments)
+        freed = 0 if held is None else sum(
+            self._segments[seg][1] for seg, _ in held.path
+            if seg not in new_ids and self._segments[seg][0] == 1)
+        # Where both would refuse, the tighter cap is named (the budget when equal).
+        for name in (("tenant_share", "lock_budget") if tenant_cap < budget
+                     else ("lock_budget", "tenant_share")):
+            held_now = self._pinned if name == "lock_budget" else self.tenant_tokens(key[0])
+            if held_now - freed + added > (budget if name == "lock_budget" else tenant_cap):
+                return name
         return None
+
+    @staticmethod
+    def _segments_of(key: ProgramKey, seq: int, tokens: int, path: Path | None) -> tuple:
+        if path is None:
+            return ((("lock", key[0], seq), tokens),)
+        return tuple(((key[0], seg), int(n)) for seg, n in path)
+
+    def _count(self, tenant: str, n: int) -> None:
+        self._pinned += n
+        left = self._tenant_tokens.get(tenant, 0) + n
+        if left:
+            self._tenant_tokens[tenant] = left
+        else:
+            self._tenant_tokens.pop(tenant, None)  # zero-token locks leave no entry
 
     def set_waiting(self, key: ProgramKey, waiting: bool) -> None:
         """Record whether the lock's program has a turn waiting in the queue."""
@@ -215,8 +275,9 @@ class LockTable:
         self._expiry.clear()
         for heap in self._young:
             heap.clear()
-        self._tokens = 0
+        self._tokens = self._pinned = 0
         self._tenant_tokens.clear()
+        self._segments.clear()
         return out
 
     def pop_expired(self, now: float) -> list[Lock]:

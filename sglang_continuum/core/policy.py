@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 
 from .config import PolicyConfig
 from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
-from .lock_table import HostHolds, Lock, LockTable, ProgramKey, ProgramTable
+from .lock_table import HostHolds, Lock, LockTable, Path, ProgramKey, ProgramTable
 from .queue_order import QueueRanks
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
 from .ttl import ContentionGauge, TtlRules
@@ -52,7 +52,7 @@ class ContinuumPolicy:
         self._locks = LockTable()
         self._holds = HostHolds()
         self._stats = ToolStats(config.duration_window, config.cold_start_samples,
-                                config.max_tools)
+                                config.max_tools, tool_window=config.tool_window)
         self._queue_delay = QueueDelayWindow(config.queue_delay_window)
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
@@ -102,10 +102,11 @@ class ContinuumPolicy:
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
                   tool: str | None, last_turn: bool,
                   ttl_hint_s: float | None = None, open_ended: bool = False,
-                  p_continue: float = 1.0) -> LockDecision:
+                  p_continue: float = 1.0, path: Path | None = None) -> LockDecision:
         """A turn finished: decide whether and how long to lock its `context_tokens`.
-        Bounds in order: per_program_cap, tenant_share, lock_budget; a lock the program
-        holds counts as replaced. A turn of a program that already ended gets (0,
+        Bounds in order: per_program_cap (the context), lock_budget, tenant_share (the
+        tokens the locks pin: `path` as LockTable.add takes it); a lock the program holds
+        counts as replaced. A turn of a program that already ended gets (0,
         "last_turn"); the caller then drops any lock a concurrent turn set. `open_ended`:
         no last turn will be announced (PolicyConfig.open_cold_start_samples).
         `p_continue`: the probability the context is continued at all (an unproven
@@ -144,7 +145,7 @@ class ContinuumPolicy:
         if ttl <= 0:
             return LockDecision(0.0, reason)
         refusal = self._locks.refusal(key, context_tokens, self._program_cap,
-                                      self._tenant_cap, self._budget)
+                                      self._tenant_cap, self._budget, path)
         if refusal is not None:
             self._counts["refused"] += 1
             self._refused[refusal] = self._refused.get(refusal, 0) + 1
@@ -153,8 +154,9 @@ class ContinuumPolicy:
         return LockDecision(ttl, reason)
 
     def set_lock(self, key: ProgramKey, now: float, ttl_s: float, tokens: int,
-                 handle: object) -> object | None:
-        """The adapter holds `tokens` for `key` until now + ttl_s.
+                 handle: object, path: Path | None = None) -> object | None:
+        """The adapter holds `tokens` for `key` until now + ttl_s (`path`: the segments
+        it pins, LockTable.add).
 
         Returns the handle of a lock this one replaced (the caller releases it), or None.
         """
@@ -163,7 +165,7 @@ class ContinuumPolicy:
                              f"got ttl_s={ttl_s!r}, tokens={tokens!r}")
         program = self._programs.touch(key, now)
         previous = self._locks.add(key, now + ttl_s, tokens, handle, now,
-                                   program.first_arrival, program.waiting)
+                                   program.first_arrival, program.waiting, path)
         program.locked = True
         self._counts["set"] += 1
         return previous.handle if previous is not None else None

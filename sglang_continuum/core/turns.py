@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 from .inference import Arrival, ProgramInference
-from .lock_table import HostHolds, ProgramKey
+from .lock_table import HostHolds, Path, ProgramKey
 from .policy import ContinuumPolicy, LockDecision
 
 
@@ -24,6 +24,11 @@ class KvLocks(Protocol):
 
     def unlock(self, handle: object) -> None:
         """Release a handle that lock() returned; each handle is released once."""
+
+    def path(self, target: object) -> Path | None:
+        """(Optional.) What lock(target) would pin: (segment id, tokens) per tree node from the root
+        to `target`, so locks sharing a prefix count it once (LockTable); None: a cache
+        without shared prefixes, the lock pins its context alone."""
 
 
 class HostTier(KvLocks, Protocol):
@@ -97,13 +102,18 @@ def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float,
     nothing lockable, e.g. an empty prefix). Decide, lock, record, release the lock
     the new one replaced. After the program's last turn, a lock a concurrent turn set
     goes too."""
+    # path() is optional: a cache without shared prefixes may leave it out.
+    path_of = getattr(locks, "path", None)
+    path = path_of(target) if path_of is not None and target is not None \
+        and not last_turn else None
+    extra = {} if path is None else {"path": path}
     decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s,
-                                open_ended, p_continue)
+                                open_ended, p_continue, **extra)
     if decision.reason == "last_turn":
         drop(policy, locks, key)
     elif decision.ttl_s > 0 and target is not None:
         handle = locks.lock(target)
-        replaced = policy.set_lock(key, now, decision.ttl_s, context_tokens, handle)
+        replaced = policy.set_lock(key, now, decision.ttl_s, context_tokens, handle, **extra)
         if replaced is not None:
             locks.unlock(replaced)
     return decision

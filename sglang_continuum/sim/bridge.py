@@ -44,6 +44,11 @@ class ProgramLocks:
             del self._handles[index]
             self.cache.unlock(index)
 
+    def path(self, run: ProgramRun) -> None:
+        """``core.KvLocks.path``: programs share no prefix here; a lock pins its
+        program's context alone."""
+        return None
+
     def demote(self, handle: tuple[int, int]) -> tuple[int, int] | None:
         """``core.turns.HostTier.demote``: release, then move the program's prefix to
         the host tier unless another handle still holds it; the host handle keeps the

@@ -1,4 +1,4 @@
-"""End to end: tenants (cache_salt, else extra_key) cannot touch each other's
+"""End to end: tenants (cache_salt and extra_key, each its own) cannot touch each other's
 locks, and --continuum-tenant-share stops one tenant from crowding out another."""
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ def _settled(server, name):
     return server.metric(name)
 
 
-@pytest.mark.parametrize("other", [{"cache_salt": "tenant-b"}, {"extra_key": "tenant-b"}])
+# SGLang keeps cache_salt and extra_key apart (both are in its RadixKey): the same
+# string in the other field is another tenant; so is a long salt (hashed, core/tenants.py).
+@pytest.mark.parametrize("other", [{"cache_salt": "tenant-b"}, {"extra_key": "tenant-b"},
+                                   {"extra_key": "tenant-a"},
+                                   {"cache_salt": "tenant-a" + "x" * 200_000}],
+                         ids=["salt", "extra_key", "same_string_as_extra_key", "long_salt"])
 def test_other_tenant_cannot_consume_extend_or_release_a_lock(isolated, other):
     url = isolated.url
     pid = f"shared-{uuid.uuid4().hex[:6]}"

@@ -113,8 +113,8 @@ class RecordingPolicy:
         if attr not in LOGGED:
             return fn
 
-        def call(*args):
-            result = fn(*args)
+        def call(*args, **kwargs):  # keywords (a lock's path) are the cache's own: not compared
+            result = fn(*args, **kwargs)
             self._log.entries.append((attr, self._log.name(args), self._log.name(result)))
             return result
 

@@ -89,3 +89,60 @@ def test_estimates_and_tool_bound():
     stats.record("cd", 0.1)  # cd is now the most recent
     stats.record("grep", 2.0)  # evicts ls, the least recently recorded
     assert set(stats.estimates()) == {"cd", "grep"}
+
+
+def _traced_bytes(build):
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        kept = build()
+        gc.collect()
+        now, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return kept, now - base
+
+
+def test_tool_statistics_memory_is_bounded_by_the_config():
+    """Clients name tools: however many names and samples arrive, the statistics hold
+    at most duration_window + max_tools * tool_window samples of a few bytes each."""
+    from sglang_continuum.core import PolicyConfig
+
+    cfg = PolicyConfig(duration_window=2000, tool_window=200, max_tools=8)
+
+    def build():
+        stats = ToolStats(cfg.duration_window, cfg.cold_start_samples, cfg.max_tools,
+                          tool_window=cfg.tool_window)
+        for i in range(40 * 400):  # 40 tools, 400 samples each, one tool after another
+            stats.record(f"tool-{i // 400}", float(i % 97))
+        return stats
+
+    stats, used = _traced_bytes(build)
+    assert len(stats.estimates()) == cfg.max_tools
+    assert all(n == cfg.tool_window for n, _, _ in stats.estimates().values())
+    samples = cfg.duration_window + cfg.max_tools * cfg.tool_window
+    assert used <= 16 * samples + 4096 * (cfg.max_tools + 1), used
+
+
+def test_default_tool_statistics_bound_is_small():
+    """The defaults' worst case, at the bytes per sample a full window really costs."""
+    from sglang_continuum.core import PolicyConfig
+
+    cfg = PolicyConfig()
+    n = 5000
+
+    def build():
+        stats = ToolStats(n, 0)
+        for i in range(n):
+            stats.record(None, float(i % 97))
+        return stats
+
+    _, used = _traced_bytes(build)
+    per_sample = used / n
+    tool_window = getattr(cfg, "tool_window", cfg.duration_window)
+    worst = per_sample * (cfg.duration_window + cfg.max_tools * tool_window)
+    assert worst <= 8 * 2**20, f"{worst / 2**20:.0f} MiB"

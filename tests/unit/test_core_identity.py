@@ -216,3 +216,30 @@ def test_any_sequence_of_ids_is_read(kind):
     prompt, output = list(range(1000, 1100)), list(range(1100, 1110))
     t.record(("", "p"), kind(prompt), kind(output), now=0.0)
     assert t.continues("", kind(list(range(1000, 1120))), now=1.0) == ("", "p")
+
+
+def test_prompts_differing_where_no_sample_falls_keep_their_programs():
+    """Two programs whose prompts differ in one token between the sampled positions,
+    with the same first reply: each next turn finds its own program, never the other's
+    (the whole prefix is verified, not samples of it)."""
+    base = ids(5000, 11)
+    pa, pb = list(base), list(base)
+    pb[2500 + 7] = 1
+    out = ids(40, 12)
+    for position in (2500 + 7, 33, 4990):  # between samples, just after the head, near the end
+        pa, pb = list(base), list(base)
+        pb[position] = 1
+        t = IdentityTable()
+        t.record(("", "~B"), pb, out, now=1.0)
+        t.record(("", "~A"), pa, out, now=2.0)  # A finished last
+        assert t.continues("", pb + out + ids(200, 13), now=3.0) == ("", "~B")
+        assert t.continues("", pa + out + ids(200, 14), now=4.0) == ("", "~A")
+
+
+def test_a_lone_candidate_whose_prompt_differs_is_not_continued():
+    pa = ids(5000, 15)
+    pb = list(pa)
+    pb[2507] = 1
+    t = IdentityTable()
+    t.record(("", "~A"), pa, ids(40, 16), now=1.0)
+    assert t.continues("", pb + [7] * 300, now=2.0) is None

@@ -164,3 +164,44 @@ def test_below_one_half_a_request_without_an_id_keeps_a_scaled_head_start_under_
     # Under pressure it takes only locks of programs that began after it arrived.
     assert policy.release_for_pressure(None, 200.0, engine_idle=False) is None
     assert policy.release_for_pressure(None, 140.0, engine_idle=False)[1] == "young"
+
+
+def test_one_tenants_plain_traffic_does_not_stop_another_tenants_first_turn_locks():
+    """Tenant B floods plain single-turn requests (never continued); tenant A's agents'
+    first turns are continued. A's first turns still lock: each tenant learns its own
+    share, the shared one is only its prior."""
+    from sglang_continuum.core import FirstTurns
+
+    ft = FirstTurns()
+    for i in range(8):  # A: agents, their first turns continued
+        ft.finished(("a", f"~a{i}"), 0.0)
+        ft.continued(("a", f"~a{i}"))
+    for i in range(200):  # B: plain traffic, never continued
+        ft.finished(("b", f"~b{i}"), 1.0)
+    ft.expire(100.0, horizon_s=10.0)
+    assert ft.p_continue_for("a") >= 0.5
+    assert ft.p_continue_for("b") == 0.0
+
+
+def test_one_tenants_agents_do_not_make_another_tenants_plain_traffic_lock():
+    from sglang_continuum.core import FirstTurns
+
+    ft = FirstTurns()
+    for i in range(200):  # A: agents
+        ft.finished(("a", f"~a{i}"), 0.0)
+        ft.continued(("a", f"~a{i}"))
+    for i in range(8):  # B: a little plain traffic of its own
+        ft.finished(("b", f"~b{i}"), 1.0)
+    ft.expire(100.0, horizon_s=10.0)
+    assert ft.p_continue_for("a") >= 0.5
+    assert ft.p_continue_for("b") == 0.0
+
+
+def test_first_turn_tenants_are_bounded():
+    from sglang_continuum.core import FirstTurns
+
+    ft = FirstTurns(max_tenants=4)
+    for i in range(100):
+        ft.finished((f"t{i}", "~x"), 0.0)
+        ft.continued((f"t{i}", "~x"))
+    assert ft.tenants() <= 4

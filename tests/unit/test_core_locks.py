@@ -108,3 +108,80 @@ def test_clear_empties_every_index():
     assert keys(table.clear()) == [A, C]
     assert (len(table), table.tokens, table.tenant_tokens("t")) == (0, 0, 0)
     assert table.pop_expired(10.0) == [] and table.pop_youngest() is None
+
+
+class _SharedPrefixCache:
+    """KvLocks over a tree where every program's context is a shared system prompt
+    (one node) and a node of its own."""
+
+    def __init__(self, shared: int, own: int):
+        self.shared, self.own = shared, own
+        self.held = set()
+
+    def lock(self, target):
+        self.held.add(target)
+        return target
+
+    def unlock(self, handle):
+        self.held.discard(handle)
+
+    def path(self, target):
+        return [("system", self.shared), (target, self.own)]
+
+
+def _budget_policy(cap):
+    from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+
+    return ContinuumPolicy(PolicyConfig(mode="fixed", fixed_ttl_s=30.0,
+                                        per_program_max_fraction=1.0), cap)
+
+
+def test_lock_budget_counts_a_shared_prefix_once():
+    """40 programs, a 4k-token shared system prompt and 1k of their own each, a 100k
+    budget: the locks pin 4k + 40 x 1k = 44k tokens, so every lock fits."""
+    from sglang_continuum.core import turns
+
+    shared, own, programs, cap = 4000, 1000, 40, 100_000
+    p, cache = _budget_policy(cap), _SharedPrefixCache(shared, own)
+    reasons = []
+    for i in range(programs):
+        key = ("", f"prog{i}")
+        turns.arrive(p, key, float(i))
+        turns.admit(p, cache, key, float(i), waited_s=0.0, cached_tokens=0,
+                    input_tokens=shared + own)
+        d = turns.finish(p, cache, key, i + 0.5, context_tokens=shared + own, tool="bash",
+                         last_turn=False, ttl_hint_s=None, target=f"node{i}")
+        reasons.append(d.reason)
+    assert reasons == ["fixed"] * programs
+    assert p._locks.pinned == shared + own * programs
+    # Releasing locks gives back only what no other lock pins.
+    turns.drop(p, cache, ("", "prog0"))
+    assert p._locks.pinned == shared + own * (programs - 1)
+    for i in range(1, programs):
+        turns.drop(p, cache, ("", f"prog{i}"))
+    assert p._locks.pinned == p.snapshot().locked_tokens == 0 and not cache.held
+
+
+def test_a_full_budget_refuses_as_lock_budget_and_a_replaced_lock_is_freed():
+    from sglang_continuum.core import turns
+
+    p, cache = _budget_policy(10_000), _SharedPrefixCache(4000, 2000)
+    for i in range(3):  # 4000 + 3 x 2000 = 10,000 pinned: full
+        key = ("", f"p{i}")
+        turns.arrive(p, key, 0.0)
+        assert turns.finish(p, cache, key, 1.0, context_tokens=6000, tool=None,
+                            last_turn=False, ttl_hint_s=None,
+                            target=f"n{i}").reason == "fixed"
+    key = ("", "p3")
+    turns.arrive(p, key, 0.0)
+    # The default tenant share equals the budget: the refusal names the budget.
+    assert turns.finish(p, cache, key, 1.0, context_tokens=6000, tool=None,
+                        last_turn=False, ttl_hint_s=None,
+                        target="n3").reason == "lock_budget"
+    # p0's next turn replaces its own lock: its old node is freed, the new one fits.
+    turns.arrive(p, ("", "p0"), 2.0)
+    turns.admit(p, cache, ("", "p0"), 2.0, waited_s=0.0, cached_tokens=6000,
+                input_tokens=6000)
+    assert turns.finish(p, cache, ("", "p0"), 3.0, context_tokens=6000, tool=None,
+                        last_turn=False, ttl_hint_s=None, target="n0b").reason == "fixed"
+    assert p._locks.pinned == 10_000

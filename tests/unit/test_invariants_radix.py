@@ -54,6 +54,7 @@ from sglang_continuum.adapter.cache import ContinuumRadixCache  # noqa: E402
 from sglang_continuum.adapter.controller import Controller  # noqa: E402
 from sglang_continuum.core import PolicyConfig  # noqa: E402
 from sglang_continuum.adapter.settings import Settings  # noqa: E402
+from sglang_continuum.core.tenants import tenant  # noqa: E402
 
 POOL = 512
 MAX_INPUT = POOL // 4  # a lone request always fits once every lock has given way
@@ -117,13 +118,16 @@ class Program:
 
     @property
     def key(self):
-        return (self.tenant, self.pid)
+        # SGLang's namespaces: the same string as a salt or as an extra key is another
+        # tenant (core/tenants.py).
+        return (tenant(self.tenant, None) if self.salt else tenant(None, self.tenant),
+                self.pid)
 
 
 class LockLifecycle(RuleBasedStateMachine):
     """One server's worth of scheduler events, chosen at random."""
 
-    @initialize(policy=st.sampled_from(["fixed", "paper"]),
+    @initialize(policy=st.sampled_from(["hold", "fixed", "paper"]),
                 fixed_ttl=st.floats(0.5, 8.0), max_ttl=st.floats(1.0, 20.0),
                 budget=st.sampled_from([0.25, 0.5, 0.9]),
                 per_program=st.sampled_from([0.1, 0.25, 0.5]),
@@ -188,9 +192,9 @@ class LockLifecycle(RuleBasedStateMachine):
                                                            "1m", 1e9]),
           last=st.booleans())
     def new_program(self, tenant, pid, salt, n, max_new, ttl, last):
-        if any(p.key == (tenant, pid) and self._active(p) for p in self.programs):
-            return  # one live incarnation per key; reuse after its end is allowed
         prog = Program(tenant, pid, salt)
+        if any(p.key == prog.key and self._active(p) for p in self.programs):
+            return  # one live incarnation per key (second_client shares one)
         self.programs.append(prog)
         self._send_turn(prog, self._fresh(n), max_new, last, ttl, None)
 
@@ -268,7 +272,29 @@ class LockLifecycle(RuleBasedStateMachine):
         progs = [p for p in self.programs if self._active(p) and not p.inflight]
         progs[i % len(progs)].vanished = True
 
+    @precondition(lambda self: any(self._active(p) for p in self.programs))
+    @rule(i=st.integers(0, 99), n=st.integers(1, MAX_INPUT // 2), last=st.booleans())
+    def second_client(self, i, n, last):
+        """Another client sends a turn under the same program id (and tenant) with a
+        context of its own: one program key, two conversations."""
+        progs = [p for p in self.programs if self._active(p)]
+        self._send_turn(progs[i % len(progs)], self._fresh(n), 4, last, "30s", "bash")
+
     # --- scheduler side ----------------------------------------------------------------
+    @precondition(lambda self: self.running)
+    @rule(i=st.integers(0, 99))
+    def retract(self, i):
+        """Decode memory ran out and locks could not make room: SGLang retracts a
+        running request (ScheduleBatch.release_req: its KV released without an insert)
+        and queues it again, retracted; it is prefilled anew when admitted."""
+        req = self.running.pop(i % len(self.running))
+        release_kv_cache(req, self.cache, checkpoint=False)
+        req.reset_for_retract()
+        del req.output_ids[:]  # the harness re-prefills the prompt alone
+        self.ctl.on_queued(req, is_retracted=True)
+        self.waiting.append(req)
+        self.schedule()
+
     @rule(dt=st.sampled_from([0.0, 0.1, 0.5, 2.0, 7.0, 30.0]))
     def tick(self, dt):
         self.clock.t += dt
@@ -413,10 +439,16 @@ class LockLifecycle(RuleBasedStateMachine):
             assert prog is not None and prog.locked
             assert lock.tokens <= policy._program_cap
         snap = policy.snapshot()
+        # The bounds count what the TTL locks pin (each shared tree segment once): at
+        # least their paths' union, at most the sum of their contexts (the metric).
+        pinned = set()
+        for lock in table.values():
+            pinned.update(self.cache.path_device_indices(lock.handle.node).tolist())
         assert snap.locked_tokens == sum(lock.tokens for lock in table.values())
-        assert snap.locked_tokens <= policy._budget
-        for tenant in TENANTS:
-            assert policy._locks.tenant_tokens(tenant) <= policy._tenant_cap
+        assert len(pinned) <= policy._locks.pinned <= snap.locked_tokens
+        assert policy._locks.pinned <= policy._budget
+        for name in {key[0] for key in table}:
+            assert policy._locks.tenant_tokens(name) <= policy._tenant_cap
         ttl_max = self.settings.policy.max_ttl_s
         for lock in table.values():
             assert lock.expires_at - lock.set_at <= ttl_max + 1e-9
@@ -465,7 +497,8 @@ TestLockLifecycle = LockLifecycle.TestCase
 # reach memory pressure; these weighted walks of a few hundred events reach it in most.
 OPS = (("new_program", 12), ("next_turn", 30), ("duplicate_or_out_of_order_turn", 5),
        ("stock_request", 10), ("abort_waiting", 3), ("abort_running", 4),
-       ("program_vanishes", 3), ("tick", 10), ("decode", 8), ("finish", 25))
+       ("program_vanishes", 3), ("tick", 10), ("decode", 8), ("finish", 25),
+       ("second_client", 3), ("retract", 3))
 
 
 def _episode_step(m: LockLifecycle, rng: random.Random) -> None:
@@ -499,11 +532,15 @@ def _episode_step(m: LockLifecycle, rng: random.Random) -> None:
         m.decode(i, rng.randint(1, 8))
     elif name == "finish" and m.running:
         m.finish(i)
+    elif name == "second_client" and any(m._active(p) for p in m.programs):
+        m.second_client(i, rng.randint(16, MAX_INPUT // 2), rng.random() < 0.2)
+    elif name == "retract" and m.running:
+        m.retract(i)
 
 
 @settings(max_examples=int(os.environ.get("INVARIANT_EPISODES", "80")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(policy=st.sampled_from(["fixed", "paper"]), fixed_ttl=st.floats(0.5, 8.0),
+@given(policy=st.sampled_from(["hold", "fixed", "paper"]), fixed_ttl=st.floats(0.5, 8.0),
        max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
        per_program=st.sampled_from([0.1, 0.25, 0.5]), tenant_share=st.sampled_from([0.3, 1.0]),
        seed=st.integers(0, 2**32 - 1), steps=st.integers(50, 300),
@@ -542,7 +579,9 @@ def test_a_held_lock_is_protected_from_eviction():
     req.output_ids.append(7)
     req.finished_reason = FINISH_LENGTH(length=1)
     release_kv_cache(req, cache, checkpoint=True)
-    assert cache.protected_size() == 100 and ctl.policy.snapshot().locked_tokens == 101
+    # The bounds count what the lock pins (the tree path); the metric its context.
+    assert cache.protected_size() == ctl.policy._locks.pinned == 100
+    assert ctl.policy.snapshot().locked_tokens == 101
     cache.evict(EvictParams(num_tokens=POOL))
     assert cache.protected_size() == 100 and allocator.available_size() == POOL - 100
     clock.t += 5.5
