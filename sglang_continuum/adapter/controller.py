@@ -72,10 +72,17 @@ def tenant_of(req) -> str:
 
 class Controller:
     def __init__(self, cache, settings: Settings, capacity_tokens: int,
-                 export_metrics: bool = False, clock: Callable[[], float] = time.monotonic):
+                 export_metrics: bool = False, clock: Callable[[], float] = time.monotonic,
+                 shared_time: bool = False):
+        """`clock`: this process's clock. With `shared_time` (a server: adapter/cache.py)
+        it is read only on the entry rank, to stamp each step's StepTime
+        (adapter/step_time.py), and every decision takes the step's shared time from
+        on_step_time; without it (one process, tests) every event reads it."""
         self.cache = cache
         self.settings = settings
         self.clock = clock
+        self.shared_time = shared_time
+        self._step_now = 0.0  # the last shared step time; never moves back
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
         self.inference = ProgramInference(settings.first_turns == "learned") \
             if settings.infer_programs else None
@@ -98,10 +105,21 @@ class Controller:
     def attach(self, scheduler) -> None:
         self.tokenizer = getattr(scheduler, "tokenizer", None)
 
+    def now(self) -> float:
+        """The time every decision of this step uses: the step's shared time (identical
+        on every rank), or this process's clock when time is not shared."""
+        return self._step_now if self.shared_time else self.clock()
+
+    def on_step_time(self, now: float) -> None:
+        """The entry rank's time of the step whose inputs are being dispatched. A step
+        with no marker (input deferred during a pause) keeps the last one."""
+        if now > self._step_now:
+            self._step_now = now
+
     def on_queued(self, req, is_retracted: bool) -> None:
         if is_retracted:
             return  # keeps its first arrival; queue order puts it first anyway
-        now = self.clock()
+        now = self.now()
         setattr(req, _ARRIVAL, now)
         prog = program_of(req)
         if prog is not None:
@@ -116,7 +134,7 @@ class Controller:
         prog = program_of(req)
         if prog is None:
             return
-        now = self.clock()
+        now = self.now()
         turns.admit(self.policy, self.cache, prog.key, now,
                     waited_s=now - getattr(req, _ARRIVAL, now), cached_tokens=req.prefix_len,
                     input_tokens=len(req.origin_input_ids),
@@ -133,7 +151,7 @@ class Controller:
         if prog is None or not req.finished():
             return  # a plain request, or a retraction (the request will come back)
         key, hints = prog.key, prog.hints
-        now = self.clock()
+        now = self.now()
         from sglang.srt.managers.schedule_batch import FINISH_ABORT
 
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
@@ -180,7 +198,7 @@ class Controller:
 
     # --- every scheduler step -------------------------------------------------
     def tick(self) -> None:
-        now = self.clock()
+        now = self.now()
         turns.expire(self.policy, self.cache, now, self.inference)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
@@ -203,7 +221,7 @@ class Controller:
             return
         if not any((p := program_of(r)) is not None and p.proven for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
-        now = self.clock()
+        now = self.now()
         key_fn = self.policy.queue_key_fn()
 
         def key(r):
@@ -231,7 +249,7 @@ class Controller:
                                    turns_inferred=self.inference.matched)
 
     def _log_status(self) -> None:
-        snap = self.snapshot(self.clock())
+        snap = self.snapshot(self.now())
         line = json.dumps(snap.to_dict(), sort_keys=True)
         if line != self._last_status:
             self._last_status = line

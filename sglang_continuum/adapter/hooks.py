@@ -38,6 +38,29 @@ def after_release_aborted_request(result, self, req, *args, **kwargs):
         ctl.on_aborted(req)
 
 
+def around_poll_timeout_aborts(original, self, *args, **kwargs):
+    """On the entry rank (the only one SGLang polls its timeouts on): add this step's
+    time to the aborts that ride the step's broadcast to every rank."""
+    local_reqs = original(self, *args, **kwargs)
+    if (ctl := _ctl(self)) is not None and ctl.shared_time:
+        from sglang_continuum.adapter.step_time import StepTime
+
+        local_reqs = [*local_reqs, StepTime(float(ctl.clock()))]
+    return local_reqs
+
+
+def around_process_input_requests(original, self, recv_reqs, *args, **kwargs):
+    """On every rank: take the step's shared time out of its inputs before SGLang
+    dispatches them (its dispatcher knows no such type). The caller's list keeps the
+    marker: pipeline stages relay it onward."""
+    from sglang_continuum.adapter.step_time import split
+
+    now, reqs = split(recv_reqs)
+    if now is not None and (ctl := _ctl(self)) is not None:
+        ctl.on_step_time(now)
+    return original(self, reqs, *args, **kwargs)
+
+
 def before_get_next_batch_to_run(self, *args, **kwargs):
     if (ctl := _ctl(self)) is not None:
         ctl.tick()
@@ -100,6 +123,8 @@ HOOKS = (
     (f"{_SCHED}.__init__", after_scheduler_init, "AFTER"),
     (f"{_SCHED}._add_request_to_queue", after_add_request_to_queue, "AFTER"),
     (f"{_SCHED}._release_aborted_request", after_release_aborted_request, "AFTER"),
+    (f"{_SCHED}._poll_timeout_aborts", around_poll_timeout_aborts, "AROUND"),
+    (f"{_SCHED}.process_input_requests", around_process_input_requests, "AROUND"),
     (f"{_SCHED}.get_next_batch_to_run", before_get_next_batch_to_run, "BEFORE"),
     (f"{_POLICY}.calc_priority", after_calc_priority, "AFTER"),
     (f"{_ADDER}.add_one_req", around_add_one_req, "AROUND"),

@@ -65,6 +65,11 @@ MEMBERS: dict[str, tuple[str, ...]] = {
 PARAMETERS: dict[str, tuple[str, ...]] = {
     f"{_SCHED}._add_request_to_queue": ("req", "is_retracted"),
     f"{_SCHED}._release_aborted_request": ("req",),
+    # The step's shared time (adapter/step_time.py) rides local_reqs, which the entry
+    # rank's _poll_timeout_aborts result becomes, into process_input_requests.
+    f"{_SCHED}.process_input_requests": ("recv_reqs",),
+    "sglang.srt.managers.scheduler_components.request_receiver."
+    "SchedulerRequestReceiver.recv_requests": ("local_reqs",),
     f"{_ADDER}.add_one_req": ("req",),
     "sglang.srt.managers.schedule_policy.SchedulePolicy.calc_priority": ("waiting_queue",),
     f"{_TOKENIZER}._validate_one_request": ("obj",),
