@@ -141,6 +141,10 @@ class Controller:
                     preempted=bool(getattr(req, "is_retracted", False)))
 
     def on_aborted(self, req) -> None:
+        # A request refused at the queue's door (queue full, priority refused: a
+        # retryable 503) was never queued: its program is alive, its lock stays.
+        if not hasattr(req, _ARRIVAL):
+            return
         prog = program_of(req)
         if prog is not None:
             turns.drop(self.policy, self.cache, prog.key)
@@ -216,13 +220,24 @@ class Controller:
         return turns.relieve(self.policy, self.cache, prog.queue_key if prog else None,
                              getattr(head, _ARRIVAL, None), engine_idle)
 
-    def sort_waiting(self, waiting_queue: list) -> None:
+    def pressure_could_fit(self, head, deficit_tokens: float, engine_idle: bool) -> bool:
+        """Could the locks that may give way to `head` free `deficit_tokens` (the
+        tokens it lacks)? If not, none is released for it."""
+        prog = program_of(head)
+        return self.policy.pressure_could_fit(
+            deficit_tokens, prog.queue_key if prog else None,
+            getattr(head, _ARRIVAL, None), engine_idle)
+
+    def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None) -> None:
+        """Sort SGLang's waiting queue by the core's queue order. `priority_sign`
+        (--enable-priority-scheduling: SGLang's SchedulePolicy.priority_sign): the
+        request's priority first, as SGLang orders it, then the queue order."""
         if not self._programs_seen or not self.program_fcfs or len(waiting_queue) < 2:
             return
         if not any((p := program_of(r)) is not None and p.proven for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
         now = self.now()
-        key_fn = self.policy.queue_key_fn()
+        key_fn = self.policy.queue_key_fn(now)
 
         def key(r):
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
@@ -230,6 +245,12 @@ class Controller:
                 prog = program_of(r)
             return key_fn(prog.queue_key if prog else None, getattr(r, _ARRIVAL, now),
                           bool(r.is_retracted))
+
+        if priority_sign is not None:
+            order = key
+
+            def key(r):  # noqa: F811 (the priority goes in front of the queue order)
+                return ((getattr(r, "priority", None) or 0) * priority_sign, order(r))
 
         # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's
         # order) and calls key once per request, with no decorated copies.

@@ -68,7 +68,8 @@ def before_get_next_batch_to_run(self, *args, **kwargs):
 
 def after_calc_priority(result, self, waiting_queue, *args, **kwargs):
     if (ctl := _ctl(self)) is not None:
-        ctl.sort_waiting(waiting_queue)
+        ctl.sort_waiting(waiting_queue, self.priority_sign
+                         if getattr(self, "enable_priority_scheduling", False) else None)
 
 
 def around_add_one_req(original, self, req, *args, **kwargs):
@@ -79,14 +80,29 @@ def around_add_one_req(original, self, req, *args, **kwargs):
     if ctl is None:
         return result
     # Locks give way before anything else does: release the youngest program's
-    # lock and retry, until the request fits or no lock may go (see pressure_scope).
-    running = getattr(self, "running_batch", None)
-    idle = not self.can_run_list and (running is None or running.is_empty())
-    while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
-        result = original(self, req, *args, **kwargs)
+    # lock and retry, until the request fits or no lock may go (see pressure_scope);
+    # none goes when all that may go could not make room for it.
+    if result is AddReqResult.NO_TOKEN:
+        running = getattr(self, "running_batch", None)
+        idle = not self.can_run_list and (running is None or running.is_empty())
+        if ctl.pressure_could_fit(req, _deficit(self, req), idle):
+            while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
+                result = original(self, req, *args, **kwargs)
     if self.can_run_list and self.can_run_list[-1] is req:
         ctl.on_admitted(req)
     return result
+
+
+def _deficit(adder, req) -> float:
+    """Tokens the request lacks to be admitted, as PrefillAdder.add_one_req counts them
+    (its prompt past the cached prefix and its clipped output budget, against the
+    adder's remaining total), without the page and slot reserves: a lower bound."""
+    from sglang.srt.managers.schedule_policy import CLIP_MAX_NEW_TOKENS
+
+    max_new = min(max(req.sampling_params.max_new_tokens - len(req.output_ids), 0),
+                  CLIP_MAX_NEW_TOKENS)
+    need = len(req.full_untruncated_fill_ids) - req.prefix_len + max_new
+    return need - adder.rem_total_tokens
 
 
 def around_check_decode_mem(original, self, *args, **kwargs):

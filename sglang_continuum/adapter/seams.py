@@ -29,11 +29,14 @@ _DPC = "sglang.srt.managers.data_parallel_controller.DataParallelController"
 # Dotted object -> members the adapter reads or calls on it (or on its instances).
 MEMBERS: dict[str, tuple[str, ...]] = {
     _SCHED: ("tree_cache", "waiting_queue", "running_batch", "tokenizer", "server_args"),
-    _ADDER: ("can_run_list", "running_batch"),
+    _ADDER: ("can_run_list", "running_batch", "rem_total_tokens"),
+    "sglang.srt.managers.schedule_policy": ("CLIP_MAX_NEW_TOKENS",),
+    "sglang.srt.managers.schedule_policy.SchedulePolicy": (
+        "enable_priority_scheduling", "priority_sign"),
     _BATCH: ("is_empty", "check_decode_mem"),
     _REQ: ("rid", "sampling_params", "origin_input_ids", "output_ids", "prefix_len",
            "last_node", "finished", "finished_reason", "is_retracted", "routing_key",
-           "cache_salt", "extra_key"),
+           "cache_salt", "extra_key", "full_untruncated_fill_ids", "priority"),
     "sglang.srt.sampling.sampling_params.SamplingParams": ("custom_params",),
     _TOKENIZER: ("server_args",),
     _CACHE: ("lock", "unlock", "on_release", "reset", "is_root", "disable",

@@ -31,7 +31,7 @@ class SimPolicy:
     sort_fn: Callable[[list[Request], float, "PrefixCache"], None] | None = None
 
     def queue_key(self, req: Request, now: float) -> tuple:
-        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted)
+        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache") -> None:
         if self.sort_fn is not None:
