@@ -87,7 +87,7 @@ def key_fn(lookup: Callable[[object], Program | None], config,
         if program_key is None:
             return queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
                              overdue_before)
-        return queue_key(lookup(program_key), arrival, preempted, fcfs, cap, plain,
+        return queue_key(lookup(program_key), arrival, preempted, fcfs, cap, "fcfs",
                          overdue_before)
 
     return key
