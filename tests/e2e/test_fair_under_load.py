@@ -68,9 +68,8 @@ def test_a_plain_request_waits_at_most_the_age_cap_under_sustained_agent_load(se
     threads = [threading.Thread(target=agent, args=(i,)) for i in range(AGENTS)]
     for t in threads:
         t.start()
-    assert running.wait(DEADLINE_S)  # agents have locks and queued turns
-    server.wait_metric("sglang_continuum_active_locks", lambda v: v >= AGENTS - 1,
-                       DEADLINE_S)
+    assert running.wait(DEADLINE_S)  # an agent holds a lock: its next turn ranks first
+    server.wait_metric("sglang_continuum_active_locks", lambda v: v >= 1, DEADLINE_S)
     sent = time.monotonic()
     generate(server.url, plain_ids, OUT, timeout=DEADLINE_S)
     finished = time.monotonic()
