@@ -139,7 +139,9 @@ def make_factory(settings_loader):
                                "time: the cost model prices a lapse as a prefill. Run "
                                "`sglang-continuum-profile --host-reload` and "
                                "name its file as prefill_profile in --continuum-config.")
+        # Time is shared: every rank decides from the entry rank's step time.
         cache.continuum = Controller(cache, settings, capacity_tokens=capacity,
+                                     shared_time=True,
                                      export_metrics=ctx.tp_rank == 0
                                      and bool(ctx.params.enable_metrics),
                                      metric_labels=_metric_labels(ctx))

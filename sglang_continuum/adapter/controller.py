@@ -78,10 +78,16 @@ def tenant_of(req) -> str:
 class Controller:
     def __init__(self, cache, settings: Settings, capacity_tokens: int,
                  export_metrics: bool = False, clock: Callable[[], float] = time.monotonic,
-                 metric_labels: Optional[dict] = None):
+                 metric_labels: Optional[dict] = None, shared_time: bool = False):
+        """`clock`: this process's clock. With `shared_time` (a server: adapter/cache.py)
+        it is read only on the entry rank, to stamp each step's StepTime
+        (adapter/step_time.py), and every decision takes the step's shared time from
+        on_step_time; without it (one process, tests) every event reads it."""
         self.cache = cache
         self.settings = settings
         self.clock = clock
+        self.shared_time = shared_time
+        self._step_now = 0.0  # the last shared step time; never moves back
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
         self.inference = ProgramInference(settings.first_turns == "learned") \
             if settings.infer_programs else None
@@ -111,10 +117,21 @@ class Controller:
             getattr(getattr(scheduler, "server_args", None), "tool_call_parser", None),
             self.tokenizer)
 
+    def now(self) -> float:
+        """The time every decision of this step uses: the step's shared time (identical
+        on every rank), or this process's clock when time is not shared."""
+        return self._step_now if self.shared_time else self.clock()
+
+    def on_step_time(self, now: float) -> None:
+        """The entry rank's time of the step whose inputs are being dispatched. A step
+        with no marker (input deferred during a pause) keeps the last one."""
+        if now > self._step_now:
+            self._step_now = now
+
     def on_queued(self, req, is_retracted: bool) -> None:
         if is_retracted:
             return  # keeps its first arrival; queue order puts it first anyway
-        now = self.clock()
+        now = self.now()
         setattr(req, _ARRIVAL, now)
         prog = program_of(req)
         if prog is not None:
@@ -129,7 +146,7 @@ class Controller:
         prog = program_of(req)
         if prog is None:
             return
-        now = self.clock()
+        now = self.now()
         hit = turns.admit(self.policy, self.cache, prog.key, now,
                           waited_s=now - getattr(req, _ARRIVAL, now),
                           cached_tokens=req.prefix_len, input_tokens=len(req.origin_input_ids),
@@ -138,6 +155,10 @@ class Controller:
             setattr(req, _LOCK_HIT, True)
 
     def on_aborted(self, req) -> None:
+        # A request refused at the queue's door (queue full, priority refused: a
+        # retryable 503) was never queued: its program is alive, its lock stays.
+        if not hasattr(req, _ARRIVAL):
+            return
         prog = program_of(req)
         if prog is not None:
             turns.drop(self.policy, self.cache, prog.key)
@@ -150,7 +171,7 @@ class Controller:
                 feedback.attach(req, feedback.report(None, None, False, 0.0, 0, None))
             return  # a plain request, or a retraction (the request will come back)
         key, hints = prog.key, prog.hints
-        now = self.clock()
+        now = self.now()
         from sglang.srt.managers.schedule_batch import FINISH_ABORT
 
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
@@ -211,7 +232,7 @@ class Controller:
 
     # --- every scheduler step -------------------------------------------------
     def tick(self) -> None:
-        now = self.clock()
+        now = self.now()
         turns.expire(self.policy, self.cache, now, self.inference)
         if self.metrics is not None and now >= self._next_metrics:
             self._next_metrics = now + 0.25  # an idle scheduler still wakes each second
@@ -229,13 +250,24 @@ class Controller:
         return turns.relieve(self.policy, self.cache, prog.queue_key if prog else None,
                              getattr(head, _ARRIVAL, None), engine_idle)
 
-    def sort_waiting(self, waiting_queue: list) -> None:
+    def pressure_could_fit(self, head, deficit_tokens: float, engine_idle: bool) -> bool:
+        """Could the locks that may give way to `head` free `deficit_tokens` (the
+        tokens it lacks)? If not, none is released for it."""
+        prog = program_of(head)
+        return self.policy.pressure_could_fit(
+            deficit_tokens, prog.queue_key if prog else None,
+            getattr(head, _ARRIVAL, None), engine_idle)
+
+    def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None) -> None:
+        """Sort SGLang's waiting queue by the core's queue order. `priority_sign`
+        (--enable-priority-scheduling: SGLang's SchedulePolicy.priority_sign): the
+        request's priority first, as SGLang orders it, then the queue order."""
         if not self._programs_seen or not self.program_fcfs or len(waiting_queue) < 2:
             return
         if not any((p := program_of(r)) is not None and p.proven for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
-        now = self.clock()
-        key_fn = self.policy.queue_key_fn()
+        now = self.now()
+        key_fn = self.policy.queue_key_fn(now)
 
         def key(r):
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
@@ -243,6 +275,12 @@ class Controller:
                 prog = program_of(r)
             return key_fn(prog.queue_key if prog else None, getattr(r, _ARRIVAL, now),
                           bool(r.is_retracted))
+
+        if priority_sign is not None:
+            order = key
+
+            def key(r):  # noqa: F811 (the priority goes in front of the queue order)
+                return ((getattr(r, "priority", None) or 0) * priority_sign, order(r))
 
         # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's
         # order) and calls key once per request, with no decorated copies.
@@ -262,7 +300,7 @@ class Controller:
                                    turns_inferred=self.inference.matched)
 
     def _log_status(self) -> None:
-        snap = self.snapshot(self.clock())
+        snap = self.snapshot(self.now())
         line = json.dumps(snap.to_dict(), sort_keys=True)
         if line != self._last_status:
             self._last_status = line

@@ -40,6 +40,29 @@ def after_release_aborted_request(result, self, req, *args, **kwargs):
         ctl.on_aborted(req)
 
 
+def around_poll_timeout_aborts(original, self, *args, **kwargs):
+    """On the entry rank (the only one SGLang polls its timeouts on): add this step's
+    time to the aborts that ride the step's broadcast to every rank."""
+    local_reqs = original(self, *args, **kwargs)
+    if (ctl := _ctl(self)) is not None and ctl.shared_time:
+        from sglang_continuum.adapter.step_time import StepTime
+
+        local_reqs = [*local_reqs, StepTime(float(ctl.clock()))]
+    return local_reqs
+
+
+def around_process_input_requests(original, self, recv_reqs, *args, **kwargs):
+    """On every rank: take the step's shared time out of its inputs before SGLang
+    dispatches them (its dispatcher knows no such type). The caller's list keeps the
+    marker: pipeline stages relay it onward."""
+    from sglang_continuum.adapter.step_time import split
+
+    now, reqs = split(recv_reqs)
+    if now is not None and (ctl := _ctl(self)) is not None:
+        ctl.on_step_time(now)
+    return original(self, reqs, *args, **kwargs)
+
+
 def before_get_next_batch_to_run(self, *args, **kwargs):
     if (ctl := _ctl(self)) is not None:
         ctl.tick()
@@ -47,7 +70,8 @@ def before_get_next_batch_to_run(self, *args, **kwargs):
 
 def after_calc_priority(result, self, waiting_queue, *args, **kwargs):
     if (ctl := _ctl(self)) is not None:
-        ctl.sort_waiting(waiting_queue)
+        ctl.sort_waiting(waiting_queue, self.priority_sign
+                         if getattr(self, "enable_priority_scheduling", False) else None)
 
 
 def around_add_one_req(original, self, req, *args, **kwargs):
@@ -58,14 +82,29 @@ def around_add_one_req(original, self, req, *args, **kwargs):
     if ctl is None:
         return result
     # Locks give way before anything else does: release the youngest program's
-    # lock and retry, until the request fits or no lock may go (see pressure_scope).
-    running = getattr(self, "running_batch", None)
-    idle = not self.can_run_list and (running is None or running.is_empty())
-    while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
-        result = original(self, req, *args, **kwargs)
+    # lock and retry, until the request fits or no lock may go (see pressure_scope);
+    # none goes when all that may go could not make room for it.
+    if result is AddReqResult.NO_TOKEN:
+        running = getattr(self, "running_batch", None)
+        idle = not self.can_run_list and (running is None or running.is_empty())
+        if ctl.pressure_could_fit(req, _deficit(self, req), idle):
+            while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
+                result = original(self, req, *args, **kwargs)
     if self.can_run_list and self.can_run_list[-1] is req:
         ctl.on_admitted(req)
     return result
+
+
+def _deficit(adder, req) -> float:
+    """Tokens the request lacks to be admitted, as PrefillAdder.add_one_req counts them
+    (its prompt past the cached prefix and its clipped output budget, against the
+    adder's remaining total), without the page and slot reserves: a lower bound."""
+    from sglang.srt.managers.schedule_policy import CLIP_MAX_NEW_TOKENS
+
+    max_new = min(max(req.sampling_params.max_new_tokens - len(req.output_ids), 0),
+                  CLIP_MAX_NEW_TOKENS)
+    need = len(req.full_untruncated_fill_ids) - req.prefix_len + max_new
+    return need - adder.rem_total_tokens
 
 
 def around_check_decode_mem(original, self, *args, **kwargs):
@@ -102,6 +141,8 @@ HOOKS = (
     (f"{_SCHED}.__init__", after_scheduler_init, "AFTER"),
     (f"{_SCHED}._add_request_to_queue", after_add_request_to_queue, "AFTER"),
     (f"{_SCHED}._release_aborted_request", after_release_aborted_request, "AFTER"),
+    (f"{_SCHED}._poll_timeout_aborts", around_poll_timeout_aborts, "AROUND"),
+    (f"{_SCHED}.process_input_requests", around_process_input_requests, "AROUND"),
     (f"{_SCHED}.get_next_batch_to_run", before_get_next_batch_to_run, "BEFORE"),
     (f"{_POLICY}.calc_priority", after_calc_priority, "AFTER"),
     (f"{_ADDER}.add_one_req", around_add_one_req, "AROUND"),

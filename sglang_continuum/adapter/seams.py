@@ -29,11 +29,14 @@ _DPC = "sglang.srt.managers.data_parallel_controller.DataParallelController"
 # Dotted object -> members the adapter reads or calls on it (or on its instances).
 MEMBERS: dict[str, tuple[str, ...]] = {
     _SCHED: ("tree_cache", "waiting_queue", "running_batch", "tokenizer", "server_args"),
-    _ADDER: ("can_run_list", "running_batch"),
+    _ADDER: ("can_run_list", "running_batch", "rem_total_tokens"),
+    "sglang.srt.managers.schedule_policy": ("CLIP_MAX_NEW_TOKENS",),
+    "sglang.srt.managers.schedule_policy.SchedulePolicy": (
+        "enable_priority_scheduling", "priority_sign"),
     _BATCH: ("is_empty", "check_decode_mem"),
     _REQ: ("rid", "sampling_params", "origin_input_ids", "output_ids", "prefix_len",
            "last_node", "finished", "finished_reason", "is_retracted", "routing_key",
-           "cache_salt", "extra_key", "customized_info"),
+           "cache_salt", "extra_key", "customized_info", "full_untruncated_fill_ids", "priority"),
     "sglang.srt.sampling.sampling_params.SamplingParams": ("custom_params",),
     _TOKENIZER: ("server_args",),
     _CACHE: ("lock", "unlock", "on_release", "reset", "is_root", "disable",
@@ -68,6 +71,11 @@ MEMBERS: dict[str, tuple[str, ...]] = {
 PARAMETERS: dict[str, tuple[str, ...]] = {
     f"{_SCHED}._add_request_to_queue": ("req", "is_retracted"),
     f"{_SCHED}._release_aborted_request": ("req",),
+    # The step's shared time (adapter/step_time.py) rides local_reqs, which the entry
+    # rank's _poll_timeout_aborts result becomes, into process_input_requests.
+    f"{_SCHED}.process_input_requests": ("recv_reqs",),
+    "sglang.srt.managers.scheduler_components.request_receiver."
+    "SchedulerRequestReceiver.recv_requests": ("local_reqs",),
     f"{_ADDER}.add_one_req": ("req",),
     "sglang.srt.managers.schedule_policy.SchedulePolicy.calc_priority": ("waiting_queue",),
     f"{_TOKENIZER}._validate_one_request": ("obj",),

@@ -280,24 +280,40 @@ class LockTable:
         self._segments.clear()
         return out
 
-    def pop_expired(self, now: float) -> list[Lock]:
+    def pop_expired(self, now: float, park_limit_s: float = math.inf) -> list[Lock]:
         """Remove and return locks with expires_at < now, earliest first.
 
         A lock whose program is waiting is parked instead: it stays until the turn is
-        admitted, dropped, or its program stops waiting.
+        admitted, dropped, or its program stops waiting, but never past expires_at +
+        `park_limit_s`.
         """
         out = []
         heap = self._expiry
         while heap and heap[0][0] < now:
-            _, seq, key = heapq.heappop(heap)
+            due, seq, key = heapq.heappop(heap)
             lock = self._locks.get(key)
             if lock is None or lock.seq != seq:
                 continue
             if lock.waiting:
-                lock.parked = True
-                continue
+                deadline = lock.expires_at + park_limit_s
+                if due < deadline:
+                    lock.parked = True
+                    if deadline < math.inf:  # back in the heap at its last moment
+                        heapq.heappush(heap, (deadline, seq, key))
+                    continue
             out.append(self.pop(key))
         return out
+
+    def tokens_younger_than(self, younger_than: float, enough: float = math.inf) -> int:
+        """Tokens of the locks pop_youngest(younger_than) could remove, summed until
+        `enough` is reached. A scan: only when the head request does not fit."""
+        total = 0
+        for lock in self._locks.values():
+            if lock.first_arrival > younger_than:
+                total += lock.tokens
+                if total >= enough:
+                    break
+        return total
 
     def oldest(self) -> Lock | None:
         """The lock held longest (without a gap: a lock that replaced another counts
@@ -341,8 +357,8 @@ class LockTable:
         lock = self._locks.get(key)
         if lock is None or lock.seq != seq:
             return False
-        if waiting is None:
-            return not lock.parked
+        if waiting is None:  # an expiry entry: a parked lock keeps its deadline's
+            return True
         return lock.waiting == waiting
 
 

@@ -164,8 +164,12 @@ class ContinuumPolicy:
             raise ValueError(f"set_lock: expected ttl_s > 0 and tokens >= 0, "
                              f"got ttl_s={ttl_s!r}, tokens={tokens!r}")
         program = self._programs.touch(key, now)
+        # The pressure order ranks the lock by its program's age, capped as the queue
+        # caps it: a program id kept alive for hours counts as at most one age cap older
+        # than the lock, so it cannot hold against every younger program forever.
+        age_from = max(program.first_arrival, now - self.config.queue_age_cap_s)
         previous = self._locks.add(key, now + ttl_s, tokens, handle, now,
-                                   program.first_arrival, program.waiting, path)
+                                   age_from, program.waiting, path)
         program.locked = True
         self._counts["set"] += 1
         return previous.handle if previous is not None else None
@@ -173,9 +177,11 @@ class ContinuumPolicy:
     # Lock release -----------------------------------------------------------------------
 
     def expired(self, now: float) -> list[tuple[ProgramKey, object]]:
-        """Remove and return locks past their TTL, except those of waiting programs."""
+        """Remove and return locks past their TTL, except those of waiting programs,
+        which are parked for at most one age cap more (the waiting turn is overdue by
+        then, and goes by its rank, not by its lock)."""
         out = []
-        for lock in self._locks.pop_expired(now):
+        for lock in self._locks.pop_expired(now, self.config.queue_age_cap_s):
             self._counts["lapsed"] += 1
             self._unlocked(lock)
             out.append((lock.key, lock.handle))
@@ -191,20 +197,42 @@ class ContinuumPolicy:
         idle (locks never starve it). A head without a program id is bounded by its
         queue rank (QueueRanks.plain_bound)."""
         self._contention.pressed()
-        bound = -math.inf
-        if self.config.pressure_scope == "younger" and not engine_idle:
-            program = self._programs.get(head) if head is not None else None
-            if program is not None:
-                bound = program.first_arrival
-            elif head_arrival is not None:
-                bound = head_arrival if head is not None else \
-                    self._ranks.plain_bound(head_arrival)
-        lock = self._locks.pop_youngest(bound)
+        lock = self._locks.pop_youngest(self._pressure_bound(head, head_arrival,
+                                                             engine_idle))
         if lock is None:
             return None
         self._counts["released_pressure"] += 1
         self._unlocked(lock)
         return lock.key, lock.handle
+
+    def pressure_could_fit(self, deficit_tokens: float, head: ProgramKey | None = None,
+                           head_arrival: float | None = None,
+                           engine_idle: bool = True) -> bool:
+        """Could releasing every lock that may give way to this head (release_for_pressure)
+        free `deficit_tokens`? Each lock counts its whole context (an upper bound: a
+        prefix that running requests or other locks share frees nothing). False: release
+        none, the head would not fit anyway and the locks would go for nothing."""
+        if not deficit_tokens > 0:
+            return True
+        bound = self._pressure_bound(head, head_arrival, engine_idle)
+        return self._locks.tokens_younger_than(bound, deficit_tokens) >= deficit_tokens
+
+    def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
+                        engine_idle: bool) -> float:
+        """Locks of programs whose (capped) age is after this give way to the head. The
+        head's program counts at its queue rank (first arrival, at most one age cap
+        before the head's arrival), a head without a program id at QueueRanks.plain_bound."""
+        if self.config.pressure_scope != "younger" or engine_idle:
+            return -math.inf
+        program = self._programs.get(head) if head is not None else None
+        if program is not None:
+            bound = program.first_arrival
+            if head_arrival is not None:
+                bound = max(bound, head_arrival - self.config.queue_age_cap_s)
+            return bound
+        if head_arrival is None:
+            return -math.inf
+        return head_arrival if head is not None else self._ranks.plain_bound(head_arrival)
 
     def drop_oldest(self) -> tuple[ProgramKey, object] | None:
         """Drop the lock held longest, of a program with no waiting turn first, as a
@@ -250,16 +278,20 @@ class ContinuumPolicy:
     # Queue order and estimates --------------------------------------------------------
 
     def queue_key(self, key: ProgramKey | None, arrival: float,
-                  preempted: bool) -> tuple[int, int, float, float]:
-        """Sort key of a waiting request; see queue_order.queue_key. It needs no clock:
-        a waiting program's lock persists until admission, so it is in TTL iff locked."""
-        return self._ranks.key(key, arrival, preempted)
+                  preempted: bool, now: float | None = None) -> tuple[int, int, float, float]:
+        """Sort key of a waiting request; see queue_order.queue_key. A waiting program's
+        lock persists until admission (or one age cap past its TTL), so it is in TTL iff
+        locked. With `now`, a request waiting longer than the age cap is overdue."""
+        if now is None:
+            return self._ranks.key(key, arrival, preempted)
+        return self._ranks.key_at(now)(key, arrival, preempted)
 
-    def queue_key_fn(self) -> Callable[[ProgramKey | None, float, bool],
-                                        tuple[int, int, float, float]]:
+    def queue_key_fn(self, now: float | None = None
+                     ) -> Callable[[ProgramKey | None, float, bool],
+                                   tuple[int, int, float, float]]:
         """queue_key as one function for sorting a whole queue (queue_order.key_fn);
-        fetch it per sort: it changes with set_first_turn_share."""
-        return self._ranks.key
+        fetch it per sort: it changes with set_first_turn_share and with `now`."""
+        return self._ranks.key if now is None else self._ranks.key_at(now)
 
     def set_first_turn_share(self, share: float) -> None:
         """The learned share of requests without a program id that a later prompt

@@ -1,5 +1,6 @@
-"""Waiting-queue order: preempted first, then programs inside their TTL, then (with
-``plain="ahead"``) requests without a program, then program FCFS.
+"""Waiting-queue order: preempted first, then requests that waited longer than the age
+cap (by rank), then programs inside their TTL, then (with ``plain="ahead"``) requests
+without a program, then program FCFS.
 
 A pure key function (like SGLang's eviction priorities): the scheduler sorts by it.
 """
@@ -13,13 +14,20 @@ from .inference import AGENT_SHARE
 from .lock_table import Program
 
 PREEMPTED, NOT_PREEMPTED = 0, 1
-IN_TTL, PLAIN, NOT_IN_TTL = 0, 1, 2
+OVERDUE, IN_TTL, PLAIN, NOT_IN_TTL = -1, 0, 1, 2
 
 
 def queue_key(program: Program | None, arrival: float, preempted: bool,
               program_fcfs: bool = True, age_cap_s: float = math.inf,
-              plain: str = "fcfs") -> tuple[int, int, float, float]:
+              plain: str = "fcfs", overdue_before: float = -math.inf
+              ) -> tuple[int, int, float, float]:
     """(preempted tier, TTL tier, rank time, request arrival); smaller first.
+
+    A request that arrived before `overdue_before` (now minus the age cap: it waited
+    longer than the cap) is OVERDUE, ahead of every tier but the preempted one and
+    ordered by its rank among overdue requests: a turn of a program that began after
+    it never goes first, holding a lock or not (its rank is at least its program's
+    first arrival, later than the overdue request's arrival and so its rank).
 
     The rank time is the program's first arrival, but never more than `age_cap_s` before
     the request's own arrival: a request is overtaken only by turns that arrived less
@@ -34,18 +42,23 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     turn that holds no lock.
     """
     tier = PREEMPTED if preempted else NOT_PREEMPTED
+    overdue = arrival < overdue_before
     if program is None:
         if plain == "ahead":
-            return (tier, PLAIN, arrival, arrival)
+            return (tier, OVERDUE if overdue else PLAIN, -math.inf if overdue else arrival,
+                    arrival)
         if not program_fcfs:  # plain FCFS: no head start over turns ranked by arrival
-            return (tier, NOT_IN_TTL, arrival, arrival)
-        return (tier, NOT_IN_TTL, plain_rank(arrival, plain, age_cap_s), arrival)
+            return (tier, OVERDUE if overdue else NOT_IN_TTL, arrival, arrival)
+        return (tier, OVERDUE if overdue else NOT_IN_TTL,
+                plain_rank(arrival, plain, age_cap_s), arrival)
     if program_fcfs:
         rank = program.first_arrival
         if arrival - age_cap_s > rank:
             rank = arrival - age_cap_s
     else:
         rank = arrival
+    if overdue:
+        return (tier, OVERDUE, rank, arrival)
     return (tier, IN_TTL if program.locked else NOT_IN_TTL, rank, arrival)
 
 
@@ -59,19 +72,23 @@ def plain_rank(arrival: float, plain: str, age_cap_s: float) -> float:
 
 
 def key_fn(lookup: Callable[[object], Program | None], config,
-           plain_cap_s: float | None = None
+           plain_cap_s: float | None = None, now: float | None = None
            ) -> Callable[[object, float, bool], tuple[int, int, float, float]]:
     """queue_key(program key, arrival, preempted) over a program table's ``lookup``
     (None for a request without a program id: ranked by ``config.plain_requests``, with
     ``plain_cap_s`` in place of the age cap when given; an unknown key is a new program,
-    ranked at its own arrival)."""
+    ranked at its own arrival). With `now`, requests that have waited longer than the
+    age cap are overdue (queue_key)."""
     fcfs, cap, plain = config.program_fcfs, config.queue_age_cap_s, config.plain_requests
     plain_cap = cap if plain_cap_s is None else plain_cap_s
+    overdue_before = -math.inf if now is None else now - cap
 
     def key(program_key, arrival: float, preempted: bool) -> tuple[int, int, float, float]:
         if program_key is None:
-            return queue_key(None, arrival, preempted, fcfs, plain_cap, plain)
-        return queue_key(lookup(program_key), arrival, preempted, fcfs, cap)
+            return queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
+                             overdue_before)
+        return queue_key(lookup(program_key), arrival, preempted, fcfs, cap, "fcfs",
+                         overdue_before)
 
     return key
 
@@ -97,6 +114,10 @@ class QueueRanks:
         self.share = share
         self.plain_cap_s = self._config.queue_age_cap_s * (1.0 - share)
         self.key = key_fn(self._lookup, self._config, self.plain_cap_s)
+
+    def key_at(self, now: float):
+        """The key function at `now`: requests waiting longer than the age cap first."""
+        return key_fn(self._lookup, self._config, self.plain_cap_s, now)
 
     def plain_bound(self, arrival: float) -> float:
         """The first arrival a request without a program id counts as under pressure

@@ -37,7 +37,7 @@ class SimPolicy:
     host_room_any: bool = False
 
     def queue_key(self, req: Request, now: float) -> tuple:
-        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted)
+        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache",
                     prefilled: int = 0) -> None:

@@ -118,7 +118,11 @@ def test_abort_and_last_turn_release(ctl):
     r1 = req("r1", "p", ttl="60s")
     ctl.on_queued(r1, False)
     ctl.on_release(r1, checkpointed=True)
-    ctl.on_aborted(req("r2", "p"))
+    # A queued turn is aborted (one refused before it was queued keeps the lock:
+    # test_fairness.py).
+    r2 = req("r2", "p")
+    ctl.on_queued(r2, False)
+    ctl.on_aborted(r2)
     assert ctl.cache.unlocked == [("lock", "node-r1")]
     last = req("r3", "q", ttl="60s", last=True)
     ctl.on_queued(last, False)

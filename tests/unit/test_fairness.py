@@ -1,0 +1,206 @@
+"""Fair under sustained load: what the age cap bounds, across tiers and under pressure,
+driven through the Controller and the overlay's hooks (fake cache, fake requests)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from sglang_continuum.adapter import hooks
+from sglang_continuum.adapter.controller import Controller
+from sglang_continuum.adapter.settings import Settings
+from sglang_continuum.core import ContinuumPolicy, PolicyConfig
+from tests.unit.test_controller import Clock, FakeCache, req
+
+CAP = 180.0  # the default queue age cap
+
+
+def make(**config):
+    clock = Clock()
+    cfg = dict(per_program_max_fraction=0.5, queue_age_cap_s=CAP)
+    cfg.update(config)
+    ctl = Controller(FakeCache(), Settings(PolicyConfig(**cfg)), capacity_tokens=1000,
+                     clock=clock)
+    return ctl, clock
+
+
+def finished_turn(ctl, r):
+    ctl.on_queued(r, False)
+    ctl.on_admitted(r)
+    ctl.on_release(r, checkpointed=True)
+
+
+def test_an_overdue_request_goes_before_a_younger_programs_turn_holding_a_lock():
+    ctl, clock = make()
+    plain = req("plain")  # waits from t=100
+    ctl.on_queued(plain, False)
+    clock.t += CAP + 10  # a program begins after it and locks its context
+    finished_turn(ctl, req("a1", "agent", ttl="60s"))
+    clock.t += 1
+    nxt = req("a2", "agent")
+    ctl.on_queued(nxt, False)
+    queue = [nxt, plain]
+    ctl.sort_waiting(queue)
+    assert [r.rid for r in queue] == ["plain", "a2"]
+
+
+def test_a_request_within_the_age_cap_still_lets_a_locked_turn_go_first():
+    ctl, clock = make()
+    plain = req("plain")
+    ctl.on_queued(plain, False)
+    clock.t += 5
+    finished_turn(ctl, req("a1", "agent", ttl="60s"))
+    nxt = req("a2", "agent")
+    ctl.on_queued(nxt, False)
+    queue = [plain, nxt]
+    ctl.sort_waiting(queue)
+    assert [r.rid for r in queue] == ["a2", "plain"]
+
+
+def test_a_parked_lock_lapses_one_age_cap_after_its_ttl():
+    ctl, clock = make()
+    finished_turn(ctl, req("a1", "agent", ttl="60s"))
+    clock.t += 1
+    ctl.on_queued(req("a2", "agent"), False)  # its next turn waits: the lock is parked
+    clock.t += 60
+    ctl.tick()
+    assert ctl.cache.unlocked == []
+    clock.t += CAP - 2  # still inside TTL + cap
+    ctl.tick()
+    assert ctl.cache.unlocked == []
+    clock.t += 2
+    ctl.tick()
+    assert ctl.cache.unlocked == [("lock", "node-a1")]
+    assert ctl.snapshot().locks_lapsed == 1
+
+
+def _pressure_policy():
+    return ContinuumPolicy(PolicyConfig(pressure_scope="younger", queue_age_cap_s=CAP,
+                                        per_program_max_fraction=1.0,
+                                        lock_budget_fraction=1.0), capacity_tokens=10_000)
+
+
+def test_a_long_lived_program_id_gives_way_to_a_head_waiting_since_before_its_lock():
+    pol = _pressure_policy()
+    old, young = ("", "old"), ("", "young")
+    pol.on_arrival(old, 0.0)  # one program id kept alive for hours
+    pol.on_admitted(old, 0.0)
+    pol.on_arrival(young, 5000.0)  # began long after it
+    # the young program's head has waited since 9990; the old one locks at 10000
+    pol.on_finish(old, 10_000.0, 100, "bash", False, ttl_hint_s=60.0)
+    pol.set_lock(old, 10_000.0, 60.0, 100, "old-lock")
+    got = pol.release_for_pressure(young, 9990.0, engine_idle=False)
+    assert got is not None and got[1] == "old-lock"
+
+
+def test_a_young_program_still_keeps_its_lock_from_an_old_programs_head():
+    pol = _pressure_policy()
+    old, young = ("", "old"), ("", "young")
+    pol.on_arrival(old, 0.0)
+    pol.on_arrival(young, 9990.0)
+    pol.on_admitted(young, 9990.0)
+    pol.on_finish(young, 10_000.0, 100, "bash", False, ttl_hint_s=60.0)
+    pol.set_lock(young, 10_000.0, 60.0, 100, "young-lock")
+    pol.on_finish(old, 10_000.0, 100, "bash", False, ttl_hint_s=60.0)
+    pol.set_lock(old, 10_000.0, 60.0, 100, "old-lock")
+    # old's head (arrived at 10001, ranks at 9821) takes young's lock, not the reverse
+    assert pol.release_for_pressure(young, 10_001.0, engine_idle=False) is None
+    assert pol.release_for_pressure(old, 10_001.0, engine_idle=False)[1] == "young-lock"
+
+
+class Adder:
+    """What around_add_one_req reads of SGLang's PrefillAdder."""
+
+    def __init__(self, ctl, free):
+        self.tree_cache = SimpleNamespace(continuum=ctl)
+        self.can_run_list, self.running_batch = [], None
+        self.free = free
+        self.ctl = ctl
+
+    @property
+    def rem_total_tokens(self):  # free slots plus what released locks made evictable
+        return self.free + sum(1000 for h in self.ctl.cache.unlocked)
+
+
+def _head(n_in, max_new=8):
+    head = req("head", n_in=n_in)
+    head.full_untruncated_fill_ids = head.origin_input_ids
+    head.output_ids = []
+    head.sampling_params.max_new_tokens = max_new
+    return head
+
+
+def _with_locks(n):
+    ctl, clock = make(per_program_max_fraction=1.0, lock_budget_fraction=1.0)
+    ctl.policy = ContinuumPolicy(ctl.settings.policy, capacity_tokens=100_000)
+    for i in range(n):
+        finished_turn(ctl, req(f"r{i}", f"p{i}", n_in=990, ttl="60s"))
+    return ctl
+
+
+def test_locks_do_not_give_way_when_all_of_them_could_not_fit_the_head():
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    ctl = _with_locks(2)  # 2 locks of 1,000 tokens; the head lacks 2,500
+    adder = Adder(ctl, free=500)
+    head = _head(3000 - 8)
+    ctl.on_queued(head, False)
+
+    def original(self, r, *a, **k):
+        return AddReqResult.CONTINUE if self.rem_total_tokens > 3000 else AddReqResult.NO_TOKEN
+
+    assert hooks.around_add_one_req(original, adder, head, False, None) \
+        is AddReqResult.NO_TOKEN
+    assert ctl.cache.unlocked == [] and ctl.snapshot().active_locks == 2
+
+
+def test_locks_give_way_one_at_a_time_when_they_can_fit_the_head():
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    ctl = _with_locks(3)  # the head lacks 1,500: two of the three locks go
+    adder = Adder(ctl, free=1500)
+    head = _head(3000 - 8)
+    ctl.on_queued(head, False)
+
+    def original(self, r, *a, **k):
+        if self.rem_total_tokens > 3000:
+            self.can_run_list.append(r)
+            return AddReqResult.CONTINUE
+        return AddReqResult.NO_TOKEN
+
+    assert hooks.around_add_one_req(original, adder, head, False, None) \
+        is AddReqResult.CONTINUE
+    assert len(ctl.cache.unlocked) == 2 and ctl.snapshot().active_locks == 1
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_priority_scheduling_orders_by_priority_then_program_order(sign):
+    ctl, clock = make()
+    finished_turn(ctl, req("a1", "agent", ttl="60s"))
+    locked = req("a2", "agent")
+    ctl.on_queued(locked, False)
+    clock.t += 1
+    urgent = req("urgent")
+    ctl.on_queued(urgent, False)
+    locked.priority, urgent.priority = 5 * sign, 1 * sign  # urgent first either way
+    other = req("b1", "other")
+    other.priority = 5 * sign
+    ctl.on_queued(other, False)
+    queue = [other, locked, urgent]
+    policy = SimpleNamespace(tree_cache=SimpleNamespace(continuum=ctl),
+                             enable_priority_scheduling=True, priority_sign=sign)
+    hooks.after_calc_priority(None, policy, queue)
+    assert [r.rid for r in queue] == ["urgent", "a2", "b1"]
+
+
+def test_a_request_refused_at_the_queue_door_keeps_its_programs_lock():
+    ctl, clock = make()
+    finished_turn(ctl, req("a1", "agent", ttl="60s"))
+    refused = req("a2", "agent")  # queue full: SGLang aborts it before queueing it
+    ctl.on_aborted(refused)
+    assert ctl.cache.unlocked == [] and ctl.snapshot().active_locks == 1
+    queued = req("a3", "agent")  # a queued turn that is aborted drops it
+    ctl.on_queued(queued, False)
+    ctl.on_aborted(queued)
+    assert ctl.cache.unlocked == [("lock", "node-a1")]
