@@ -23,7 +23,6 @@ use (``custom_params``, ``session_id``, ``routing_key``, ``cache_salt``, ``extra
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from sglang_continuum.launcher.server import stop_process_group
 
 # Failover in about a second, stickiness on a loaded machine: a request to a dead worker
 # fails to connect, its circuit breaker opens on that one failure and the retry (backoff
@@ -100,15 +101,4 @@ def run_until_healthy(argv: list[str], worker_urls: list[str], port: int, log_pa
             time.sleep(poll_s)
         yield url
     finally:
-        _stop(proc, timeout=15)
-
-
-def _stop(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the gateway's process group (its own session); SIGKILL after timeout."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc, timeout=15)
