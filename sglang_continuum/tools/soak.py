@@ -47,6 +47,7 @@ LOCK_HINT = "600s"
 FAULT_HINT = "3s"
 VANISH_HINTS = ("1s", "3s", 2.5)  # a vanished program's lock lapses soon after the run
 LONG_SALT_CHARS = 100 * 1024
+RSS_CSV_EVERY_S = 10.0
 # The scheduler's RSS is flat when, from the end of the warm-up to the end of the run, it
 # grew by at most this much (allocator pools and Python's free lists still settle then).
 RSS_TOLERANCE_FRACTION = 0.05
@@ -103,7 +104,8 @@ class SoakReport:
             f"{self.programs_finished}; turns served {self.turns_served} (vanishing programs "
             f"included)",
             "faults injected: " + (", ".join(f"{k} {self.faults[k]}" for k in FAULTS)),
-            f"failed well-formed requests: {len(self.failures)}",
+            f"failed well-formed requests: {len(self.failures)}"
+            + "".join(f"\n  {who}: {why:.160}" for who, why in self.failures[:5]),
             f"max wait {self.max_wait_s:.2f} s (while locks were held: "
             f"{self.max_wait_with_locks_s:.2f} s)",
             f"locked tokens after settle {self.final_locked_tokens:.0f}; KV used tokens "
@@ -158,8 +160,12 @@ def _metric(url: str, name: str) -> float:
 class Soak:
     def __init__(self, url: str, seed: int = 0, max_new: int = 8, tool_s: float = 1.0,
                  ttl_hints=(None, "1s", "3s", 2.5), age_cap_s: float = 180.0,
-                 server_group: int | None = None):
+                 server_group: int | None = None, overlay: bool = True,
+                 long_salts: bool = True, rss_csv: Path | None = None):
         self.server_group = server_group  # the server's process group (scheduler RSS)
+        self.overlay = overlay  # False: a stock server (--continuum-disable), no lock gauges
+        self.long_salts = long_salts
+        self.rss_csv = rss_csv  # one "seconds,rss_bytes" row every RSS_CSV_EVERY_S
         self.url = url
         self.rng = random.Random(seed)
         self.max_new = max_new
@@ -221,7 +227,7 @@ class Soak:
         if not vanish:
             self._count("programs_started")
         salt = None
-        if rng.random() < 0.2:  # a tenant with a long salt, a fresh one each program
+        if self.long_salts and rng.random() < 0.2:  # a long-salt tenant, fresh per program
             salt = f"{uuid.uuid4().hex}-" + "s" * (LONG_SALT_CHARS + rng.randrange(4096))
             self._count("long_salt_programs")
         turns = rng.randint(2, 4)
@@ -356,9 +362,19 @@ class Soak:
             except Exception as e:  # a fault scenario's own socket error: record it
                 self._fail("worker", f"{type(e).__name__}: {e}")
 
-    def _watch(self, warm_at: float) -> None:
+    def _overlay_metric(self, name: str) -> float:
+        return _metric(self.url, name) if self.overlay else 0.0
+
+    def _watch(self, start: float, warm_at: float) -> None:
+        csv = self.rss_csv.open("w") if self.rss_csv else None
+        next_row = start
         while not self._stop.wait(1.0):
             rss = scheduler_rss(self.server_group)
+            now = time.monotonic()
+            if csv and now >= next_row:
+                csv.write(f"{now - start:.0f},{rss}\n")
+                csv.flush()
+                next_row = now + RSS_CSV_EVERY_S
             with self._lock:
                 rep = self.report
                 rep.rss_max = max(rep.rss_max, rss)
@@ -366,11 +382,13 @@ class Soak:
                     rep.rss_warm = rss
             try:
                 ok = requests.get(f"{self.url}/health", timeout=20).status_code == 200
-                self._locked_now = _metric(self.url, "sglang_continuum_locked_tokens")
+                self._locked_now = self._overlay_metric("sglang_continuum_locked_tokens")
             except (requests.RequestException, KeyError):
                 ok = False
             if not ok:
                 self._count("health_failures")
+        if csv:
+            csv.close()
 
     def probe_used_tokens(self) -> float:
         """Serve one fresh stock request (it refreshes SGLang's gauges) and read
@@ -383,10 +401,10 @@ class Soak:
     def run(self, seconds: float, concurrency: int, settle_timeout: float = 120) -> SoakReport:
         self.report.idle_used_tokens = self.probe_used_tokens()
         self.report.rss_start = scheduler_rss(self.server_group)
-        dropped = _metric(self.url, "sglang_continuum_locks_dropped_total")
+        dropped = self._overlay_metric("sglang_continuum_locks_dropped_total")
         start = time.monotonic()
         deadline = start + seconds
-        watcher = threading.Thread(target=self._watch, args=(start + seconds / 10,),
+        watcher = threading.Thread(target=self._watch, args=(start, start + seconds / 10),
                                    daemon=True)
         watcher.start()
         workers = [threading.Thread(target=self._worker, args=(self.rng.randrange(1 << 30),
@@ -400,7 +418,7 @@ class Soak:
         watcher.join()
         self._settle(settle_timeout)
         rep = self.report
-        rep.locks_dropped = _metric(self.url, "sglang_continuum_locks_dropped_total") - dropped
+        rep.locks_dropped = self._overlay_metric("sglang_continuum_locks_dropped_total") - dropped
         rep.rss_end = scheduler_rss(self.server_group)
         rep.rss_warm = rep.rss_warm or rep.rss_start
         rep.rss_max = max(rep.rss_max, rep.rss_end)
@@ -410,7 +428,7 @@ class Soak:
         t0 = time.monotonic()
         rep = self.report
         while True:
-            rep.final_locked_tokens = _metric(self.url, "sglang_continuum_locked_tokens")
+            rep.final_locked_tokens = self._overlay_metric("sglang_continuum_locked_tokens")
             rep.final_used_tokens = self.probe_used_tokens()
             if rep.final_locked_tokens == 0 and rep.final_used_tokens <= rep.idle_used_tokens:
                 break
@@ -447,11 +465,22 @@ def main(argv: list[str] | None = None) -> int:
                     help="the server's queue age cap (queue_age_cap_s): plain requests' "
                     "worst wait must stay within it")
     ap.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "sglang-continuum-soak")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for the started server (repeat it); "
+                    "--server-arg=--continuum-disable soaks stock SGLang (a bisect)")
+    ap.add_argument("--no-long-salts", action="store_true",
+                    help="no tenants with 100 KiB cache salts (a bisect)")
+    ap.add_argument("--rss-csv", type=Path,
+                    help=f"write the schedulers' RSS every {RSS_CSV_EVERY_S:.0f} s "
+                    "(seconds,bytes) to this file")
     args = ap.parse_args(argv)
+    server_args = SOAK_SERVER_ARGS + args.server_arg
+    overlay = "--continuum-disable" not in server_args
 
     def go(url: str, alive=lambda: True, group=None) -> int:
-        rep = Soak(url, seed=args.seed, age_cap_s=args.age_cap, server_group=group).run(
-            args.minutes * 60, args.concurrency)
+        rep = Soak(url, seed=args.seed, age_cap_s=args.age_cap, server_group=group,
+                   overlay=overlay, long_salts=not args.no_long_salts,
+                   rss_csv=args.rss_csv).run(args.minutes * 60, args.concurrency)
         for line in rep.lines():
             print(line, flush=True)
         bad = bool(rep.leaks or rep.failures or not alive() or not rep.rss_flat
@@ -463,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         return go(args.url.rstrip("/"), group=args.server_pgid)
     from sglang_continuum.launcher.server import launch
 
-    with launch(SOAK_SERVER_ARGS, args.log_dir, name="soak",
+    with launch(server_args, args.log_dir, name="soak",
                 timeout=args.start_timeout) as server:
         return go(server.url, server.alive, os.getpgid(server.proc.pid))
 
