@@ -211,15 +211,19 @@ class ContinuumPolicy:
 
     def pressure_could_fit(self, deficit_tokens: float, head: ProgramKey | None = None,
                            head_arrival: float | None = None,
-                           engine_idle: bool = True) -> bool:
+                           engine_idle: bool = True, head_path: Path | None = None) -> bool:
         """Could releasing every lock that may give way to this head (release_for_pressure)
-        free `deficit_tokens`? Each lock counts its whole context (an upper bound: a
-        prefix that running requests or other locks share frees nothing). False: release
-        none, the head would not fit anyway and the locks would go for nothing."""
+        free `deficit_tokens`? The locks count the tokens they pin, as the lock budget
+        does: a prefix several of them share once, and none that a lock staying behind
+        or the head's own matched prefix (`head_path`, as set_lock takes a path: SGLang
+        pins it while it checks the fit) also pins. Still an upper bound: running
+        requests may hold some. False: release none, the head would not fit anyway and
+        the locks would go for nothing."""
         if not deficit_tokens > 0:
             return True
         bound = self._pressure_bound(head, head_arrival, engine_idle)
-        return self._locks.tokens_younger_than(bound, deficit_tokens) >= deficit_tokens
+        return self._locks.tokens_younger_than(bound, deficit_tokens,
+                                               head_path) >= deficit_tokens
 
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
                         engine_idle: bool) -> float:
