@@ -252,11 +252,15 @@ class Controller:
 
     def pressure_could_fit(self, head, deficit_tokens: float, engine_idle: bool) -> bool:
         """Could the locks that may give way to `head` free `deficit_tokens` (the
-        tokens it lacks)? If not, none is released for it."""
+        tokens it lacks)? If not, none is released for it. The head's matched prefix
+        frees nothing: PrefillAdder pins it while it checks the fit."""
         prog = program_of(head)
+        node, path_of = getattr(head, "last_node", None), getattr(self.cache, "path", None)
+        path = path_of(node) if path_of is not None and node is not None \
+            and not self.cache.is_root(node) else None
         return self.policy.pressure_could_fit(
             deficit_tokens, prog.queue_key if prog else None,
-            getattr(head, _ARRIVAL, None), engine_idle)
+            getattr(head, _ARRIVAL, None), engine_idle, path)
 
     def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None) -> None:
         """Sort SGLang's waiting queue by the core's queue order. `priority_sign`

@@ -52,6 +52,13 @@ class PolicyConfig:
     # so these bound the statistics' memory at 16 B x (duration_window + max_tools x
     # tool_window), 2.3 MB by default. 2,048 samples still resolve a p99.9.
     tool_window: int = 2048
+    # Each tenant's own duration windows (ToolStats): one tenant's traffic then sets
+    # only its own TTLs once it has more than cold_start_samples of a tool. Windows of
+    # tenant_window samples, for its last tenant_tools tools (one: all its durations),
+    # for the last max_tool_tenants tenants: 16 B x 32 x 8 x 512, 2.1 MB more.
+    tenant_window: int = 512
+    tenant_tools: int = 8
+    max_tool_tenants: int = 32
     queue_delay_window: int = 256
     program_fcfs: bool = True
     # Program FCFS ranks a turn by its program's first arrival, but never more than this
@@ -116,6 +123,9 @@ class PolicyConfig:
         _integer(self, "open_cold_start_samples", low=0)
         _integer(self, "duration_window", low=1)
         _integer(self, "tool_window", low=1)
+        _integer(self, "tenant_window", low=1)
+        _integer(self, "tenant_tools", low=1)
+        _integer(self, "max_tool_tenants", low=1)
         _integer(self, "queue_delay_window", low=1)
         _integer(self, "max_programs", low=1)
         _integer(self, "max_tools", low=1)

@@ -36,7 +36,8 @@ class SortedWindow:
     window costs 16 bytes per value (8 sorted, 8 in order), not a Python float each.
     """
 
-    __slots__ = ("_size", "_ring", "_head", "_buf", "_n", "_view", "adds", "memo")
+    __slots__ = ("_size", "_ring", "_head", "_buf", "_n", "_view", "adds", "memo",
+                 "owner", "run")
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -48,6 +49,8 @@ class SortedWindow:
         self._view: np.ndarray | None = None  # sorted()'s answer until the next add()
         self.adds = 0      # values added since construction (a version stamp)
         self.memo = None   # a reader's derived state (e.g. a PricedTable), its own to refresh
+        self.owner = None  # a writer's label of the newest values (ToolStats: the tenant)
+        self.run = 0       # how many of the newest values in a row carry that label
 
     def __len__(self) -> int:
         return self._n
@@ -99,7 +102,8 @@ class SortedWindow:
 
 
 class ToolStats:
-    """Durations of tool calls, per tool and overall, over sliding windows.
+    """Durations of tool calls, per tool and overall, over sliding windows, shared by
+    every tenant and per tenant.
 
     `cold_start_samples` (K) picks the CDF: a tool's own window once it holds more than
     K samples, the global window before that (and for unknown tools).
@@ -107,24 +111,44 @@ class ToolStats:
     kept; the least recently recorded goes first. Tool names come from clients, so this
     bounds the memory: at most 16 bytes x (window + max_tools x tool_window), plus the
     names (64 characters at most).
+
+    Per tenant. The shared windows mix every tenant's durations, so one tenant's traffic
+    would move the TTLs of all. Each tenant (a bounded string, core/tenants.py) also
+    keeps windows of its own: one for each of its last `tenant_tools` tools (None: all
+    its durations), of `tenant_window` samples, for the last `max_tenants` tenants
+    recorded (at most 16 bytes x max_tenants x tenant_tools x tenant_window more). A
+    tenant reads its own window of a tool once it holds more than K samples; before
+    that the shared windows are its prior. A shared window that holds only this
+    tenant's durations is read instead of its own (the same samples, more of them), so
+    a server with one tenant decides as with shared windows alone.
     """
 
     def __init__(self, window: int, cold_start_samples: int, max_tools: int = 1024,
-                 tool_window: int | None = None) -> None:
+                 tool_window: int | None = None, tenant_window: int = 512,
+                 tenant_tools: int = 8, max_tenants: int = 32) -> None:
         self._window = window if tool_window is None else tool_window
         self._k = cold_start_samples
         self._max_tools = max_tools
         self._global = SortedWindow(window)
         self._tools: OrderedDict[str, SortedWindow] = OrderedDict()
         self._total = 0
+        self._tenant_window = tenant_window
+        self._tenant_tools = tenant_tools
+        self._max_tenants = max_tenants
+        # tenant -> its windows by tool (None: all its durations), least recent first
+        self._tenants: OrderedDict[str, OrderedDict[str | None, SortedWindow]] = \
+            OrderedDict()
 
-    def record(self, tool: str | None, seconds: float) -> None:
-        """Add one duration; NaN/inf are ignored, negatives (clock skew) count as 0."""
+    def record(self, tool: str | None, seconds: float, tenant: str | None = None) -> None:
+        """Add one duration (of `tenant`, None: no tenant's own windows); NaN/inf are
+        ignored, negatives (clock skew) count as 0."""
         if not math.isfinite(seconds):
             return
         seconds = max(0.0, float(seconds))
-        self._global.add(seconds)
+        self._add_shared(self._global, seconds, tenant)
         self._total += 1
+        if tenant is not None:
+            self._record_own(tenant, tool, seconds)
         if tool is None:
             return
         window = self._tools.get(tool)
@@ -134,26 +158,63 @@ class ToolStats:
             window = self._tools[tool] = SortedWindow(self._window)
         else:
             self._tools.move_to_end(tool)
+        self._add_shared(window, seconds, tenant)
+
+    @staticmethod
+    def _add_shared(window: SortedWindow, seconds: float, tenant: str | None) -> None:
         window.add(seconds)
+        if window.owner == tenant:
+            window.run += 1
+        else:
+            window.owner, window.run = tenant, 1
 
-    def sorted_samples(self, tool: str | None) -> np.ndarray:
+    def _record_own(self, tenant: str, tool: str | None, seconds: float) -> None:
+        own = self._tenants.get(tenant)
+        if own is None:
+            if len(self._tenants) >= self._max_tenants:
+                self._tenants.popitem(last=False)
+            own = self._tenants[tenant] = OrderedDict()
+        else:
+            self._tenants.move_to_end(tenant)
+        # The tool's window first, the tenant's all-durations window last: the latter is
+        # then the most recent and never the one a new tool evicts.
+        for name in ((tool, None) if tool is not None else (None,)):
+            window = own.get(name)
+            if window is None:
+                if len(own) >= self._tenant_tools:
+                    own.popitem(last=False)
+                window = own[name] = SortedWindow(self._tenant_window)
+            else:
+                own.move_to_end(name)
+            window.add(seconds)
+
+    def sorted_samples(self, tool: str | None, tenant: str | None = None) -> np.ndarray:
         """The sorted samples the cost model should use for `tool` (cold-start rule)."""
-        return self.window(tool).sorted()
+        return self.window(tool, tenant).sorted()
 
-    def window(self, tool: str | None) -> SortedWindow:
-        """The window sorted_samples(tool) reads: the tool's own past K samples, else the
-        global one."""
-        window = self._tools.get(tool) if tool is not None else None
-        if window is not None and len(window) > self._k:
-            return window
-        return self._global
+    def window(self, tool: str | None, tenant: str | None = None) -> SortedWindow:
+        """The window sorted_samples(tool, tenant) reads: the tool's own past K samples,
+        else the global one; for a tenant, its own window of the tool (tool None: of all
+        its durations) past K samples first, unless that shared window is all its own."""
+        shared = self._tools.get(tool) if tool is not None else self._global
+        if shared is not None and len(shared) <= self._k:
+            shared = None
+        if tenant is not None and not self._sole(shared, tenant):
+            own = self._tenants.get(tenant)
+            window = own.get(tool) if own is not None else None
+            if window is not None and len(window) > self._k:
+                return window
+        return shared if shared is not None else self._global
 
-    def quantile(self, tool: str | None, q: float) -> float:
-        """Nearest-rank q-quantile of the window sorted_samples(tool) reads (NaN: none)."""
-        window = self._tools.get(tool) if tool is not None else None
-        if window is None or len(window) <= self._k:
-            window = self._global
-        return window.quantile(q)
+    @staticmethod
+    def _sole(window: SortedWindow | None, tenant: str) -> bool:
+        """Whether every sample `window` holds is `tenant`'s."""
+        return window is not None and window.owner == tenant and window.run >= len(window)
+
+    def quantile(self, tool: str | None, q: float, tenant: str | None = None) -> float:
+        """Nearest-rank q-quantile of the window sorted_samples(tool, tenant) reads
+        (NaN: none)."""
+        return self.window(tool, tenant).quantile(q)
 
     def horizon(self, q: float, prior_mean_s: float, cap_s: float) -> float:
         """The global window's q-quantile (Exp(prior_mean_s)'s before any samples),
@@ -163,19 +224,28 @@ class ToolStats:
             value = -prior_mean_s * math.log(1.0 - q)
         return min(value, cap_s)
 
-    def count(self, tool: str | None) -> int:
-        """Samples held for `tool` (None: the global window)."""
+    def count(self, tool: str | None, tenant: str | None = None) -> int:
+        """Samples held for `tool` (None: the global window; with `tenant`, in that
+        tenant's own windows)."""
+        if tenant is not None:
+            own = self._tenants.get(tenant)
+            window = own.get(tool) if own is not None else None
+            return len(window) if window is not None else 0
         if tool is None:
             return len(self._global)
         window = self._tools.get(tool)
         return len(window) if window is not None else 0
+
+    def tenants(self) -> int:
+        """Tenants with windows of their own."""
+        return len(self._tenants)
 
     def total(self) -> int:
         """Durations recorded since construction (not capped by the window)."""
         return self._total
 
     def estimates(self) -> dict[str, tuple[int, float, float]]:
-        """Per tool: (samples held, p50 seconds, p90 seconds)."""
+        """Per tool (the shared windows): (samples held, p50 seconds, p90 seconds)."""
         return {tool: (len(w), w.quantile(0.5), w.quantile(0.9))
                 for tool, w in self._tools.items()}
 

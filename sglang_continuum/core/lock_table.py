@@ -304,13 +304,27 @@ class LockTable:
             out.append(self.pop(key))
         return out
 
-    def tokens_younger_than(self, younger_than: float, enough: float = math.inf) -> int:
-        """Tokens of the locks pop_youngest(younger_than) could remove, summed until
-        `enough` is reached. A scan: only when the head request does not fit."""
-        total = 0
+    def tokens_younger_than(self, younger_than: float, enough: float = math.inf,
+                            kept: Path | None = None) -> int:
+        """Tokens that removing every lock pop_youngest(younger_than) could remove would
+        unpin, summed until `enough` is reached: each segment once, and only the segments
+        no other lock pins (a shared prefix that an older lock also holds stays pinned),
+        nor `kept` (segments pinned anyway, as add() takes a path: the waiting head's
+        matched prefix). A scan: only when the head request does not fit."""
+        removed: dict[tuple, int] = {}  # segment -> the removable locks that pin it
         for lock in self._locks.values():
             if lock.first_arrival > younger_than:
-                total += lock.tokens
+                for seg, _ in lock.path:
+                    removed[seg] = removed.get(seg, 0) + 1
+        # A path's segment is keyed (tenant, id) (_segments_of); tree node ids are unique
+        # across tenants, so the id alone names it.
+        kept_ids = {seg for seg, _ in kept} if kept else ()
+        total = 0
+        segments = self._segments
+        for seg, locks in removed.items():
+            held, tokens = segments[seg]
+            if held == locks and not (len(seg) == 2 and seg[1] in kept_ids):
+                total += tokens
                 if total >= enough:
                     break
         return total

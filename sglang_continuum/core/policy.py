@@ -52,7 +52,10 @@ class ContinuumPolicy:
         self._locks = LockTable()
         self._holds = HostHolds()
         self._stats = ToolStats(config.duration_window, config.cold_start_samples,
-                                config.max_tools, tool_window=config.tool_window)
+                                config.max_tools, tool_window=config.tool_window,
+                                tenant_window=config.tenant_window,
+                                tenant_tools=config.tenant_tools,
+                                max_tenants=config.max_tool_tenants)
         self._queue_delay = QueueDelayWindow(config.queue_delay_window)
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
@@ -76,7 +79,7 @@ class ContinuumPolicy:
         self._ended.pop(key, None)  # a turn after the end starts the key afresh
         program = self._programs.touch(key, now)
         if program.last_finish is not None:
-            self._stats.record(program.last_tool, now - program.last_finish)
+            self._stats.record(program.last_tool, now - program.last_finish, key[0])
             program.last_finish = None
         program.finished = False
         program.waiting = True
@@ -140,7 +143,8 @@ class ContinuumPolicy:
                                  f"got {ttl_hint_s!r}")
             ttl, reason = min(ttl_hint_s, self.config.max_ttl_s), "hint"
         else:
-            ttl, reason = self._ttl_source(tool, context_tokens, open_ended, p_continue)
+            ttl, reason = self._ttl_source(tool, context_tokens, open_ended, p_continue,
+                                           key[0])
         self._tau.add(ttl)
         if ttl <= 0:
             return LockDecision(0.0, reason)
@@ -207,15 +211,19 @@ class ContinuumPolicy:
 
     def pressure_could_fit(self, deficit_tokens: float, head: ProgramKey | None = None,
                            head_arrival: float | None = None,
-                           engine_idle: bool = True) -> bool:
+                           engine_idle: bool = True, head_path: Path | None = None) -> bool:
         """Could releasing every lock that may give way to this head (release_for_pressure)
-        free `deficit_tokens`? Each lock counts its whole context (an upper bound: a
-        prefix that running requests or other locks share frees nothing). False: release
-        none, the head would not fit anyway and the locks would go for nothing."""
+        free `deficit_tokens`? The locks count the tokens they pin, as the lock budget
+        does: a prefix several of them share once, and none that a lock staying behind
+        or the head's own matched prefix (`head_path`, as set_lock takes a path: SGLang
+        pins it while it checks the fit) also pins. Still an upper bound: running
+        requests may hold some. False: release none, the head would not fit anyway and
+        the locks would go for nothing."""
         if not deficit_tokens > 0:
             return True
         bound = self._pressure_bound(head, head_arrival, engine_idle)
-        return self._locks.tokens_younger_than(bound, deficit_tokens) >= deficit_tokens
+        return self._locks.tokens_younger_than(bound, deficit_tokens,
+                                               head_path) >= deficit_tokens
 
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
                         engine_idle: bool) -> float:
@@ -317,7 +325,8 @@ class ContinuumPolicy:
         a queued next turn is not). O(locks): for status and metrics. NaN: not overdue."""
         get, quantile = self._programs.get, self._stats.quantile
         return sum(lock.tokens for lock in self._locks.values() if not lock.waiting and
-                   now - lock.set_at > quantile(getattr(get(lock.key), "last_tool", None), q))
+                   now - lock.set_at > quantile(getattr(get(lock.key), "last_tool", None), q,
+                                                lock.key[0]))
 
     def snapshot(self, now: float | None = None) -> PolicySnapshot:
         """Counters and estimates; with `now`, also overdue_locked_tokens(now)."""

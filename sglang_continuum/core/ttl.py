@@ -44,7 +44,9 @@ from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
 
 # Rules per mode ----------------------------------------------------------------------
 
-TtlRule = Callable[[str | None, int, bool, float], tuple[float, str]]
+# (tool, context_tokens, open_ended, p_continue, tenant) -> (ttl_s, reason); the tenant
+# picks whose recorded durations decide (ToolStats.window; None: the shared ones).
+TtlRule = Callable[[str | None, int, bool, float, str | None], tuple[float, str]]
 
 # A window's PricedTable is rebuilt once the window took len/TABLE_REFRESH new durations
 # (at once below TABLE_REFRESH samples): between rebuilds a candidate quantile moves by
@@ -68,8 +70,8 @@ class TtlRules:
         return {"hold": self.hold, "paper": self.paper, "fixed": self.fixed,
                 "off": None}[mode]
 
-    def paper(self, tool: str | None, context_tokens: int,
-              open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+    def paper(self, tool: str | None, context_tokens: int, open_ended: bool = False,
+              p_continue: float = 1.0, tenant: str | None = None) -> tuple[float, str]:
         cfg = self._cfg
         reload = self._rebuild.seconds(context_tokens) * p_continue
         delay = self._queue_delay.mean() * p_continue
@@ -77,10 +79,11 @@ class TtlRules:
             gain = delay + reload  # eta = 1 and Exp(mean) durations until K samples
             return cold_start_ttl(gain, cfg.cold_start_mean_s, cfg.max_ttl_s), "cold_start"
         gain = delay * self._eta.eta() + reload
-        return choose_ttl(self._stats.sorted_samples(tool), gain, cfg.max_ttl_s), "cost_model"
+        return (choose_ttl(self._stats.sorted_samples(tool, tenant), gain, cfg.max_ttl_s),
+                "cost_model")
 
-    def hold(self, tool: str | None, context_tokens: int,
-             open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+    def hold(self, tool: str | None, context_tokens: int, open_ended: bool = False,
+             p_continue: float = 1.0, tenant: str | None = None) -> tuple[float, str]:
         """The paper's gain, memory priced by contention (priced_ttl, over the
         window's cached PricedTable). `open_ended`: the program will not announce its
         last turn, so the recorded durations replace the prior sooner. `p_continue`: the
@@ -98,15 +101,15 @@ class TtlRules:
             return priced_cold_start_ttl(delay + reload, price, cfg.cold_start_mean_s,
                                          cfg.max_ttl_s, cfg.lock_quantile), "cold_start"
         gain = delay * self._eta.eta() + reload if delay else reload
-        window = stats.window(tool)
+        window = stats.window(tool, tenant)
         table = window.memo
         if table is None or (window.adds - table.stamp) * TABLE_REFRESH > table.n:
             table = window.memo = PricedTable.build(window.sorted(), cfg.lock_quantile,
                                                     cfg.max_ttl_s, window.adds)
         return table.best(gain, price), "hold"
 
-    def fixed(self, tool: str | None, context_tokens: int,
-              open_ended: bool = False, p_continue: float = 1.0) -> tuple[float, str]:
+    def fixed(self, tool: str | None, context_tokens: int, open_ended: bool = False,
+              p_continue: float = 1.0, tenant: str | None = None) -> tuple[float, str]:
         return min(self._cfg.fixed_ttl_s, self._cfg.max_ttl_s), "fixed"
 
 

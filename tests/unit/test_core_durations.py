@@ -144,5 +144,36 @@ def test_default_tool_statistics_bound_is_small():
     _, used = _traced_bytes(build)
     per_sample = used / n
     tool_window = getattr(cfg, "tool_window", cfg.duration_window)
-    worst = per_sample * (cfg.duration_window + cfg.max_tools * tool_window)
+    worst = per_sample * (cfg.duration_window + cfg.max_tools * tool_window
+                          + cfg.max_tool_tenants * cfg.tenant_tools * cfg.tenant_window)
     assert worst <= 8 * 2**20, f"{worst / 2**20:.0f} MiB"
+
+
+def test_per_tenant_statistics_memory_is_bounded_by_the_config():
+    """Clients name tenants and tools: however many of each arrive, the tenants' own
+    windows add at most max_tool_tenants x tenant_tools windows of tenant_window
+    samples to the shared ones."""
+    from sglang_continuum.core import PolicyConfig
+
+    cfg = PolicyConfig(duration_window=500, tool_window=100, max_tools=4, tenant_window=50,
+                       tenant_tools=3, max_tool_tenants=5)
+
+    def build():
+        stats = ToolStats(cfg.duration_window, cfg.cold_start_samples, cfg.max_tools,
+                          tool_window=cfg.tool_window, tenant_window=cfg.tenant_window,
+                          tenant_tools=cfg.tenant_tools, max_tenants=cfg.max_tool_tenants)
+        for i in range(20 * 6 * 60):  # 20 tenants, 6 tools each, 60 samples per tool
+            stats.record(f"tool-{(i // 60) % 6}", float(i % 97), f"tenant-{i // 360}")
+        return stats
+
+    stats, used = _traced_bytes(build)
+    assert stats.tenants() == cfg.max_tool_tenants
+    last = "tenant-19"
+    held = [stats.count(f"tool-{t}", last) for t in range(6)] + [stats.count(None, last)]
+    assert sum(1 for n in held if n) == cfg.tenant_tools  # its all-durations window kept
+    assert stats.count(None, last) == cfg.tenant_window
+    assert stats.count("tool-0", "tenant-0") == 0  # the least recent tenant went first
+    samples = (cfg.duration_window + cfg.max_tools * cfg.tool_window
+               + cfg.max_tool_tenants * cfg.tenant_tools * cfg.tenant_window)
+    windows = 1 + cfg.max_tools + cfg.max_tool_tenants * (cfg.tenant_tools + 1)
+    assert used <= 16 * samples + 4096 * windows, used

@@ -185,3 +185,48 @@ def test_a_full_budget_refuses_as_lock_budget_and_a_replaced_lock_is_freed():
     assert turns.finish(p, cache, ("", "p0"), 3.0, context_tokens=6000, tool=None,
                         last_turn=False, ttl_hint_s=None, target="n0b").reason == "fixed"
     assert p._locks.pinned == 10_000
+
+
+def test_pressure_counts_a_shared_prefix_once():
+    """Ten locks sharing a 4k-token system prompt, 100 tokens of their own each: all of
+    them together unpin 4k + 10 x 100 tokens, not 10 x 4.1k. A head short of more than
+    that is not let in by releasing them, so none is released for it."""
+    from sglang_continuum.core import turns
+
+    shared, own, programs = 4000, 100, 10
+    p, cache = _budget_policy(1_000_000), _SharedPrefixCache(shared, own)
+    for i in range(programs):
+        key = ("", f"prog{i}")
+        turns.arrive(p, key, float(i))
+        assert turns.finish(p, cache, key, i + 0.5, context_tokens=shared + own, tool=None,
+                            last_turn=False, ttl_hint_s=None,
+                            target=f"node{i}").reason == "fixed"
+    unique = shared + own * programs
+    assert p.pressure_could_fit(unique)
+    assert not p.pressure_could_fit(unique + 1)
+    # With an older lock staying behind, its prefix frees nothing: only the others' own.
+    head = ("", "prog0")
+    turns.arrive(p, head, 20.0)
+    younger = own * (programs - 1)
+    assert p.pressure_could_fit(younger, head, 20.0, engine_idle=False)
+    assert not p.pressure_could_fit(younger + 1, head, 20.0, engine_idle=False)
+
+
+def test_pressure_frees_nothing_of_the_heads_own_prefix():
+    """The example of the review: ten locks sharing a 4k-token system prompt with 100
+    tokens of their own each, and a head 2,000 tokens short that shares the prompt
+    (SGLang pins the head's matched prefix while it checks the fit): releasing all ten
+    unpins 1,000 tokens, so none goes. Counted per lock's whole context it was 41,000."""
+    from sglang_continuum.core import turns
+
+    shared, own, programs = 4000, 100, 10
+    p, cache = _budget_policy(1_000_000), _SharedPrefixCache(shared, own)
+    for i in range(programs):
+        key = ("", f"prog{i}")
+        turns.arrive(p, key, float(i))
+        turns.finish(p, cache, key, i + 0.5, context_tokens=shared + own, tool=None,
+                     last_turn=False, ttl_hint_s=None, target=f"node{i}")
+    head_path = [("system", shared)]
+    assert not p.pressure_could_fit(2000, head_path=head_path)
+    assert p.pressure_could_fit(own * programs, head_path=head_path)
+    assert not p.pressure_could_fit(own * programs + 1, head_path=head_path)

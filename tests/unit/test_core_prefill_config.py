@@ -70,6 +70,9 @@ def test_config_defaults_are_valid():
     ("prefill_profile", (1.0, 2.0, 3.0)),
     ("max_programs", 0),
     ("max_tools", 0),
+    ("tenant_window", 0),
+    ("tenant_tools", 1.5),
+    ("max_tool_tenants", -1),
 ])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=rf"PolicyConfig\.{field}: expected"):

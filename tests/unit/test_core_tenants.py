@@ -85,3 +85,62 @@ def test_long_salts_retain_bounded_bytes():
         tracemalloc.stop()
     assert ctl.policy.snapshot().active_locks == 51
     assert retained - base < 50 * 8192, retained - base
+
+
+# Tool-duration statistics per tenant -------------------------------------------------
+
+def _turns(policy, key, tool, gap_s, gaps, now):
+    """`gaps` tool calls of `gap_s` seconds between turns of program `key`; returns the
+    time after the last turn finished."""
+    for i in range(gaps + 1):
+        if i:
+            now += gap_s
+        policy.on_arrival(key, now)
+        policy.on_admitted(key, now)
+        policy.on_finish(key, now, 1000, tool, last_turn=False)
+    return now
+
+
+def _inferred_ttl(policy, key, tool, now):
+    """The TTL the policy gives a finished turn of an inferred program of `key`: it reads
+    the recorded durations of `tool` (open-ended, memory free to hold)."""
+    ttl, reason = policy.on_finish(key, now, 1000, tool, last_turn=False, open_ended=True)
+    assert reason == "hold"
+    return ttl
+
+
+def test_one_tenants_tool_durations_do_not_set_another_tenants_ttls():
+    from sglang_continuum.core import ContinuumPolicy
+
+    k = 10
+    cfg = PolicyConfig(cold_start_samples=k, open_cold_start_samples=k)
+    policy = ContinuumPolicy(cfg, capacity_tokens=1_000_000)
+    b_key, a_key = (tenant("b", None), "b-1"), (tenant("a", None), "a-1")
+    now = _turns(policy, b_key, "bash", 1.0, 2 * k, 0.0)
+    before = _inferred_ttl(policy, b_key, "bash", now)
+    assert before == 1.0
+    # Tenant A floods "bash" with 100 s durations, a hundred times B's samples.
+    now = _turns(policy, a_key, "bash", 100.0, 200 * k, now)
+    assert _inferred_ttl(policy, a_key, "bash", now) != before  # A's own durations
+    assert _inferred_ttl(policy, b_key, "bash", now) == before
+    # ...or with zero-second ones, which would make B's locks lapse at once.
+    now = _turns(policy, a_key, "bash", 0.0, 400 * k, now)
+    assert _inferred_ttl(policy, b_key, "bash", now) == before
+    # A tenant with no durations of its own reads the shared ones (its prior).
+    c_key = (tenant("c", None), "c-1")
+    assert _inferred_ttl(policy, c_key, "bash", now) != before
+
+
+def test_one_tenant_decides_as_with_shared_statistics_alone():
+    from sglang_continuum.core import ToolStats
+
+    alone, shared = ToolStats(100, 3, tenant_window=4), ToolStats(100, 3, tenant_window=4)
+    for i in range(50):
+        alone.record("cd", float(i % 7), "")
+        shared.record("cd", float(i % 7))
+        alone.record(None, float(i % 5), "")
+        shared.record(None, float(i % 5))
+    for tool in ("cd", None, "unknown"):
+        assert list(alone.sorted_samples(tool, "")) == list(shared.sorted_samples(tool))
+    alone.record("cd", 99.0, "other")  # no longer all the tenant's own: its window
+    assert list(alone.sorted_samples("cd", "")) == sorted(float(i % 7) for i in range(46, 50))

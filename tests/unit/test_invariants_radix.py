@@ -13,10 +13,19 @@ pool size; protected == the union of the paths locked by running requests and TT
 every TTL lock belongs to a live program; no tree lock is released twice; bounds hold.
 At the end (every program ended, every TTL passed): zero locked tokens, the pool back
 to its empty-state size.
+
+With a host tier (``HostLockLifecycle``): the same cache with SGLang's hierarchical
+cache attached (``init_hicache``, as ``--enable-hierarchical-cache`` builds it: a host KV
+pool, write-through backups, load-back of host hits; patches/0012 runs it on the CPU
+device), the policy's host tier on: locks that lapse or give way demote their KV to
+host memory, held there until their TTL ends. Also after every step: every host hold
+is one live host lock on a backed-up node, none outlives its TTL, no lock its TTL plus
+the age cap; at the end the host pool's books balance too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import random
@@ -39,7 +48,7 @@ from hypothesis.stateful import (  # noqa: E402
 from sglang.srt.managers.schedule_batch import FINISH_ABORT, FINISH_LENGTH, Req  # noqa: E402
 from sglang.srt.mem_cache.allocation import alloc_token_slots  # noqa: E402
 from sglang.srt.mem_cache.allocator import TokenToKVPoolAllocator  # noqa: E402
-from sglang.srt.mem_cache.base_prefix_cache import EvictParams  # noqa: E402
+from sglang.srt.mem_cache.base_prefix_cache import EvictParams, InitLoadBackParams  # noqa: E402
 from sglang.srt.mem_cache.cache_init_params import CacheInitParams  # noqa: E402
 from sglang.srt.mem_cache.common import release_kv_cache  # noqa: E402
 from sglang.srt.mem_cache.memory_pool import MHATokenToKVPool, ReqToTokenPool  # noqa: E402
@@ -61,7 +70,11 @@ MAX_INPUT = POOL // 4  # a lone request always fits once every lock has given wa
 MAX_RUNNING = 3
 TENANTS = ("", "acme", "globex")
 
-set_global_server_args_for_scheduler(ServerArgs(model_path="dummy", page_size=1))
+# The HiCache fields are read only where a host tier is attached (build_cache): the
+# direct io backend and the layer-first layout are what the CPU device runs.
+HICACHE = dict(device="cpu", hicache_io_backend="direct", hicache_mem_layout="layer_first",
+               hicache_ratio=2.0, hicache_write_policy="write_through")
+set_global_server_args_for_scheduler(ServerArgs(model_path="dummy", page_size=1, **HICACHE))
 
 
 class TrackedCache(ContinuumRadixCache):
@@ -72,6 +85,7 @@ class TrackedCache(ContinuumRadixCache):
         super().__init__(params)
         self.live_locks: dict[int, object] = {}
         self.released_locks: set[int] = set()
+        self.live_host_locks: dict[int, object] = {}  # demote()'s host locks
 
     def lock(self, node_id, skip_lock_components=()):
         handle = super().lock(node_id, skip_lock_components)
@@ -85,8 +99,19 @@ class TrackedCache(ContinuumRadixCache):
             del self.live_locks[id(lock)]
         super().unlock(lock)
 
+    def demote(self, handle):
+        host = super().demote(handle)
+        if host is not None:
+            self.live_host_locks[id(host)] = host
+        return host
 
-def build_cache():
+    def unhold(self, host_handle):
+        assert id(host_handle) in self.live_host_locks, "a host lock was released twice"
+        del self.live_host_locks[id(host_handle)]
+        super().unhold(host_handle)
+
+
+def build_cache(host_tier: bool = False):
     req_pool = ReqToTokenPool(size=MAX_RUNNING + 2, max_context_len=2 * POOL, device="cpu",
                               enable_memory_saver=False)
     kv = MHATokenToKVPool(size=POOL, page_size=1, dtype=torch.bfloat16, head_num=1,
@@ -96,7 +121,12 @@ def build_cache():
     params = CacheInitParams(disable=False, req_to_token_pool=req_pool,
                              token_to_kv_pool_allocator=allocator, page_size=1,
                              tree_components=(ComponentType.FULL,))
-    return TrackedCache(params), allocator, req_pool
+    cache = TrackedCache(params)
+    if host_tier:
+        cache.init_hicache(ServerArgs(model_path="dummy", page_size=1,
+                                      enable_hierarchical_cache=True, **HICACHE), params)
+        assert cache.has_host_tier
+    return cache, allocator, req_pool
 
 
 class Clock:
@@ -127,6 +157,8 @@ class Program:
 class LockLifecycle(RuleBasedStateMachine):
     """One server's worth of scheduler events, chosen at random."""
 
+    HOST_TIER = False
+
     @initialize(policy=st.sampled_from(["hold", "fixed", "paper"]),
                 fixed_ttl=st.floats(0.5, 8.0), max_ttl=st.floats(1.0, 20.0),
                 budget=st.sampled_from([0.25, 0.5, 0.9]),
@@ -135,7 +167,7 @@ class LockLifecycle(RuleBasedStateMachine):
                 scope=st.sampled_from(["younger", "any"]))
     def setup(self, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
               scope="younger"):
-        self.cache, self.allocator, self.req_pool = build_cache()
+        self.cache, self.allocator, self.req_pool = build_cache(self.HOST_TIER)
         self.clock = Clock()
         self.settings = Settings.from_mapping(dict(
             policy=policy, fixed_ttl_s=fixed_ttl, max_ttl_s=max_ttl,
@@ -143,6 +175,12 @@ class LockLifecycle(RuleBasedStateMachine):
             per_tenant_fraction=tenant_share, cold_start_samples=5,
             prefill_profile={"a": 5.0, "b": 1e-3, "c": 0.0}, status_interval_s=0,
             pressure_scope=scope))
+        self.host_pool = None
+        if self.HOST_TIER:  # as the cache factory turns it on for a HiCache server
+            self.settings = dataclasses.replace(self.settings, policy=dataclasses.replace(
+                self.settings.policy, host_tier=True))
+            self.host_pool = self.cache.cache_controller.mem_pool_host
+            self.host_free = self.host_pool.available_size()
         self.ctl = Controller(self.cache, self.settings, capacity_tokens=POOL,
                               clock=self.clock)
         self.cache.continuum = self.ctl
@@ -303,6 +341,8 @@ class LockLifecycle(RuleBasedStateMachine):
 
     def schedule(self):
         """Scheduler.get_new_batch_prefill with the overlay's hooks, in miniature."""
+        if self.HOST_TIER:  # each step polls HiCache's write-through and load-back acks
+            self.cache.check_hicache_events()
         self.ctl.tick()
         if not self.waiting:
             return
@@ -332,12 +372,19 @@ class LockLifecycle(RuleBasedStateMachine):
 
         req.lock = self.cache.lock(req.last_node)
         idle = not self.running
-        while not fits() and self.ctl.relieve_pressure(req, idle):
-            pass  # hooks.around_add_one_req: locks give way first
+        if not fits():  # hooks.around_add_one_req: locks give way first, if enough may
+            deficit = reserve - (self.allocator.available_size() + self.cache.evictable_size()
+                                 - self._reserved_unallocated())
+            if self.ctl.pressure_could_fit(req, deficit, idle):
+                while not fits() and self.ctl.relieve_pressure(req, idle):
+                    pass
         if not fits():
             self.cache.unlock(req.lock)
             req.lock = None
             return False
+        if self.HOST_TIER and req.host_hit_length > 0:
+            self._load_back(req)
+            need = len(req.origin_input_ids) - req.prefix_len
         self.ctl.on_admitted(req)
         self.req_pool.alloc([req])
         prefix = self.cache.prefix_device_indices(req)
@@ -349,6 +396,22 @@ class LockLifecycle(RuleBasedStateMachine):
         req.extend_end = len(req.origin_input_ids)
         req._owned_base = req.prefix_len
         return True
+
+    def _load_back(self, req: Req) -> None:
+        """PrefillAdder.add_one_req's host hit: load the host-only part of the match back
+        to the device (its slots come from the device pool, counted in `need`), then the
+        request holds the loaded node; the copy lands by the next events poll."""
+        loaded, last = self.cache.init_load_back(InitLoadBackParams(
+            best_match_node=req.best_match_node, host_hit_length=req.host_hit_length,
+            req=req))
+        if loaded:
+            self.cache.unlock(req.lock)
+            req.host_loaded_length, req.last_node = loaded, last
+            req.prefix_len += loaded
+            req.kv.cache_protected_len = req.prefix_len
+            req.lock = self.cache.lock(req.last_node)
+        self.cache.ready_to_load_host_cache()
+        self.cache.check_hicache_events()
 
     def _reserved_unallocated(self) -> int:
         """Decode tokens promised to running requests but not yet allocated."""
@@ -405,6 +468,27 @@ class LockLifecycle(RuleBasedStateMachine):
         assert min(free, evictable, protected) >= 0
         assert free + evictable + protected + in_use == POOL, \
             (free, evictable, protected, in_use)
+
+    @invariant()
+    def host_holds_are_owned_and_bounded(self):
+        """Host tier: every host hold is one live host lock on a backed-up node, none
+        outlives its lock's TTL, and no lock outlives its TTL plus the age cap (one
+        parked while its program waits); the host pool never runs over."""
+        if not hasattr(self, "cache"):
+            return
+        policy, now = self.ctl.policy, self.clock.t
+        cap = self.settings.policy.queue_age_cap_s
+        for lock in policy._locks._locks.values():
+            assert now <= lock.expires_at + cap, "a lock outlived its TTL and the age cap"
+        if not self.HOST_TIER:
+            return
+        holds = policy._holds._holds
+        assert {id(h.handle) for h in holds.values()} == set(self.cache.live_host_locks)
+        assert policy._holds.tokens == sum(h.tokens for h in holds.values())
+        for hold in holds.values():
+            assert now <= hold.until, "a host hold outlived its TTL"
+            assert self.cache.is_backuped(hold.handle.node)
+        assert 0 <= self.host_pool.available_size() <= self.host_free
 
     @invariant()
     def protected_is_exactly_what_is_locked(self):
@@ -476,14 +560,20 @@ class LockLifecycle(RuleBasedStateMachine):
                 break
         self.clock.t += self.settings.policy.max_ttl_s + 1.0
         self.ctl.tick()
+        if self.HOST_TIER:
+            self.cache.check_hicache_events()
         snap = self.ctl.policy.snapshot()
         assert snap.locked_tokens == 0 and snap.active_locks == 0
-        assert not self.cache.live_locks
+        assert snap.host_holds == 0 and snap.host_held_tokens == 0
+        assert not self.cache.live_locks and not self.cache.live_host_locks
         assert self.cache.protected_size() == 0
         assert self.allocator.available_size() + self.cache.evictable_size() == POOL
         self.cache.evict(EvictParams(num_tokens=POOL))
         assert self.allocator.available_size() == POOL
         assert self.cache.evictable_size() == 0
+        if self.HOST_TIER:  # nothing holds host memory now: all of it can be freed
+            self.cache.evict_host(self.host_free)
+            assert self.host_pool.available_size() == self.host_free
         self.cache.sanity_check()
 
 
@@ -538,25 +628,60 @@ def _episode_step(m: LockLifecycle, rng: random.Random) -> None:
         m.retract(i)
 
 
-@settings(max_examples=int(os.environ.get("INVARIANT_EPISODES", "80")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(policy=st.sampled_from(["hold", "fixed", "paper"]), fixed_ttl=st.floats(0.5, 8.0),
-       max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
-       per_program=st.sampled_from([0.1, 0.25, 0.5]), tenant_share=st.sampled_from([0.3, 1.0]),
-       seed=st.integers(0, 2**32 - 1), steps=st.integers(50, 300),
-       scope=st.sampled_from(["younger", "any"]))
-def test_random_episodes_keep_the_books(policy, fixed_ttl, max_ttl, budget, per_program,
-                                        tenant_share, seed, steps, scope):
-    m = LockLifecycle()
+EPISODE = dict(policy=st.sampled_from(["hold", "fixed", "paper"]), fixed_ttl=st.floats(0.5, 8.0),
+               max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
+               per_program=st.sampled_from([0.1, 0.25, 0.5]),
+               tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**32 - 1),
+               steps=st.integers(50, 300), scope=st.sampled_from(["younger", "any"]))
+
+
+def _episode(machine, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
+             steps, scope):
+    m = machine()
     m.setup(policy=policy, fixed_ttl=fixed_ttl, max_ttl=max_ttl, budget=budget,
             per_program=per_program, tenant_share=tenant_share, seed=seed, scope=scope)
     rng = random.Random(seed)
+    held = 0  # the most host holds at once
     for _ in range(steps):
         _episode_step(m, rng)
         m.pool_books_balance()
         m.protected_is_exactly_what_is_locked()
         m.ttl_locks_are_owned_and_bounded()
+        m.host_holds_are_owned_and_bounded()
+        held = max(held, len(m.ctl.policy._holds))
+    demoted = m.ctl.policy.snapshot().locks_demoted
     m.teardown()
+    return demoted, held
+
+
+@settings(max_examples=int(os.environ.get("INVARIANT_EPISODES", "80")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(**EPISODE)
+def test_random_episodes_keep_the_books(**episode):
+    _episode(LockLifecycle, **episode)
+
+
+class HostLockLifecycle(LockLifecycle):
+    """The same events over a cache with a host tier (SGLang's HiCache)."""
+
+    HOST_TIER = True
+
+
+# Fewer runs than without a host tier: the scenarios are the same, the host tier's
+# paths (demote, hold, load back) are reached in most long episodes.
+HostLockLifecycle.TestCase.settings = settings(
+    max_examples=int(os.environ.get("INVARIANT_HOST_EXAMPLES", "20")), stateful_step_count=50,
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+TestHostLockLifecycle = HostLockLifecycle.TestCase
+
+
+@settings(max_examples=int(os.environ.get("INVARIANT_HOST_EPISODES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(**EPISODE)
+def test_random_episodes_keep_the_books_with_a_host_tier(**episode):
+    demoted, held = _episode(HostLockLifecycle, **episode)
+    event(f"locks_demoted > 0: {demoted > 0}")
+    event(f"host_holds > 0: {held > 0}")
 
 
 def test_a_held_lock_is_protected_from_eviction():
@@ -609,4 +734,36 @@ def test_a_turn_finishing_after_its_programs_last_turn_leaves_no_lock():
     m.ttl_locks_are_owned_and_bounded()
     assert m.ctl.policy.snapshot().active_locks == 0
     assert m.cache.protected_size() == 0
+    m.teardown()
+
+
+def test_a_lock_that_gives_way_is_held_on_host_and_loaded_back():
+    """Host tier, step by step: a program's lock gives way to other work, its KV goes
+    to host memory and is held there; its next turn loads it back from the host (a
+    prefix hit, not a prefill) and the hold ends."""
+    m = HostLockLifecycle()
+    m.setup(policy="fixed", fixed_ttl=10.0, max_ttl=20.0, budget=0.9, per_program=0.5,
+            tenant_share=1.0, seed=3, scope="any")
+    m.new_program(tenant="", pid="a", salt=False, n=100, max_new=8, ttl=None, last=False)
+    m.finish(0)
+    policy = m.ctl.policy
+    assert policy.snapshot().active_locks == 1
+    for _ in range(MAX_RUNNING):  # other work fills the pool: the lock gives way
+        m.stock_request(MAX_INPUT, 16)
+    snap = policy.snapshot()
+    assert snap.locks_released_pressure == 1 and snap.locks_demoted == 1
+    assert snap.host_holds == 1 and len(m.cache.live_host_locks) == 1
+    m.host_holds_are_owned_and_bounded()
+    m.pool_books_balance()
+    m.protected_is_exactly_what_is_locked()
+    while m.running:
+        m.finish(0)
+    key = m.programs[0].key
+    assert key in policy._holds._holds
+    m.next_turn(i=0, n=10, max_new=4, last=True, ttl=None, tool=None)
+    (req,) = m.running
+    assert req.host_loaded_length >= 100  # its context came back from host memory
+    assert key not in policy._holds._holds  # and its hold ended
+    m.host_holds_are_owned_and_bounded()
+    m.finish(0)
     m.teardown()
