@@ -6,10 +6,11 @@ one request runs at a time (--max-running-requests 1). Once every agent has fini
 turn, each holds a lock, so every agent turn that waits is an in-TTL turn, and at least
 one waits at every scheduling decision. A plain request sent into that load ranks
 behind them until it has waited longer than the age cap (set short here). From then on
-it is overdue: only the turn running at that moment and the agents' turns that arrived
-before it (at most one per agent) may still go first; every turn that arrives later
-ranks behind it. The agents keep sending turns until the plain request has finished, so
-the load lasts as long as it waits, whatever the speed of the machine.
+it is overdue: only the turn running at that moment and the agents' turns waiting then
+(at most one per agent; overdue too, they may rank before it) may still go first; every
+turn that arrives later ranks behind it. The agents keep sending turns until the plain
+request has finished, so the load lasts as long as it waits, whatever the speed of the
+machine.
 
 The test counts turns, not seconds: the agent turns sent after the plain request had
 become overdue that finished before it (none may), and the agent turns that finished
@@ -105,7 +106,7 @@ def test_an_overdue_plain_request_goes_before_later_locked_turns(server):
     # Sent once the plain request was overdue, finished before it: overtook it.
     overtook = [t for t in turns if t.sent > overdue + ENTRY_S and t.finished < finished]
     # Served while it was overdue: the turn running when it became overdue and the
-    # turns that arrived before it may go first (one turn in flight per agent).
+    # turns waiting then may go first (one turn in flight per agent).
     served_overdue = [t for t in turns if overdue + ENTRY_S < t.finished < finished]
     later = [t for t in turns if t.sent > sent]
     print(f"plain request waited {finished - sent:.1f} s (age cap {AGE_CAP_S} s); "
