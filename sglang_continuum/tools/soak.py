@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import socket
 import tempfile
 import threading
@@ -48,6 +49,11 @@ FAULT_HINT = "3s"
 VANISH_HINTS = ("1s", "3s", 2.5)  # a vanished program's lock lapses soon after the run
 LONG_SALT_CHARS = 100 * 1024
 RSS_CSV_EVERY_S = 10.0
+# Request lengths are multiples of this (unless any_length): stock SGLang's scheduler on a
+# CPU keeps about 3 MiB of native memory per distinct prompt length it has served (seen
+# with --continuum-disable too; a repeated length adds nothing), so lengths drawn from a
+# few hundred values grow its RSS for the whole run and hide a leak of the overlay's.
+SHAPE_QUANTUM = 64
 # The scheduler's RSS is flat when, from the end of the warm-up to the end of the run, it
 # grew by at most this much (allocator pools and Python's free lists still settle then).
 RSS_TOLERANCE_FRACTION = 0.05
@@ -161,10 +167,12 @@ class Soak:
     def __init__(self, url: str, seed: int = 0, max_new: int = 8, tool_s: float = 1.0,
                  ttl_hints=(None, "1s", "3s", 2.5), age_cap_s: float = 180.0,
                  server_group: int | None = None, overlay: bool = True,
-                 long_salts: bool = True, rss_csv: Path | None = None):
+                 long_salts: bool = True, rss_csv: Path | None = None,
+                 any_length: bool = False):
         self.server_group = server_group  # the server's process group (scheduler RSS)
         self.overlay = overlay  # False: a stock server (--continuum-disable), no lock gauges
         self.long_salts = long_salts
+        self.any_length = any_length
         self.rss_csv = rss_csv  # one "seconds,rss_bytes" row every RSS_CSV_EVERY_S
         self.url = url
         self.rng = random.Random(seed)
@@ -177,6 +185,21 @@ class Soak:
         self._stop = threading.Event()
 
     # --- helpers ------------------------------------------------------------------------
+    def _ids(self, rng: random.Random, lo: int, hi: int) -> list[int]:
+        """A fresh prompt of lo..hi tokens (a multiple of SHAPE_QUANTUM unless any_length)."""
+        n = rng.randint(lo, hi)
+        if not self.any_length:
+            n = max(SHAPE_QUANTUM, n // SHAPE_QUANTUM * SHAPE_QUANTUM)
+        return random_ids(n, rng.randrange(1 << 30))
+
+    def _append(self, rng: random.Random, ctx: list[int], lo: int, hi: int) -> list[int]:
+        """`ctx` plus lo..hi new tokens (a tool's result), the sum rounded up to a
+        multiple of SHAPE_QUANTUM unless any_length."""
+        n = rng.randint(lo, hi)
+        if not self.any_length:
+            n += -(len(ctx) + n) % SHAPE_QUANTUM
+        return ctx + random_ids(n, rng.randrange(1 << 30))
+
     def _count(self, attr: str, n: int = 1) -> None:
         with self._lock:
             setattr(self.report, attr, getattr(self.report, attr) + n)
@@ -233,7 +256,7 @@ class Soak:
         turns = rng.randint(2, 4)
         vanish_after = rng.randint(0, turns - 2) if vanish else None
         hints = VANISH_HINTS if vanish else self.ttl_hints
-        ctx = random_ids(rng.randint(100, 600), rng.randrange(1 << 30))
+        ctx = self._ids(rng, 100, 600)
         for turn in range(turns):
             last = turn == turns - 1
             ctx = self._turn(ctx, pid, last, rng.choice(hints),
@@ -245,13 +268,13 @@ class Soak:
                 return  # (a fault, not counted among the well-formed programs)
             if not last:
                 time.sleep(rng.uniform(0, self.tool_s))
-                ctx = ctx + random_ids(rng.randint(5, 60), rng.randrange(1 << 30))
+                ctx = self._append(rng, ctx, 5, 60)
         self._count("programs_finished")
 
     def _locked_context(self, rng: random.Random, pid: str) -> list[int] | None:
         """A program's first turn, finished with a long TTL hint: the program now holds
         a lock (unless a bound refused it) while its 'tool' runs."""
-        ids = random_ids(rng.randint(100, 400), rng.randrange(1 << 30))
+        ids = self._ids(rng, 100, 400)
         r = requests.post(f"{self.url}/generate", timeout=300, json={
             "input_ids": ids, "sampling_params": {
                 "max_new_tokens": 4, "ignore_eos": True, "temperature": 0.0,
@@ -259,14 +282,14 @@ class Soak:
         if r.status_code != 200:
             self._fail(pid, f"first turn HTTP {r.status_code}: {r.text[:200]}")
             return None
-        return ids + r.json()["output_ids"] + random_ids(20, rng.randrange(1 << 30))
+        return self._append(rng, ids + r.json()["output_ids"], 20, 20)
 
     def disconnect(self, rng: random.Random, locked: bool = False) -> None:
         """stream=true, read until the first chunk, then close the socket. `locked`: a
         later turn of a program that holds a lock."""
         pid = f"dc-{uuid.uuid4().hex[:8]}"
         ids = self._locked_context(rng, pid) if locked else \
-            random_ids(rng.randint(100, 400), rng.randrange(1 << 30))
+            self._ids(rng, 100, 400)
         if ids is None:
             return
         body = json.dumps({"input_ids": ids, "stream": True,
@@ -287,7 +310,7 @@ class Soak:
         rid = f"abort-{uuid.uuid4().hex}"
         pid = f"ab-{uuid.uuid4().hex[:8]}"
         ids = self._locked_context(rng, pid) if locked else \
-            random_ids(300, rng.randrange(1 << 30))
+            self._ids(rng, 300, 300)
         if ids is None:
             return
         sp = {"max_new_tokens": 300, "ignore_eos": True,
@@ -313,7 +336,7 @@ class Soak:
     def plain(self, rng: random.Random) -> None:
         """A request with no program id (stock traffic beside the agents); one in three
         carries a priority."""
-        body = {"input_ids": random_ids(rng.randint(50, 400), rng.randrange(1 << 30)),
+        body = {"input_ids": self._ids(rng, 50, 400),
                 "sampling_params": {"max_new_tokens": self.max_new, "ignore_eos": True}}
         prioritized = rng.random() < 1 / 3
         if prioritized:
@@ -340,7 +363,7 @@ class Soak:
     # --- driver -------------------------------------------------------------------------
     def _worker(self, seed: int, deadline: float) -> None:
         rng = random.Random(seed)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._stop.is_set():
             x = rng.random()
             try:
                 if x < 0.45:
@@ -410,11 +433,13 @@ class Soak:
         workers = [threading.Thread(target=self._worker, args=(self.rng.randrange(1 << 30),
                                                                deadline))
                    for _ in range(concurrency)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        self._stop.set()
+        try:
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+        finally:  # also on SIGTERM: the workers and the watcher stop with the run
+            self._stop.set()
         watcher.join()
         self._settle(settle_timeout)
         rep = self.report
@@ -473,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rss-csv", type=Path,
                     help=f"write the schedulers' RSS every {RSS_CSV_EVERY_S:.0f} s "
                     "(seconds,bytes) to this file")
+    ap.add_argument("--any-length", action="store_true",
+                    help="prompt lengths of any value, not multiples of "
+                    f"{SHAPE_QUANTUM}: shows stock SGLang's per-length memory growth")
     args = ap.parse_args(argv)
     server_args = SOAK_SERVER_ARGS + args.server_arg
     overlay = "--continuum-disable" not in server_args
@@ -480,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     def go(url: str, alive=lambda: True, group=None) -> int:
         rep = Soak(url, seed=args.seed, age_cap_s=args.age_cap, server_group=group,
                    overlay=overlay, long_salts=not args.no_long_salts,
-                   rss_csv=args.rss_csv).run(args.minutes * 60, args.concurrency)
+                   rss_csv=args.rss_csv, any_length=args.any_length).run(args.minutes * 60, args.concurrency)
         for line in rep.lines():
             print(line, flush=True)
         bad = bool(rep.leaks or rep.failures or not alive() or not rep.rss_flat
@@ -492,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         return go(args.url.rstrip("/"), group=args.server_pgid)
     from sglang_continuum.launcher.server import launch
 
+    def stop(signum, frame):  # SIGTERM: leave through `launch`, which stops the server
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     with launch(server_args, args.log_dir, name="soak",
                 timeout=args.start_timeout) as server:
         return go(server.url, server.alive, os.getpgid(server.proc.pid))
