@@ -37,6 +37,8 @@ HICACHE = ("--enable-hierarchical-cache", "--hicache-ratio", "2")
 # A host pool no larger than the device pool: it cannot hold every context (contended:
 # ~14,000 tokens against 6,000 + 6,000), so host eviction drops some.
 HICACHE_SMALL = ("--enable-hierarchical-cache", "--hicache-ratio", "1")
+# Half of it: the host pool holds what the device pool does not, and no more.
+HICACHE_HALF = ("--enable-hierarchical-cache", "--hicache-ratio", "0.5")
 
 # T-LRU needs its two token counts (SGLang refuses threshold <= next_prompt_estimate).
 # The simulator's T-LRU on Llama-3.1-8B/H100 uses threshold = the tokens prefilled
@@ -126,6 +128,25 @@ ARMS = (
                                                          "write_through"),
         config="scope-any.json",
         note="overlay-hicache-any with the host pool the device pool's size"),
+    Arm("stock-hicache-spf-h1", False, HICACHE_SMALL + ("--hicache-write-policy", "write_back",
+                                                        "--schedule-policy",
+                                                        "shortest-prefill-first"),
+        note="stock-hicache-spf with the host pool the device pool's size"),
+    Arm("stock-hicache-hrrn-h1", False, HICACHE_SMALL + ("--hicache-write-policy",
+                                                         "write_back", "--schedule-policy",
+                                                         "hrrn"),
+        note="stock-hicache-hrrn with the host pool the device pool's size"),
+    Arm("stock-hicache-lpm-h05", False, HICACHE_HALF + ("--hicache-write-policy",
+                                                        "write_back", "--schedule-policy",
+                                                        "lpm"),
+        note="stock-hicache-lpm with the host pool half the device pool's size"),
+    Arm("stock-hicache-spf-h05", False, HICACHE_HALF + ("--hicache-write-policy", "write_back",
+                                                        "--schedule-policy",
+                                                        "shortest-prefill-first"),
+        note="stock-hicache-spf with the host pool half the device pool's size"),
+    Arm("overlay-hicache-h05", True, HICACHE_HALF + ("--hicache-write-policy",
+                                                     "write_through"),
+        note="overlay-hicache with the host pool half the device pool's size"),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "

@@ -93,6 +93,9 @@ def summarize(runs: list[dict]) -> dict:
                 entry["best_stock_without_host_tier"] = device
                 entry["ratio_vs_best_stock_without_host_tier"] = _ratios(d, arms[device])
         _extra_ratios(entry, arms)
+        by_host = _by_host(arms)
+        if by_host:
+            entry["by_host_tier"] = by_host
         loads = [x for a in arms.values() for pair in a["loadavg"] for x in pair]
         entry["loadavg_1min"] = {"min": min(loads), "max": max(loads)} if loads else None
         out[cell] = entry
@@ -183,6 +186,47 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
     if by_arm:  # "ratio": overlay-hicache's when it ran (the default host-tier arm)
         entry["hicache"] = {"best_stock_hicache": best, "by_arm": by_arm,
                             "ratio": by_arm.get("overlay-hicache", next(iter(by_arm.values())))}
+
+
+# The targets per host pool size (host pool / device pool; None: no host tier): the
+# default's mean and p95 JCT over the best stock arm with the same host pool.
+HOST_TARGETS = {None: {"jct_mean_s": 0.5}, "2": {"jct_mean_s": 1.0, "jct_p95_s": 1.05},
+                "1": {"jct_mean_s": 0.75}, "0.5": {"jct_mean_s": 0.75}}
+
+
+def host_ratio(name: str) -> str | None:
+    """The arm's ``--hicache-ratio`` (None without HiCache)."""
+    flags = _arm(name).flags
+    if "--enable-hierarchical-cache" not in flags:
+        return None
+    return flags[flags.index("--hicache-ratio") + 1] if "--hicache-ratio" in flags else "2"
+
+
+def _by_host(arms: dict) -> dict:
+    """Per host pool size that ran: the best stock arm with that host pool, the
+    default's arm with it (overlay-default, overlay-hicache, -h1, -h05), their
+    ratios, whether the min/max ranges of mean JCT separate, and the targets met."""
+    default_arm = {None: DEFAULT_ARM, "2": "overlay-hicache", "1": "overlay-hicache-h1",
+                   "0.5": "overlay-hicache-h05"}
+    out = {}
+    for ratio, dname in default_arm.items():
+        stock = {n: a for n, a in arms.items() if not _arm(n).overlay
+                 and host_ratio(n) == ratio and a["jct_mean_s"]["median"]}
+        d = arms.get(dname)
+        if not stock or not d or not d["jct_mean_s"]["median"]:
+            continue
+        best = min(stock, key=lambda n: stock[n]["jct_mean_s"]["median"])
+        b = stock[best]
+        r = _ratios(d, b)
+        sep = None if min(d["reps"], b["reps"]) < 2 else (
+            d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
+            or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
+        target = HOST_TARGETS[ratio]
+        out["none" if ratio is None else f"host {ratio}x"] = {
+            "default_arm": dname, "best_stock": best, "stock_arms": sorted(stock),
+            "ratio_vs_best_stock": r, "ranges_separate": sep, "target": target,
+            "target_met": all(r.get(k, float("inf")) <= v for k, v in target.items())}
+    return out
 
 
 def _arm(name: str):
@@ -277,6 +321,20 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                       "HiCache): " + "; ".join(
                           f"`{n}` " + ", ".join(f"{k} x{v:.2f}" for k, v in r.items())
                           for n, r in h["by_arm"].items()) + "."]
+        if "by_host_tier" in entry:
+            lines += ["", "Per host pool (the default's arm vs the best stock arm with the same "
+                      "host pool; target from the issue):", "",
+                      "| host pool | default's arm | best stock arm (of) | mean x | p95 x | "
+                      "ranges separate | target | met |", "|---|---|---|---|---|---|---|---|"]
+            for h, e in entry["by_host_tier"].items():
+                r = e["ratio_vs_best_stock"]
+                lines.append(
+                    f"| {h} | {e['default_arm']} | {e['best_stock']} "
+                    f"({', '.join(e['stock_arms'])}) | {r.get('jct_mean_s', 0):.2f} | "
+                    f"{r.get('jct_p95_s', 0):.2f} | "
+                    + {None: "n/a", True: "yes", False: "no"}[e["ranges_separate"]] + " | "
+                    + ", ".join(f"{k.split('_')[1]} <= {v}" for k, v in e["target"].items())
+                    + f" | {'yes' if e['target_met'] else 'NO'} |")
         if "floor" in entry:
             f = entry["floor"]
             lines += ["", f"No-contention floor (the solo cell: each of these {f['programs']} "
