@@ -252,3 +252,30 @@ def test_run_labels_and_workload_knobs(live, tmp_path):
     s = replace(arms.FULL, workload="some/dir/coding.jsonl.gz")
     assert run.run_label(s, "solo", "x", 0) == "coding-solo-x-r0"
     assert replace(arms.FULL, workload="swebench").workload_name == "swebench"
+
+
+def test_each_host_pool_size_is_compared_with_its_own_best_stock_arm(live):
+    _, report = live
+    runs = [_run("stock-lpm", r, [100, 100]) for r in range(2)] \
+        + [_run("stock-spf", r, [90, 90]) for r in range(2)] \
+        + [_run("overlay-default", r, [40 + r, 40 + r]) for r in range(2)] \
+        + [_run("stock-hicache-lpm", r, [30, 30]) for r in range(2)] \
+        + [_run("overlay-hicache", r, [31, 31]) for r in range(2)] \
+        + [_run("stock-hicache-lpm-h1", r, [50, 50]) for r in range(2)] \
+        + [_run("stock-hicache-spf-h1", r, [60, 60]) for r in range(2)] \
+        + [_run("overlay-hicache-h1", r, [35, 35]) for r in range(2)] \
+        + [_run("stock-hicache-lpm-h05", r, [70, 70]) for r in range(2)]
+    by_host = report.summarize(runs)["trace/contended"]["by_host_tier"]
+    # no host tier: against the best stock arm without one (spf), not the HiCache ones
+    assert by_host["none"]["best_stock"] == "stock-spf"
+    assert by_host["none"]["ratio_vs_best_stock"]["jct_mean_s"] == pytest.approx(40.5 / 90)
+    assert by_host["none"]["target_met"] and by_host["none"]["ranges_separate"]
+    # host 2x: 31 / 30 misses mean <= 1.0
+    assert by_host["host 2x"]["best_stock"] == "stock-hicache-lpm"
+    assert not by_host["host 2x"]["target_met"]
+    # host 1x: its own pool size only (lpm-h1, spf-h1), 35 / 50 = 0.7 <= 0.75
+    assert by_host["host 1x"]["stock_arms"] == ["stock-hicache-lpm-h1", "stock-hicache-spf-h1"]
+    assert by_host["host 1x"]["ratio_vs_best_stock"]["jct_mean_s"] == pytest.approx(0.7)
+    assert by_host["host 1x"]["target_met"]
+    # host 0.5x: no overlay arm ran there, so no comparison
+    assert "host 0.5x" not in by_host
