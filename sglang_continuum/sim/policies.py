@@ -36,13 +36,20 @@ class SimPolicy:
     # host tier has room for its KV: giving way then costs a reload, not a rebuild
     host_room_any: bool = False
 
-    def queue_key(self, req: Request, now: float) -> tuple:
-        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now)
+    def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
+                  ) -> tuple:
+        """The core's key; with `cache`, given the request's uncached prompt tokens as
+        SGLang's matcher counts them (``matched``) for queue_order "srpt"."""
+        uncached = None if cache is None else req.prompt - matched(cache, req)
+        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now,
+                                   uncached)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache",
                     prefilled: int = 0) -> None:
         if self.sort_fn is not None:
             self.sort_fn(waiting, now, cache, prefilled)
+        elif self.core.config.queue_order == "srpt":
+            waiting.sort(key=lambda r: self.queue_key(r, now, cache))
         else:
             waiting.sort(key=lambda r: self.queue_key(r, now))
 
@@ -212,6 +219,14 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # Mechanism candidates: scope "any" while the host has room; plus admission.
     "continuum_host": _overlay(host_room_any=True),
     "continuum_host_admit": _overlay(host_room_any=True, admit=True),
+    # The default's locks with the core's SRPT order (queue_order "srpt"): preempted,
+    # overdue, locked, then fewest uncached prefill tokens, then program first arrival.
+    "continuum_srpt": _simple("hold", True, True, queue_order="srpt"),
+    "continuum_srpt_any": _simple("hold", True, True, queue_order="srpt",
+                                  pressure_scope="any"),
+    "continuum_srpt_host": _overlay(host_room_any=True, queue_order="srpt"),
+    "continuum_srpt_hs": _simple("hold", True, True, queue_order="srpt",
+                                 pressure_scope="host"),
     # Earlier defaults, as the seed and mixed-traffic tables compare them: memory priced
     # by the contention gauge (saturation 0.05), contended locks held for the tool's top
     # quantile or until the tool returns; the queue's age cap at 60 s, 120 s or none.

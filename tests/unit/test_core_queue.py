@@ -131,3 +131,49 @@ def test_without_program_fcfs_a_request_without_an_id_gets_no_aged_head_start():
     p.on_arrival(("", "a"), 10.0)
     assert p.queue_key(("", "a"), 10.0, False) < p.queue_key(None, 20.0, False)
     assert p.queue_key(None, 20.0, False)[2] == 20.0
+
+
+# queue_order "srpt": fewest uncached prefill tokens first, inside the lock tier and
+# the rest; preempted and overdue requests keep their places.
+def test_srpt_orders_by_uncached_tokens_within_each_tier():
+    p = ContinuumPolicy(PolicyConfig(mode="fixed", queue_order="srpt",
+                                     plain_requests="fcfs"), 1000)
+    for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
+        p.on_arrival(key, t)
+        p.on_admitted(key, t)
+    d = p.on_finish(("", "P"), 6.0, 10, "cd", False)
+    p.set_lock(("", "P"), 6.0, d.ttl_s, 10, "h")
+    p.on_finish(("", "Q"), 6.0, 10, "cd", False)
+    p.on_finish(("", "R"), 6.0, 10, "cd", False)
+    requests = [  # (name, key, arrival, preempted, uncached tokens)
+        ("Q_long", ("", "Q"), 8.0, False, 900),     # oldest program, most to prefill
+        ("R_short", ("", "R"), 7.0, False, 40),
+        ("new_short", ("", "N"), 9.0, False, 40),   # same work as R: R's program is older
+        ("P_locked_long", ("", "P"), 9.0, False, 500),
+        ("plain_mid", None, 9.5, False, 100),
+        ("preempted_long", None, 10.0, True, 5000),
+    ]
+    keyed = sorted((p.queue_key(k, a, pre, uncached=u), name)
+                   for name, k, a, pre, u in requests)
+    assert [name for _, name in keyed] == [
+        "preempted_long", "P_locked_long", "R_short", "new_short", "plain_mid", "Q_long"]
+    # the program order ignores the work: the oldest program first
+    fcfs = setup(plain="fcfs")
+    assert fcfs.queue_key(("", "Q"), 8.0, False, uncached=900) == \
+        fcfs.queue_key(("", "Q"), 8.0, False)
+
+
+def test_srpt_keeps_the_age_cap_guarantee():
+    p = ContinuumPolicy(PolicyConfig(queue_order="srpt", queue_age_cap_s=60.0), 1000)
+    p.on_arrival(("", "long"), 0.0)
+    p.on_arrival(("", "short"), 50.0)
+    fn = p.queue_key_fn(now=70.0)   # "long" waited 70 s > 60 s: overdue
+    assert fn(("", "long"), 0.0, False, 100_000) < fn(("", "short"), 50.0, False, 10)
+    fn = p.queue_key_fn(now=55.0)   # not yet overdue: the shorter prefill goes first
+    assert fn(("", "short"), 50.0, False, 10) < fn(("", "long"), 0.0, False, 100_000)
+
+
+def test_queue_order_must_be_a_known_rule():
+    import pytest
+    with pytest.raises(ValueError, match="queue_order"):
+        PolicyConfig(queue_order="spf")
