@@ -60,7 +60,9 @@ class PolicyConfig:
     tool_window: int = 2048
     queue_delay_window: int = 256
     program_fcfs: bool = True
-    queue_order: str = "fcfs"
+    # "srpt" (the default since 2026-12-06; "fcfs" before): the regime map,
+    # experiments/sim/regime, and docs/design.md.
+    queue_order: str = "srpt"
     # Program FCFS ranks a turn by its program's first arrival, but never more than this
     # before the turn's own arrival: plain requests (and young programs) are overtaken
     # only by turns that arrive within it (mixed traffic, experiments/sim: 180 s met both
@@ -82,7 +84,7 @@ class PolicyConfig:
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
     # "host": "any" with a host tier (a lock that gives way is demoted, and the next turn
     # pays a reload, not a rebuild), "younger" without one.
-    pressure_scope: str = "younger"
+    pressure_scope: str = "host"
     # Requests without a program id: see PLAIN_REQUESTS.
     plain_requests: str = "aged"
     # Mode "hold": the longest TTL it chooses is this quantile of the tool's

@@ -63,9 +63,20 @@ class PolicyContext:
     host_capacity_tokens: float = float("inf")  # the host tier's size (with host_tier)
 
 
+# The queue order and pressure rule every policy here runs unless it names its own:
+# program FCFS, locks giving way to older programs only (the server's default before
+# queue_order "srpt" and pressure_scope "host"), so that stock arms keep request FCFS
+# and the earlier defaults' tables stay reproducible. "continuum" takes the server's
+# current defaults (_SERVER_ORDER).
+_PROGRAM_FCFS = dict(queue_order="fcfs", pressure_scope="younger")
+_SERVER_ORDER = dict(queue_order=PolicyConfig.queue_order,
+                     pressure_scope=PolicyConfig.pressure_scope)
+
+
 def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
     return ctx.wrap(ContinuumPolicy(PolicyConfig(prefill_profile=ctx.prefill,
-                                                 host_tier=ctx.host_tier, **cfg),
+                                                 host_tier=ctx.host_tier,
+                                                 **{**_PROGRAM_FCFS, **cfg}),
                                     ctx.capacity_tokens))
 
 
@@ -205,9 +216,14 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "gate": _gate(with_host=False),
     "gate_host": _gate(with_host=True),
     # The server's defaults (PolicyConfig's): mode "hold" with memory free to hold
-    # (locks last until the tool returns, bounded by max_ttl_s), program FCFS, locks
-    # give way only to programs older than their own unless the engine would idle.
-    "continuum": _simple("hold", True, True),
+    # (locks last until the tool returns, bounded by max_ttl_s), queue order "srpt"
+    # (preempted, overdue, locked, then fewest uncached prefill tokens), locks give way
+    # to any waiting request with a host tier, else only to older programs' (or to an
+    # idle engine).
+    "continuum": _simple("hold", True, True, **_SERVER_ORDER),
+    # The default before queue_order "srpt" and pressure_scope "host": program FCFS,
+    # scope "younger".
+    "continuum_fcfs": _simple("hold", True, True),
     # Candidates for a host tier: the default's locks, the queue in stock lpm / spf
     # order; program admission on top of the default.
     "continuum_lpm": _overlay(lpm_key),
@@ -227,6 +243,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum_srpt_host": _overlay(host_room_any=True, queue_order="srpt"),
     "continuum_srpt_hs": _simple("hold", True, True, queue_order="srpt",
                                  pressure_scope="host"),
+    **{f"continuum_srpt_hs_cap{c}": _simple("hold", True, True, queue_order="srpt",
+                                            pressure_scope="host", queue_age_cap_s=float(c))
+       for c in (30, 60)},
     # Earlier defaults, as the seed and mixed-traffic tables compare them: memory priced
     # by the contention gauge (saturation 0.05), contended locks held for the tool's top
     # quantile or until the tool returns; the queue's age cap at 60 s, 120 s or none.

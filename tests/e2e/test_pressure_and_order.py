@@ -29,7 +29,9 @@ CONTEXT = 2208  # 2200 prompt + 8 output tokens
 @pytest.fixture(scope="module")
 def server(start_server, tmp_path_factory):
     config = tmp_path_factory.mktemp("pressure") / "continuum.json"
-    config.write_text(json.dumps({"queue_age_cap_s": 3600}))
+    # program FCFS (queue_order "fcfs"): the order test_waiting_queue_is_program_fcfs
+    # checks; the default "srpt" would serve D2 (its context cached) before S1 and B1
+    config.write_text(json.dumps({"queue_age_cap_s": 3600, "queue_order": "fcfs"}))
     return start_server([*ARGS, "--continuum-config", str(config)], name="pressure")
 
 

@@ -3,7 +3,7 @@ from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 def setup(program_fcfs=True, plain="fcfs"):
     p = ContinuumPolicy(PolicyConfig(mode="fixed", program_fcfs=program_fcfs,
-                                     plain_requests=plain), 1000)
+                                     plain_requests=plain, queue_order="fcfs"), 1000)
     # Q arrives first (t=1), P at t=5; P finishes a turn at 6 and holds a lock.
     for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
         p.on_arrival(key, t)
@@ -61,7 +61,8 @@ def test_without_program_fcfs_requests_order_by_own_arrival():
 
 def test_age_cap_bounds_how_far_an_old_program_overtakes():
     from sglang_continuum.core import ContinuumPolicy, PolicyConfig
-    p = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
     p.on_arrival(("", "old"), 0.0)          # program started at 0
     p.on_arrival(("", "young"), 100.0)      # started at 100
     # a turn of "old" arriving at 150 ranks at 150 - 60 = 90: still ahead of "young" (100)
@@ -72,7 +73,7 @@ def test_age_cap_bounds_how_far_an_old_program_overtakes():
     # a request without a program arriving at 120: ahead of "old"'s turn of 181 only
     plain = p.queue_key(None, 120.0, False)
     assert p.queue_key(("", "old"), 179.0, False) < plain < p.queue_key(("", "old"), 181.0, False)
-    inf = ContinuumPolicy(PolicyConfig(queue_age_cap_s=float("inf")), 1000)
+    inf = ContinuumPolicy(PolicyConfig(queue_order="fcfs", queue_age_cap_s=float("inf")), 1000)
     inf.on_arrival(("", "old"), 0.0)
     assert inf.queue_key(("", "old"), 1e6, False)[2] == 0.0   # pure program FCFS
 
@@ -81,7 +82,7 @@ def test_age_cap_must_be_seconds():
     import pytest
     from sglang_continuum.core import PolicyConfig
     with pytest.raises(ValueError, match="queue_age_cap_s"):
-        PolicyConfig(queue_age_cap_s=-1.0)
+        PolicyConfig(queue_order="fcfs", queue_age_cap_s=-1.0)
 
 
 def test_plain_ahead_serves_requests_without_program_before_unlocked_turns():
@@ -101,12 +102,13 @@ def test_plain_requests_must_be_a_known_rule():
 
     from sglang_continuum.core import PolicyConfig
     with pytest.raises(ValueError, match="plain_requests"):
-        PolicyConfig(plain_requests="first")
+        PolicyConfig(queue_order="fcfs", plain_requests="first")
 
 
 def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
     from sglang_continuum.core import ContinuumPolicy, PolicyConfig
-    p = ContinuumPolicy(PolicyConfig(plain_requests="aged", queue_age_cap_s=60.0), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     plain_requests="aged", queue_age_cap_s=60.0), 1000)
     p.on_arrival(("", "old"), 0.0)       # began at 0
     p.on_arrival(("", "young"), 100.0)   # began at 100
     plain = p.queue_key(None, 130.0, False)
@@ -114,7 +116,8 @@ def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
     # ahead of the younger program's turns, behind the older program's
     assert p.queue_key(("", "old"), 120.0, False) < plain < p.queue_key(("", "young"), 125.0, False)
     # fcfs puts the same request behind both
-    f = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
+    f = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
     f.on_arrival(("", "old"), 0.0)
     f.on_arrival(("", "young"), 100.0)
     assert f.queue_key(("", "young"), 125.0, False) < f.queue_key(None, 130.0, False)
@@ -122,12 +125,13 @@ def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
 
 def test_default_ranks_plain_requests_aged():
     from sglang_continuum.core import PolicyConfig
-    assert PolicyConfig().plain_requests == "aged"
+    assert PolicyConfig(queue_order="fcfs").plain_requests == "aged"
 
 
 def test_without_program_fcfs_a_request_without_an_id_gets_no_aged_head_start():
     # Stock order (the simulator's stock policies): FCFS by arrival for every request.
-    p = ContinuumPolicy(PolicyConfig(program_fcfs=False, plain_requests="aged"), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     program_fcfs=False, plain_requests="aged"), 1000)
     p.on_arrival(("", "a"), 10.0)
     assert p.queue_key(("", "a"), 10.0, False) < p.queue_key(None, 20.0, False)
     assert p.queue_key(None, 20.0, False)[2] == 20.0

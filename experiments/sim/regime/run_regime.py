@@ -59,11 +59,12 @@ KNEE_NS = (1, 2, 4, 8, 16, 32, 64)
 KNEE_SLOWDOWN = 1.25
 DEFAULT = "continuum"
 GATES = ("gate", "gate_host")
-# Mechanisms measured beside the default (sim/policies.py): locks give way to any
-# waiting request while the host tier has room (a); plus program admission sized to
-# device plus host (c); admission alone where there is no host tier.
-MECHS = ("continuum_host", "continuum_host_admit")
-MECHS_NO_HOST = ("continuum_admit",)
+# Arms measured beside the default (sim/policies.py): the default before queue order
+# "srpt" and pressure scope "host" (program FCFS, scope "younger"); with a host tier,
+# the default's order with locks giving way only while the host tier has free room for
+# them (a simulator policy: the server cannot test that room yet).
+MECHS = ("continuum_fcfs", "continuum_srpt_host")
+MECHS_NO_HOST = ("continuum_fcfs",)
 UNBOUNDED_KV = 1 << 40
 CHUNK = 8192
 GRIDS = {
@@ -170,12 +171,13 @@ def candidates_of(arms: dict) -> list[str]:
     return [a for a in arms if a not in BEST_STOCK and a not in GATES and a != DEFAULT]
 
 
-def _reusable(path: Path | None) -> tuple[dict, list]:
-    """Knees and points of an earlier summary.json (empty without one)."""
+def _reusable(path: Path | None) -> tuple[dict, dict]:
+    """Knees and points (by index in the grid) of an earlier summary.json (empty
+    without one)."""
     if path is None:
-        return {}, []
+        return {}, {}
     old = expand(json.loads(path.read_text()))
-    return old["knees"], old["points"]
+    return old["knees"], {p.get("index", i): p for i, p in enumerate(old["points"])}
 
 
 def _same_point(a: dict, b: dict) -> bool:
@@ -202,14 +204,13 @@ def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
         pts = [dict(pts[i], index=i) for i in only]
     specs, where = [], []
     for i, pt in enumerate(pts):
-        old = old_pts[pt.get("index", i)] if pt.get("index", i) < len(old_pts) else None
+        old = old_pts.get(pt.get("index", i))
         for arm in arms_of(pt, candidates):
             if (old is not None and _same_point(old, pt) and arm in old["arms"]
                     and arm != DEFAULT and arm not in (candidates or ())):
                 pts[i].setdefault("arms", {})[arm] = {
-                    k: v for k, v in old["arms"][arm].items() if k in ("mean", "p95")}
-                pts[i]["arms"][arm]["breakdown"] = dict(old["arms"][arm].get(
-                    "breakdown", {}))
+                    k: v for k, v in old["arms"][arm].items()
+                    if k in ("mean", "p95", "breakdown")}
                 continue
             specs.append(spec(pt["workload"], pt["profile"], arm, pt["n"], pt["kv"],
                               HOSTS[pt["host"]], f"{i}"))
@@ -253,7 +254,7 @@ def compact(res: dict) -> dict:
                     + [[_g(p["arms"][a]["mean"]), _g(p["arms"][a]["p95"])]
                        if a in p["arms"] else None for a in arms])
         bd = {a: [_g(p["arms"][a]["breakdown"][k]) for k in PARTS]
-              for a in p["arms"] if "breakdown" in p["arms"][a]}
+              for a in p["arms"] if p["arms"][a].get("breakdown")}
         if bd:
             breakdowns[str(i)] = bd
     head = {k: v for k, v in res.items() if k != "points"}
