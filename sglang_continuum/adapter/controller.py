@@ -274,10 +274,13 @@ class Controller:
             deficit_tokens, prog.queue_key if prog else None,
             getattr(head, _ARRIVAL, None), engine_idle)
 
-    def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None) -> None:
+    def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None,
+                     match: Optional[Callable[[list], None]] = None) -> None:
         """Sort SGLang's waiting queue by the core's queue order. `priority_sign`
         (--enable-priority-scheduling: SGLang's SchedulePolicy.priority_sign): the
-        request's priority first, as SGLang orders it, then the queue order."""
+        request's priority first, as SGLang orders it, then the queue order. `match`
+        (given where SGLang did not match the queue's prefixes this step): refreshes
+        the requests' matched prefixes, called before an "srpt" sort reads them."""
         if not self._programs_seen or not self.ordered or len(waiting_queue) < 2:
             return
         if not any((p := program_of(r)) is not None and p.proven for r in waiting_queue):
@@ -285,6 +288,8 @@ class Controller:
         now = self.now()
         key_fn = self.policy.queue_key_fn(now)
         srpt = self.srpt
+        if srpt and match is not None:
+            match(waiting_queue)
 
         def key(r):
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
