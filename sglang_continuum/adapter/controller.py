@@ -69,6 +69,18 @@ def program_of(req) -> Optional[RequestProgram]:
     return value
 
 
+def uncached_tokens(req) -> int:
+    """Prefill tokens the request still needs, as SGLang's shortest-prefill-first counts
+    them: its prompt (with output already generated, for a retracted request) less
+    ``num_matched_prefix_tokens``, the prefix SGLang matched on the device or, with
+    HiCache, on the host. SGLang refreshes that match in calc_priority, before
+    sort_waiting runs, under a cache-aware --schedule-policy (lpm, hrrn,
+    shortest-prefill-first) or a tree that matches fast (the default); otherwise it may
+    be stale, which at worst ranks a request as if nothing were cached."""
+    prompt = len(req.origin_input_ids) + len(req.output_ids)
+    return max(1, prompt - (getattr(req, "num_matched_prefix_tokens", 0) or 0))
+
+
 def tenant_of(req) -> str:
     """The request's tenant (core/tenants.py): its cache_salt and extra_key (which holds
     the LoRA id), bounded in size."""
@@ -93,6 +105,10 @@ class Controller:
             if settings.infer_programs else None
         turns.start(self.policy, self.inference)
         self.program_fcfs = settings.policy.program_fcfs
+        # queue_order "srpt" orders by uncached prefill tokens (uncached_tokens)
+        self.srpt = settings.policy.queue_order == "srpt"
+        # whether sort_waiting replaces SGLang's order (else it keeps it: locks only)
+        self.ordered = self.program_fcfs or self.srpt
         self.tokenizer = None
         self.tool_names = None  # SGLang's tool-call detector (attach), or None
         self.metrics = None
@@ -262,23 +278,29 @@ class Controller:
             deficit_tokens, prog.queue_key if prog else None,
             getattr(head, _ARRIVAL, None), engine_idle, path)
 
-    def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None) -> None:
+    def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None,
+                     match: Optional[Callable[[list], None]] = None) -> None:
         """Sort SGLang's waiting queue by the core's queue order. `priority_sign`
         (--enable-priority-scheduling: SGLang's SchedulePolicy.priority_sign): the
-        request's priority first, as SGLang orders it, then the queue order."""
-        if not self._programs_seen or not self.program_fcfs or len(waiting_queue) < 2:
+        request's priority first, as SGLang orders it, then the queue order. `match`
+        (given where SGLang did not match the queue's prefixes this step): refreshes
+        the requests' matched prefixes, called before an "srpt" sort reads them."""
+        if not self._programs_seen or not self.ordered or len(waiting_queue) < 2:
             return
         if not any((p := program_of(r)) is not None and p.proven for r in waiting_queue):
             return  # no program requests: SGLang's own order stands
         now = self.now()
         key_fn = self.policy.queue_key_fn(now)
+        srpt = self.srpt
+        if srpt and match is not None:
+            match(waiting_queue)
 
         def key(r):
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
             if prog is _UNPARSED:
                 prog = program_of(r)
             return key_fn(prog.queue_key if prog else None, getattr(r, _ARRIVAL, now),
-                          bool(r.is_retracted))
+                          bool(r.is_retracted), uncached_tokens(r) if srpt else None)
 
         if priority_sign is not None:
             order = key

@@ -70,8 +70,23 @@ def before_get_next_batch_to_run(self, *args, **kwargs):
 
 def after_calc_priority(result, self, waiting_queue, *args, **kwargs):
     if (ctl := _ctl(self)) is not None:
+        matched = getattr(self, "waiting_queue_prefix_matched", None)
         ctl.sort_waiting(waiting_queue, self.priority_sign
-                         if getattr(self, "enable_priority_scheduling", False) else None)
+                         if getattr(self, "enable_priority_scheduling", False) else None,
+                         match=None if matched is None or matched(waiting_queue)
+                         else lambda queue: _match_prefixes(self.tree_cache, queue))
+
+
+def _match_prefixes(tree_cache, waiting_queue) -> None:
+    """Refresh each waiting request's ``num_matched_prefix_tokens`` (device and host
+    hits), as SGLang's cache-aware policies do in calc_priority and its own fcfs does
+    not with the default tree; at most WAITING_QUEUE_PREFIX_MATCH_MAX requests, SGLang's
+    own bound on matching a queue per step."""
+    from sglang.srt.managers.schedule_policy import WAITING_QUEUE_PREFIX_MATCH_MAX
+    from sglang.srt.mem_cache.common import match_kv_cache
+
+    for req in waiting_queue[:WAITING_QUEUE_PREFIX_MATCH_MAX]:
+        match_kv_cache(req, tree_cache)
 
 
 def around_add_one_req(original, self, req, *args, **kwargs):

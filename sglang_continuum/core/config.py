@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .estimates import PrefillModel
 
 MODES = ("hold", "paper", "fixed", "off")
-PRESSURE_SCOPES = ("younger", "any")
+PRESSURE_SCOPES = ("younger", "any", "host")
 # Requests without a program id beside agents (default "aged": experiments/live, cell
 # trace/mixed, and docs/design.md). "fcfs": ranked by their own arrival among
 # the programs' first arrivals (overtaken by every older program's turn that arrives
@@ -25,6 +25,12 @@ PLAIN_REQUESTS = ("fcfs", "aged", "ahead")
 # before). A program that does not announce its last turn (inferred) always takes the
 # quantile: its last lock is a dead program's.
 CONTENDED_TTLS = ("max", "quantile")
+# The waiting queue's order below the preempted, overdue and lock tiers (queue_order.py).
+# "fcfs": program FCFS (program_fcfs true) or request FCFS. "srpt": fewest uncached
+# prefill tokens first (the cached prefix on the device or, with a host tier, on the
+# host counts as cached), then by program_fcfs's rank: continuation turns go before
+# new programs' first turns, as under stock shortest-prefill-first.
+QUEUE_ORDERS = ("fcfs", "srpt")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class PolicyConfig:
     max_tool_tenants: int = 32
     queue_delay_window: int = 256
     program_fcfs: bool = True
+    # "srpt" (the default since 2026-12-06; "fcfs" before): the regime map,
+    # experiments/sim/regime, and docs/design.md.
+    queue_order: str = "srpt"
     # Program FCFS ranks a turn by its program's first arrival, but never more than this
     # before the turn's own arrival: plain requests (and young programs) are overtaken
     # only by turns that arrive within it (mixed traffic, experiments/sim: 180 s met both
@@ -80,7 +89,9 @@ class PolicyConfig:
     # Which locks give way when the head of the queue does not fit. "younger": only
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
-    pressure_scope: str = "younger"
+    # "host": "any" with a host tier (a lock that gives way is demoted, and the next turn
+    # pays a reload, not a rebuild), "younger" without one.
+    pressure_scope: str = "host"
     # Requests without a program id: see PLAIN_REQUESTS.
     plain_requests: str = "aged"
     # Mode "hold": the longest TTL it chooses is this quantile of the tool's
@@ -111,6 +122,9 @@ class PolicyConfig:
         if self.contended_ttl not in CONTENDED_TTLS:
             raise ValueError(f"PolicyConfig.contended_ttl: expected one of {CONTENDED_TTLS}, "
                              f"got {self.contended_ttl!r}")
+        if self.queue_order not in QUEUE_ORDERS:
+            raise ValueError(f"PolicyConfig.queue_order: expected one of {QUEUE_ORDERS}, "
+                             f"got {self.queue_order!r}")
         if self.pressure_scope not in PRESSURE_SCOPES:
             raise ValueError(f"PolicyConfig.pressure_scope: expected one of {PRESSURE_SCOPES}, "
                              f"got {self.pressure_scope!r}")

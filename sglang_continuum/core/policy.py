@@ -60,6 +60,9 @@ class ContinuumPolicy:
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
         self._ranks = QueueRanks(self._programs.lookup, config)
+        # pressure_scope: whether locks give way only to older programs' heads
+        self._younger_only = (config.pressure_scope == "younger"
+                              or (config.pressure_scope == "host" and not config.host_tier))
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -230,7 +233,7 @@ class ContinuumPolicy:
         """Locks of programs whose (capped) age is after this give way to the head. The
         head's program counts at its queue rank (first arrival, at most one age cap
         before the head's arrival), a head without a program id at QueueRanks.plain_bound."""
-        if self.config.pressure_scope != "younger" or engine_idle:
+        if engine_idle or not self._younger_only:
             return -math.inf
         program = self._programs.get(head) if head is not None else None
         if program is not None:
@@ -286,17 +289,17 @@ class ContinuumPolicy:
     # Queue order and estimates --------------------------------------------------------
 
     def queue_key(self, key: ProgramKey | None, arrival: float,
-                  preempted: bool, now: float | None = None) -> tuple[int, int, float, float]:
+                  preempted: bool, now: float | None = None,
+                  uncached: int | None = None) -> tuple:
         """Sort key of a waiting request; see queue_order.queue_key. A waiting program's
         lock persists until admission (or one age cap past its TTL), so it is in TTL iff
-        locked. With `now`, a request waiting longer than the age cap is overdue."""
+        locked. With `now`, a request waiting longer than the age cap is overdue.
+        `uncached`: its prompt tokens not cached (queue_order "srpt")."""
         if now is None:
-            return self._ranks.key(key, arrival, preempted)
-        return self._ranks.key_at(now)(key, arrival, preempted)
+            return self._ranks.key(key, arrival, preempted, uncached)
+        return self._ranks.key_at(now)(key, arrival, preempted, uncached)
 
-    def queue_key_fn(self, now: float | None = None
-                     ) -> Callable[[ProgramKey | None, float, bool],
-                                   tuple[int, int, float, float]]:
+    def queue_key_fn(self, now: float | None = None) -> Callable[..., tuple]:
         """queue_key as one function for sorting a whole queue (queue_order.key_fn);
         fetch it per sort: it changes with set_first_turn_share and with `now`."""
         return self._ranks.key if now is None else self._ranks.key_at(now)

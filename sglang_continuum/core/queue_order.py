@@ -1,6 +1,7 @@
 """Waiting-queue order: preempted first, then requests that waited longer than the age
 cap (by rank), then programs inside their TTL, then (with ``plain="ahead"``) requests
-without a program, then program FCFS.
+without a program, then program FCFS; or, with ``queue_order="srpt"``, by uncached
+prefill tokens before the program's first arrival within each tier (``srpt_key``).
 
 A pure key function (like SGLang's eviction priorities): the scheduler sorts by it.
 """
@@ -62,6 +63,22 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     return (tier, IN_TTL if program.locked else NOT_IN_TTL, rank, arrival)
 
 
+def srpt_key(key: tuple[int, int, float, float], uncached: int | None
+             ) -> tuple[int, int, int, float, float]:
+    """``queue_order="srpt"``: the program order's key with the request's uncached
+    prefill tokens (prompt minus its cached prefix, device or host; at least 1) put
+    before the rank time. Preempted and overdue requests keep their places (an overdue
+    request still goes by rank: the age cap bounds how long a long prompt waits
+    behind short ones); within the lock tier and the rest, the least prefill work goes
+    first and the program's first arrival breaks ties. A continuation turn, whose
+    context is cached, thus goes ahead of a new program's first turn, as under stock
+    shortest-prefill-first (shortest remaining work first minimises mean completion
+    time), while locked turns stay ahead of unlocked ones. ``uncached`` None (not
+    known) counts as 0: the program order then decides."""
+    work = 0 if key[1] == OVERDUE or uncached is None else max(1, uncached)
+    return (key[0], key[1], work, key[2], key[3])
+
+
 def plain_rank(arrival: float, plain: str, age_cap_s: float) -> float:
     """The first arrival a request without a program id counts as, for the queue order
     and for which locks give way to it: "fcfs" its arrival, "aged" one age cap earlier,
@@ -73,24 +90,34 @@ def plain_rank(arrival: float, plain: str, age_cap_s: float) -> float:
 
 def key_fn(lookup: Callable[[object], Program | None], config,
            plain_cap_s: float | None = None, now: float | None = None
-           ) -> Callable[[object, float, bool], tuple[int, int, float, float]]:
+           ) -> Callable[..., tuple]:
     """queue_key(program key, arrival, preempted) over a program table's ``lookup``
     (None for a request without a program id: ranked by ``config.plain_requests``, with
     ``plain_cap_s`` in place of the age cap when given; an unknown key is a new program,
     ranked at its own arrival). With `now`, requests that have waited longer than the
-    age cap are overdue (queue_key)."""
+    age cap are overdue (queue_key). The key takes the request's uncached prefill
+    tokens as a fourth argument (``uncached``), used under ``config.queue_order``
+    "srpt" (srpt_key) and ignored under "fcfs"."""
     fcfs, cap, plain = config.program_fcfs, config.queue_age_cap_s, config.plain_requests
     plain_cap = cap if plain_cap_s is None else plain_cap_s
     overdue_before = -math.inf if now is None else now - cap
 
-    def key(program_key, arrival: float, preempted: bool) -> tuple[int, int, float, float]:
+    def key(program_key, arrival: float, preempted: bool,
+            uncached: int | None = None) -> tuple[int, int, float, float]:
         if program_key is None:
             return queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
                              overdue_before)
         return queue_key(lookup(program_key), arrival, preempted, fcfs, cap, "fcfs",
                          overdue_before)
 
-    return key
+    if config.queue_order != "srpt":
+        return key
+
+    def srpt(program_key, arrival: float, preempted: bool,
+             uncached: int | None = None) -> tuple[int, int, int, float, float]:
+        return srpt_key(key(program_key, arrival, preempted), uncached)
+
+    return srpt
 
 
 class QueueRanks:

@@ -36,13 +36,20 @@ class SimPolicy:
     # host tier has room for its KV: giving way then costs a reload, not a rebuild
     host_room_any: bool = False
 
-    def queue_key(self, req: Request, now: float) -> tuple:
-        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now)
+    def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
+                  ) -> tuple:
+        """The core's key; with `cache`, given the request's uncached prompt tokens as
+        SGLang's matcher counts them (``matched``) for queue_order "srpt"."""
+        uncached = None if cache is None else req.prompt - matched(cache, req)
+        return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now,
+                                   uncached)
 
     def order_queue(self, waiting: list[Request], now: float, cache: "PrefixCache",
                     prefilled: int = 0) -> None:
         if self.sort_fn is not None:
             self.sort_fn(waiting, now, cache, prefilled)
+        elif self.core.config.queue_order == "srpt":
+            waiting.sort(key=lambda r: self.queue_key(r, now, cache))
         else:
             waiting.sort(key=lambda r: self.queue_key(r, now))
 
@@ -56,9 +63,20 @@ class PolicyContext:
     host_capacity_tokens: float = float("inf")  # the host tier's size (with host_tier)
 
 
+# The queue order and pressure rule every policy here runs unless it names its own:
+# program FCFS, locks giving way to older programs only (the server's default before
+# queue_order "srpt" and pressure_scope "host"), so that stock arms keep request FCFS
+# and the earlier defaults' tables stay reproducible. "continuum" takes the server's
+# current defaults (_SERVER_ORDER).
+_PROGRAM_FCFS = dict(queue_order="fcfs", pressure_scope="younger")
+_SERVER_ORDER = dict(queue_order=PolicyConfig.queue_order,
+                     pressure_scope=PolicyConfig.pressure_scope)
+
+
 def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
     return ctx.wrap(ContinuumPolicy(PolicyConfig(prefill_profile=ctx.prefill,
-                                                 host_tier=ctx.host_tier, **cfg),
+                                                 host_tier=ctx.host_tier,
+                                                 **{**_PROGRAM_FCFS, **cfg}),
                                     ctx.capacity_tokens))
 
 
@@ -198,9 +216,14 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "gate": _gate(with_host=False),
     "gate_host": _gate(with_host=True),
     # The server's defaults (PolicyConfig's): mode "hold" with memory free to hold
-    # (locks last until the tool returns, bounded by max_ttl_s), program FCFS, locks
-    # give way only to programs older than their own unless the engine would idle.
-    "continuum": _simple("hold", True, True),
+    # (locks last until the tool returns, bounded by max_ttl_s), queue order "srpt"
+    # (preempted, overdue, locked, then fewest uncached prefill tokens), locks give way
+    # to any waiting request with a host tier, else only to older programs' (or to an
+    # idle engine).
+    "continuum": _simple("hold", True, True, **_SERVER_ORDER),
+    # The default before queue_order "srpt" and pressure_scope "host": program FCFS,
+    # scope "younger".
+    "continuum_fcfs": _simple("hold", True, True),
     # Candidates for a host tier: the default's locks, the queue in stock lpm / spf
     # order; program admission on top of the default.
     "continuum_lpm": _overlay(lpm_key),
@@ -212,6 +235,17 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # Mechanism candidates: scope "any" while the host has room; plus admission.
     "continuum_host": _overlay(host_room_any=True),
     "continuum_host_admit": _overlay(host_room_any=True, admit=True),
+    # The default's locks with the core's SRPT order (queue_order "srpt"): preempted,
+    # overdue, locked, then fewest uncached prefill tokens, then program first arrival.
+    "continuum_srpt": _simple("hold", True, True, queue_order="srpt"),
+    "continuum_srpt_any": _simple("hold", True, True, queue_order="srpt",
+                                  pressure_scope="any"),
+    "continuum_srpt_host": _overlay(host_room_any=True, queue_order="srpt"),
+    "continuum_srpt_hs": _simple("hold", True, True, queue_order="srpt",
+                                 pressure_scope="host"),
+    **{f"continuum_srpt_hs_cap{c}": _simple("hold", True, True, queue_order="srpt",
+                                            pressure_scope="host", queue_age_cap_s=float(c))
+       for c in (30, 60)},
     # Earlier defaults, as the seed and mixed-traffic tables compare them: memory priced
     # by the contention gauge (saturation 0.05), contended locks held for the tool's top
     # quantile or until the tool returns; the queue's age cap at 60 s, 120 s or none.

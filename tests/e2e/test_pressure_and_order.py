@@ -1,5 +1,6 @@
 """End to end on a real server: locks give way under memory pressure (youngest program
-first, no retraction), and the waiting queue is program-level FCFS.
+first, no retraction), and the waiting queue is program-level FCFS (queue_order "fcfs")
+or, by default, fewest uncached prefill tokens first (queue_order "srpt").
 
 Both tests set up scheduler *state* and wait for it (read from /metrics), never for a
 guessed duration, so they hold on a fast idle machine and on an oversubscribed one."""
@@ -29,7 +30,9 @@ CONTEXT = 2208  # 2200 prompt + 8 output tokens
 @pytest.fixture(scope="module")
 def server(start_server, tmp_path_factory):
     config = tmp_path_factory.mktemp("pressure") / "continuum.json"
-    config.write_text(json.dumps({"queue_age_cap_s": 3600}))
+    # program FCFS (queue_order "fcfs"): the order test_waiting_queue_is_program_fcfs
+    # checks; the default "srpt" would serve D2 (its context cached) before S1 and B1
+    config.write_text(json.dumps({"queue_age_cap_s": 3600, "queue_order": "fcfs"}))
     return start_server([*ARGS, "--continuum-config", str(config)], name="pressure")
 
 
@@ -61,6 +64,33 @@ def test_pressure_releases_youngest_lock_without_retraction(server):
 
 
 def test_waiting_queue_is_program_fcfs(server):
+    # In-TTL program first; then by rank: the plain request S1 ranks as a program that
+    # began one queue age cap (here an hour) before it (plain_requests "aged",
+    # the default), so ahead of D (began minutes ago), then D by its first arrival, then the
+    # new program B; stock SGLang (fcfs-like for equal prefixes) would serve S1, B1, D2, A2.
+    assert _served_order(server) == ["A2", "S1", "D2", "B1"]
+    server.wait_metric("sglang_continuum_locked_tokens", 0)
+
+
+@pytest.fixture(scope="module")
+def srpt_server(start_server, tmp_path_factory):
+    config = tmp_path_factory.mktemp("srpt") / "continuum.json"
+    config.write_text(json.dumps({"queue_age_cap_s": 3600}))  # the default queue_order
+    return start_server([*ARGS, "--continuum-config", str(config)], name="srpt")
+
+
+def test_waiting_queue_is_fewest_uncached_tokens_first_by_default(srpt_server):
+    # The locked turn first; then D2, whose program's context is still cached (its
+    # 30 new tokens are all it prefills: SGLang's prefix match, read at the sort); then
+    # the two 300-token prompts by rank: the plain S1 (one age cap old), the new B1.
+    assert _served_order(srpt_server) == ["A2", "D2", "S1", "B1"]
+
+
+def _served_order(server) -> list[str]:
+    """Labels of four competing requests in the order the server ran them, one at a
+    time behind a blocker: S1 (plain, 300 new tokens), B1 (a new program, 300), D2 (an
+    old program whose lock lapsed at once, 30 new tokens after its cached context), A2
+    (a program inside its TTL, 30 new tokens)."""
     d_ctx = random_ids(300, 500)
     d_ctx += generate(server.url, d_ctx, 4, program="D", ttl="0s")["output_ids"]
     a_ctx = random_ids(300, 501)
@@ -108,9 +138,4 @@ def test_waiting_queue_is_program_fcfs(server):
     for t in [blocker, *threads]:
         t.join(timeout=600)
     assert done[0] == ("X", "abort"), done
-    # In-TTL program first; then by rank: the plain request S1 ranks as a program that
-    # began one queue age cap (here an hour) before it (plain_requests "aged",
-    # the default), so ahead of D (began minutes ago), then D by its first arrival, then the
-    # new program B; stock SGLang (fcfs-like for equal prefixes) would serve S1, B1, D2, A2.
-    assert [label for label, _ in done[1:]] == ["A2", "S1", "D2", "B1"], done
-    server.wait_metric("sglang_continuum_locked_tokens", 0)
+    return [label for label, _ in done[1:]]

@@ -192,3 +192,43 @@ def test_a_cache_flush_forgets_locks_without_counting_them_as_pressure(ctl):
     ctl.on_queued(r, False)
     ctl.on_admitted(r)
     assert ctl.cache.unlocked == [] and ctl.snapshot().locks_consumed == 0
+
+
+def test_srpt_sorts_by_uncached_prefill_with_sglangs_prefix_match():
+    clock = Clock()
+    c = Controller(FakeCache(), Settings(PolicyConfig(queue_order="srpt",
+                                                      program_fcfs=False)),
+                   capacity_tokens=1000, clock=clock)
+    queue = []
+    # (rid, program, prompt tokens, tokens SGLang matched in calc_priority)
+    for rid, program, n_in, matched in [("new_long", "A", 900, 0), ("cont", "B", 900, 850),
+                                        ("new_short", "C", 120, 0)]:
+        clock.t += 1
+        r = req(rid, program, n_in=n_in, n_out=0)
+        r.num_matched_prefix_tokens = matched
+        c.on_queued(r, False)
+        queue.append(r)
+    c.sort_waiting(queue)
+    # program_fcfs off still sorts under srpt: the continuation (50 uncached) first
+    assert [r.rid for r in queue] == ["cont", "new_short", "new_long"]
+
+
+def test_srpt_has_the_queue_matched_before_it_sorts_where_sglang_did_not():
+    clock = Clock()
+    c = Controller(FakeCache(), Settings(PolicyConfig(queue_order="srpt")),
+                   capacity_tokens=1000, clock=clock)
+    queue = []
+    for rid, program in [("new", "A"), ("cont", "B")]:
+        clock.t += 1
+        r = req(rid, program, n_in=900, n_out=0)
+        r.num_matched_prefix_tokens = 0   # stale: SGLang's fcfs matched nothing
+        c.on_queued(r, False)
+        queue.append(r)
+    matched = {"new": 0, "cont": 850}
+
+    def match(waiting):
+        for r in waiting:
+            r.num_matched_prefix_tokens = matched[r.rid]
+    c.sort_waiting(list(queue))   # without a match the stale counts tie: program order
+    c.sort_waiting(queue, match=match)
+    assert [r.rid for r in queue] == ["cont", "new"]

@@ -174,7 +174,7 @@ def test_plain_traffic_never_continued_keeps_no_locks_and_nearly_the_full_head_s
         clock.t += 10.0
         ctl.tick()
     assert ctl.cache.locked == [] and ctl.inference.first_turns.share == 1 / 13
-    assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(
+    assert ctl.policy.queue_key(None, 1000.0, False)[-2] == pytest.approx(
         1000.0 - 180.0 * 12 / 13)
 
 
@@ -191,7 +191,7 @@ def test_when_first_turns_are_agents_they_rank_as_new_programs():
     fresh = req("f1", list(range(60_000, 60_300)), [6])
     ctl.on_queued(fresh, False)
     assert not program_of(fresh).proven
-    assert ctl.policy.queue_key(None, 1000.0, False)[2] == pytest.approx(1000.0 - 180 / 11)
+    assert ctl.policy.queue_key(None, 1000.0, False)[-2] == pytest.approx(1000.0 - 180 / 11)
     program = ("", "~a0")
     ctl.policy.on_arrival(program, 970.0)  # known program: first arrival stays at a0's
     assert ctl.policy.queue_key(program, 970.0, False)[2] < 1000.0 - 180 / 11
@@ -209,4 +209,4 @@ def test_first_turns_plain_keeps_the_rule_before():
     second = turn(ctl, clock, req("r2", p1 + [5, 6] + [9] * 20, [8]))
     assert second.key == ("", "~r1") and second.proven  # it continues r1's program
     assert ctl.cache.locked == [("lock", "node-r2")]  # continued: it locks as before
-    assert ctl.policy.queue_key(None, 1000.0, False)[2] == 1000.0 - 180.0
+    assert ctl.policy.queue_key(None, 1000.0, False)[-2] == 1000.0 - 180.0

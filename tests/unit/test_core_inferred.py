@@ -155,12 +155,12 @@ def test_the_learned_share_moves_the_pressure_bound_of_requests_without_ids():
 def test_below_one_half_a_request_without_an_id_keeps_a_scaled_head_start_under_pressure():
     policy = _locked_old_and_young(young_at=150.0)
     policy.set_first_turn_share(0.4)  # mostly plain: ranks 108 s early, at 92 s
-    assert policy.queue_key(None, 200.0, False)[2] == pytest.approx(92.0)
+    assert policy.queue_key(None, 200.0, False)[-2] == pytest.approx(92.0)
     assert policy.release_for_pressure(None, 200.0, engine_idle=False)[1] == "young"
     assert policy.release_for_pressure(None, 200.0, engine_idle=False) is None
     policy.set_lock(("", "young"), 160.0, 30.0, 100, "young")
     policy.set_first_turn_share(0.6)  # mostly agents' first turns: a new program's
-    assert policy.queue_key(None, 200.0, False)[2] == pytest.approx(128.0)  # queue: 72 s
+    assert policy.queue_key(None, 200.0, False)[-2] == pytest.approx(128.0)  # queue: 72 s
     # Under pressure it takes only locks of programs that began after it arrived.
     assert policy.release_for_pressure(None, 200.0, engine_idle=False) is None
     assert policy.release_for_pressure(None, 140.0, engine_idle=False)[1] == "young"

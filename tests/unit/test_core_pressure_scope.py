@@ -80,3 +80,24 @@ def test_zero_token_locks_of_one_tenant_release_cleanly():
         pol.set_lock(("t1", name), 0.1, 5.0, 0, name)
     assert sorted(h for _, h in pol.expired(10.0)) == ["a", "b"]
     assert pol.snapshot().locked_tokens == 0
+
+
+def test_host_scope_is_any_with_a_host_tier_and_younger_without():
+    def policy(host_tier):
+        pol = ContinuumPolicy(PolicyConfig(pressure_scope="host", host_tier=host_tier,
+                                           per_program_max_fraction=1.0), 10_000)
+        for t, name in enumerate(["old", "young"]):
+            key = ("", name)
+            pol.on_arrival(key, float(t))
+            pol.on_admitted(key, float(t))
+            pol.on_finish(key, float(t) + 0.5, 100, "bash", False, ttl_hint_s=60.0)
+            pol.set_lock(key, float(t) + 0.5, 60.0, 100, name)
+        return pol
+    # the head is a turn of "old": without a host tier the younger lock alone gives way
+    without = policy(False)
+    assert without.release_for_pressure(("", "old"), 2.0, engine_idle=False)[1] == "young"
+    assert without.release_for_pressure(("", "old"), 2.0, engine_idle=False) is None
+    with_host = policy(True)
+    got = [with_host.release_for_pressure(("", "old"), 2.0, engine_idle=False)[1]
+           for _ in range(2)]
+    assert got == ["young", "old"]

@@ -3,7 +3,7 @@ from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 def setup(program_fcfs=True, plain="fcfs"):
     p = ContinuumPolicy(PolicyConfig(mode="fixed", program_fcfs=program_fcfs,
-                                     plain_requests=plain), 1000)
+                                     plain_requests=plain, queue_order="fcfs"), 1000)
     # Q arrives first (t=1), P at t=5; P finishes a turn at 6 and holds a lock.
     for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
         p.on_arrival(key, t)
@@ -61,7 +61,8 @@ def test_without_program_fcfs_requests_order_by_own_arrival():
 
 def test_age_cap_bounds_how_far_an_old_program_overtakes():
     from sglang_continuum.core import ContinuumPolicy, PolicyConfig
-    p = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
     p.on_arrival(("", "old"), 0.0)          # program started at 0
     p.on_arrival(("", "young"), 100.0)      # started at 100
     # a turn of "old" arriving at 150 ranks at 150 - 60 = 90: still ahead of "young" (100)
@@ -72,7 +73,7 @@ def test_age_cap_bounds_how_far_an_old_program_overtakes():
     # a request without a program arriving at 120: ahead of "old"'s turn of 181 only
     plain = p.queue_key(None, 120.0, False)
     assert p.queue_key(("", "old"), 179.0, False) < plain < p.queue_key(("", "old"), 181.0, False)
-    inf = ContinuumPolicy(PolicyConfig(queue_age_cap_s=float("inf")), 1000)
+    inf = ContinuumPolicy(PolicyConfig(queue_order="fcfs", queue_age_cap_s=float("inf")), 1000)
     inf.on_arrival(("", "old"), 0.0)
     assert inf.queue_key(("", "old"), 1e6, False)[2] == 0.0   # pure program FCFS
 
@@ -81,7 +82,7 @@ def test_age_cap_must_be_seconds():
     import pytest
     from sglang_continuum.core import PolicyConfig
     with pytest.raises(ValueError, match="queue_age_cap_s"):
-        PolicyConfig(queue_age_cap_s=-1.0)
+        PolicyConfig(queue_order="fcfs", queue_age_cap_s=-1.0)
 
 
 def test_plain_ahead_serves_requests_without_program_before_unlocked_turns():
@@ -101,12 +102,13 @@ def test_plain_requests_must_be_a_known_rule():
 
     from sglang_continuum.core import PolicyConfig
     with pytest.raises(ValueError, match="plain_requests"):
-        PolicyConfig(plain_requests="first")
+        PolicyConfig(queue_order="fcfs", plain_requests="first")
 
 
 def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
     from sglang_continuum.core import ContinuumPolicy, PolicyConfig
-    p = ContinuumPolicy(PolicyConfig(plain_requests="aged", queue_age_cap_s=60.0), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     plain_requests="aged", queue_age_cap_s=60.0), 1000)
     p.on_arrival(("", "old"), 0.0)       # began at 0
     p.on_arrival(("", "young"), 100.0)   # began at 100
     plain = p.queue_key(None, 130.0, False)
@@ -114,7 +116,8 @@ def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
     # ahead of the younger program's turns, behind the older program's
     assert p.queue_key(("", "old"), 120.0, False) < plain < p.queue_key(("", "young"), 125.0, False)
     # fcfs puts the same request behind both
-    f = ContinuumPolicy(PolicyConfig(queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
+    f = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     queue_age_cap_s=60.0, plain_requests="fcfs"), 1000)
     f.on_arrival(("", "old"), 0.0)
     f.on_arrival(("", "young"), 100.0)
     assert f.queue_key(("", "young"), 125.0, False) < f.queue_key(None, 130.0, False)
@@ -122,12 +125,59 @@ def test_plain_aged_ranks_as_a_program_that_began_one_age_cap_earlier():
 
 def test_default_ranks_plain_requests_aged():
     from sglang_continuum.core import PolicyConfig
-    assert PolicyConfig().plain_requests == "aged"
+    assert PolicyConfig(queue_order="fcfs").plain_requests == "aged"
 
 
 def test_without_program_fcfs_a_request_without_an_id_gets_no_aged_head_start():
     # Stock order (the simulator's stock policies): FCFS by arrival for every request.
-    p = ContinuumPolicy(PolicyConfig(program_fcfs=False, plain_requests="aged"), 1000)
+    p = ContinuumPolicy(PolicyConfig(queue_order="fcfs",
+                                     program_fcfs=False, plain_requests="aged"), 1000)
     p.on_arrival(("", "a"), 10.0)
     assert p.queue_key(("", "a"), 10.0, False) < p.queue_key(None, 20.0, False)
     assert p.queue_key(None, 20.0, False)[2] == 20.0
+
+
+# queue_order "srpt": fewest uncached prefill tokens first, inside the lock tier and
+# the rest; preempted and overdue requests keep their places.
+def test_srpt_orders_by_uncached_tokens_within_each_tier():
+    p = ContinuumPolicy(PolicyConfig(mode="fixed", queue_order="srpt",
+                                     plain_requests="fcfs"), 1000)
+    for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
+        p.on_arrival(key, t)
+        p.on_admitted(key, t)
+    d = p.on_finish(("", "P"), 6.0, 10, "cd", False)
+    p.set_lock(("", "P"), 6.0, d.ttl_s, 10, "h")
+    p.on_finish(("", "Q"), 6.0, 10, "cd", False)
+    p.on_finish(("", "R"), 6.0, 10, "cd", False)
+    requests = [  # (name, key, arrival, preempted, uncached tokens)
+        ("Q_long", ("", "Q"), 8.0, False, 900),     # oldest program, most to prefill
+        ("R_short", ("", "R"), 7.0, False, 40),
+        ("new_short", ("", "N"), 9.0, False, 40),   # same work as R: R's program is older
+        ("P_locked_long", ("", "P"), 9.0, False, 500),
+        ("plain_mid", None, 9.5, False, 100),
+        ("preempted_long", None, 10.0, True, 5000),
+    ]
+    keyed = sorted((p.queue_key(k, a, pre, uncached=u), name)
+                   for name, k, a, pre, u in requests)
+    assert [name for _, name in keyed] == [
+        "preempted_long", "P_locked_long", "R_short", "new_short", "plain_mid", "Q_long"]
+    # the program order ignores the work: the oldest program first
+    fcfs = setup(plain="fcfs")
+    assert fcfs.queue_key(("", "Q"), 8.0, False, uncached=900) == \
+        fcfs.queue_key(("", "Q"), 8.0, False)
+
+
+def test_srpt_keeps_the_age_cap_guarantee():
+    p = ContinuumPolicy(PolicyConfig(queue_order="srpt", queue_age_cap_s=60.0), 1000)
+    p.on_arrival(("", "long"), 0.0)
+    p.on_arrival(("", "short"), 50.0)
+    fn = p.queue_key_fn(now=70.0)   # "long" waited 70 s > 60 s: overdue
+    assert fn(("", "long"), 0.0, False, 100_000) < fn(("", "short"), 50.0, False, 10)
+    fn = p.queue_key_fn(now=55.0)   # not yet overdue: the shorter prefill goes first
+    assert fn(("", "short"), 50.0, False, 10) < fn(("", "long"), 0.0, False, 100_000)
+
+
+def test_queue_order_must_be_a_known_rule():
+    import pytest
+    with pytest.raises(ValueError, match="queue_order"):
+        PolicyConfig(queue_order="spf")

@@ -91,7 +91,7 @@ def _paused_older_program():
 def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, gives_way):
     progs, arrivals, prof = _paused_older_program()
     admitted = {}
-    for policy in ("continuum", "continuum_host"):
+    for policy in ("continuum_fcfs", "continuum_host", "continuum"):
         sim = Simulator(progs, arrivals, prof, policy, host_tier=True,
                         host_capacity=host_capacity)
         sim.run()
@@ -100,10 +100,12 @@ def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, giv
             # A's context went to host and came back as a reload, not a rebuild
             hit = {(t.program_id, t.turn): t.hit for t in sim.turn_records}
             assert hit[("A", 1)] >= 600
-    # the default: the older program's lock does not give way to a younger one
-    assert admitted["continuum"][("B", 0)] > 5.0
+    # scope "younger": the older program's lock does not give way to a younger one
+    assert admitted["continuum_fcfs"][("B", 0)] > 5.0
     b = admitted["continuum_host"][("B", 0)]
     assert (b < 2.0) if gives_way else (b > 5.0)
+    # the default (scope "host"): with a host tier it gives way, room or not
+    assert admitted["continuum"][("B", 0)] < 2.0
 
 
 

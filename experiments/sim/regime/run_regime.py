@@ -59,11 +59,12 @@ KNEE_NS = (1, 2, 4, 8, 16, 32, 64)
 KNEE_SLOWDOWN = 1.25
 DEFAULT = "continuum"
 GATES = ("gate", "gate_host")
-# Mechanisms measured beside the default (sim/policies.py): locks give way to any
-# waiting request while the host tier has room (a); plus program admission sized to
-# device plus host (c); admission alone where there is no host tier.
-MECHS = ("continuum_host", "continuum_host_admit")
-MECHS_NO_HOST = ("continuum_admit",)
+# Arms measured beside the default (sim/policies.py): the default before queue order
+# "srpt" and pressure scope "host" (program FCFS, scope "younger"); with a host tier,
+# the default's order with locks giving way only while the host tier has free room for
+# them (a simulator policy: the server cannot test that room yet).
+MECHS = ("continuum_fcfs", "continuum_srpt_host")
+MECHS_NO_HOST = ("continuum_fcfs",)
 UNBOUNDED_KV = 1 << 40
 CHUNK = 8192
 GRIDS = {
@@ -155,33 +156,72 @@ def points(grid: dict, knees: dict) -> list[dict]:
     return out
 
 
-def arms_of(pt: dict) -> list[str]:
+def arms_of(pt: dict, candidates: tuple[str, ...] | None = None) -> list[str]:
+    """The arms a point runs: every stock arm, the gate(s), the default, and the
+    mechanism candidates (``candidates`` in place of MECHS / MECHS_NO_HOST)."""
     if pt["host"] == "none":
-        return list(BEST_STOCK) + list(GATES[:1]) + [DEFAULT, *MECHS_NO_HOST]
-    return list(BEST_STOCK) + list(GATES) + [DEFAULT, *MECHS]
+        extra = MECHS_NO_HOST if candidates is None else candidates
+        return list(dict.fromkeys([*BEST_STOCK, *GATES[:1], DEFAULT, *extra]))
+    extra = MECHS if candidates is None else candidates
+    return list(dict.fromkeys([*BEST_STOCK, *GATES, DEFAULT, *extra]))
 
 
-def run(grid_name: str, jobs: int, out: Path) -> dict:
+def candidates_of(arms: dict) -> list[str]:
+    """The arms of a point that are neither stock, gate nor the default."""
+    return [a for a in arms if a not in BEST_STOCK and a not in GATES and a != DEFAULT]
+
+
+def _reusable(path: Path | None) -> tuple[dict, dict]:
+    """Knees and points (by index in the grid) of an earlier summary.json (empty
+    without one)."""
+    if path is None:
+        return {}, {}
+    old = expand(json.loads(path.read_text()))
+    return old["knees"], {p.get("index", i): p for i, p in enumerate(old["points"])}
+
+
+def _same_point(a: dict, b: dict) -> bool:
+    return all(a[k] == b[k] for k in ("profile", "workload", "load", "n", "ws", "host"))
+
+
+def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
+        candidates: tuple[str, ...] | None = None, reuse: Path | None = None) -> dict:
+    """Run a grid. ``only``: those point indices (the grid's order); ``candidates``:
+    the mechanism arms to run beside stock, gate and default; ``reuse``: an earlier
+    summary.json whose knees and per-arm results (same point, same arm; the simulator
+    is deterministic) stand in for runs, except the candidates' and the default's."""
     grid = GRIDS[grid_name]
     t0 = time.time()
+    old_knees, old_pts = _reusable(reuse)
     knees = {}
     for prof in grid["profiles"]:
         for wl in grid["workloads"]:
-            knees[f"{prof}/{wl}"] = knee(prof, wl, jobs)
+            knees[f"{prof}/{wl}"] = old_knees.get(f"{prof}/{wl}") or knee(prof, wl, jobs)
             print(f"knee {prof}/{wl}: N={knees[f'{prof}/{wl}']['n']} "
                   f"{knees[f'{prof}/{wl}']['sweep']}", flush=True)
     pts = points(grid, knees)
+    if only is not None:
+        pts = [dict(pts[i], index=i) for i in only]
     specs, where = [], []
     for i, pt in enumerate(pts):
-        for arm in arms_of(pt):
+        old = old_pts.get(pt.get("index", i))
+        for arm in arms_of(pt, candidates):
+            if (old is not None and _same_point(old, pt) and arm in old["arms"]
+                    and arm != DEFAULT and arm not in (candidates or ())):
+                pts[i].setdefault("arms", {})[arm] = {
+                    k: v for k, v in old["arms"][arm].items()
+                    if k in ("mean", "p95", "breakdown")}
+                continue
             specs.append(spec(pt["workload"], pt["profile"], arm, pt["n"], pt["kv"],
                               HOSTS[pt["host"]], f"{i}"))
             where.append((i, arm))
     print(f"{len(pts)} points, {len(specs)} runs", flush=True)
     results = sweep(specs, jobs=jobs, progress=True)
     for (i, arm), r in zip(where, results):
+        # kept to 3 significant digits, as summary.json stores them, so that the counts
+        # of a run and of --report-only agree (arms within ~0.1% of each other tie)
         pts[i].setdefault("arms", {})[arm] = dict(
-            mean=r.jct_mean, p95=r.jct_p95,
+            mean=_g(r.jct_mean), p95=_g(r.jct_p95),
             breakdown={k: round(v, 2) for k, v in r.breakdown.items()})
         if r.aborted_programs:
             pts[i]["arms"][arm]["aborted"] = r.aborted_programs
@@ -191,12 +231,16 @@ def run(grid_name: str, jobs: int, out: Path) -> dict:
     res = {"grid": grid_name, "axes": {k: list(v) for k, v in grid.items()},
            "knees": knees, "knee_slowdown": KNEE_SLOWDOWN, "wall_s": time.time() - t0,
            "command": f"python experiments/sim/regime/run_regime.py --grid {grid_name} "
-                      f"--jobs {jobs}", "points": pts}
+                      f"--jobs {jobs}" + (f" --points {','.join(map(str, only))}"
+                                          if only is not None else "")
+                      + (f" --arms {','.join(candidates)}" if candidates else "")
+                      + (" --reuse summary.json" if reuse else ""), "points": pts}
     (out / "summary.json").write_text(json.dumps(compact(res), separators=(",", ":")))
     return res
 
 
-FIELDS = ("profile", "workload", "load", "n", "ws", "ws_ratio", "host", "kv", "floor")
+FIELDS = ("profile", "workload", "load", "n", "ws", "ws_ratio", "host", "kv", "floor",
+          "index")
 PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
 
 
@@ -208,11 +252,11 @@ def compact(res: dict) -> dict:
     arms = list(dict.fromkeys(a for p in res["points"] for a in p["arms"]))
     rows, breakdowns = [], {}
     for i, p in enumerate(res["points"]):
-        rows.append([_g(p[f]) for f in FIELDS]
+        rows.append([_g(p.get(f, i)) for f in FIELDS]
                     + [[_g(p["arms"][a]["mean"]), _g(p["arms"][a]["p95"])]
                        if a in p["arms"] else None for a in arms])
         bd = {a: [_g(p["arms"][a]["breakdown"][k]) for k in PARTS]
-              for a in p["arms"] if "breakdown" in p["arms"][a]}
+              for a in p["arms"] if p["arms"][a].get("breakdown")}
         if bd:
             breakdowns[str(i)] = bd
     head = {k: v for k, v in res.items() if k != "points"}
@@ -246,7 +290,7 @@ def finish(pt: dict, floor: float) -> None:
     best = min(BEST_STOCK, key=lambda a: arms[a]["mean"])
     gate = min((a for a in GATES if a in arms), key=lambda a: arms[a]["mean"])
     d = arms[DEFAULT]
-    mechs = [a for a in (*MECHS, *MECHS_NO_HOST) if a in arms]
+    mechs = candidates_of(arms)
     pt["floor"] = floor
     pt["best_stock"], pt["gate"] = best, gate
     pt["ratio"] = {"mean": d["mean"] / arms[best]["mean"], "p95": d["p95"] / arms[best]["p95"],
@@ -287,7 +331,7 @@ def report(res: dict, out: Path) -> None:
              "x floor: mean JCT / the no-contention floor.", "",
              "| profile | workload | load (N) | ws/KV | host | best stock | default/best mean | "
              "p95 | gate/best | best x floor | gate x floor | default x floor | target | met | "
-             "mechanism (a) / (a)+(c) or (c): mean, p95 |",
+             "other arms (as listed above; without a host tier the first): mean, p95 |",
              "|" + "---|" * 15]
     for p in pts:
         lines.append(
@@ -300,10 +344,15 @@ def report(res: dict, out: Path) -> None:
             + "; ".join(f"{r['mean']:.2f}, {r['p95']:.2f}" + ("" if p["mech_met"][a] else " (no)")
                         for a, r in p["mech_ratio"].items()) + " |")
     mech_lines = []
-    for a in (*MECHS, *MECHS_NO_HOST):
+    for a in dict.fromkeys(a for p in pts for a in p["mech_met"]):
         got = [p["mech_met"][a] for p in pts if a in p["mech_met"]]
-        if got:
-            mech_lines.append(f"`{a}`: targets met at {sum(got)} of {len(got)} points.  ")
+        means = sorted(p["mech_ratio"][a]["mean"] for p in pts if a in p["mech_ratio"])
+        mech_lines.append(f"`{a}`: targets met at {sum(got)} of {len(got)} points; mean / "
+                          f"best stock median {statistics.median(means):.2f}, worst "
+                          f"{means[-1]:.2f}.  ")
+    means = sorted(p["ratio"]["mean"] for p in pts)
+    mech_lines.insert(0, f"`{DEFAULT}` (the default): mean / best stock median "
+                         f"{statistics.median(means):.2f}, worst {means[-1]:.2f}.  ")
     lines[8:8] = mech_lines + [""]
     missed = [p for p in pts if not p["met"]]
     if missed:
@@ -359,10 +408,18 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--points", help="comma-separated point indices of the grid (the "
+                    "order of its summary.json rows) to run instead of every point")
+    ap.add_argument("--arms", help="comma-separated mechanism arms (sim/policies.py) to "
+                    "run beside stock, gate and default, in place of the usual candidates")
+    ap.add_argument("--reuse", type=Path, help="an earlier summary.json of the same grid: "
+                    "its knees, and its results of every arm but the default and --arms")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    only = [int(x) for x in a.points.split(",")] if a.points else None
+    cands = tuple(a.arms.split(",")) if a.arms else None
     res = (expand(json.loads((a.out / "summary.json").read_text())) if a.report_only
-           else run(a.grid, a.jobs, a.out))
+           else run(a.grid, a.jobs, a.out, only, cands, a.reuse))
     report(res, a.out)
     heatmap(res, a.out)
     print((a.out / "results.md").read_text()[:3000])
