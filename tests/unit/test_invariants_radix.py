@@ -123,6 +123,11 @@ def build_cache(host_tier: bool = False):
                              tree_components=(ComponentType.FULL,))
     cache = TrackedCache(params)
     if host_tier:
+        # Published again here: another test module may have published its own server
+        # args since this one was imported (HiCache's host pool reads the io backend
+        # from them).
+        set_global_server_args_for_scheduler(ServerArgs(model_path="dummy", page_size=1,
+                                                        **HICACHE))
         cache.init_hicache(ServerArgs(model_path="dummy", page_size=1,
                                       enable_hierarchical_cache=True, **HICACHE), params)
         assert cache.has_host_tier
