@@ -126,7 +126,9 @@ class SoakReport:
             f"{self.rss_warm / 2**20:.1f}, end {self.rss_end / 2**20:.1f}, max "
             f"{self.rss_max / 2**20:.1f} (flat: end - warm-up <= max("
             f"{RSS_TOLERANCE_FRACTION:.0%}, {RSS_TOLERANCE_BYTES // 2**20} MiB): "
-            f"{'yes' if self.rss_flat else 'NO'})",
+            f"{'yes' if self.rss_flat else 'NO'}); after warm-up "
+            f"{(self.rss_end - self.rss_warm) / 2**20 / max(1, self.turns_served) * 1000:.0f}"
+            " MiB per 1,000 turns served",
             f"health-check failures during the run: {self.health_failures}",
             f"leaks found: {len(self.leaks)}" + (f" {self.leaks}" if self.leaks else ""),
         ]
