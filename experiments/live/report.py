@@ -206,12 +206,18 @@ def _by_host(arms: dict) -> dict:
     """Per host pool size that ran: the best stock arm with that host pool, the
     default's arm with it (overlay-default, overlay-hicache, -h1, -h05), their
     ratios, whether the min/max ranges of mean JCT separate, and the targets met."""
-    default_arm = {None: DEFAULT_ARM, "2": "overlay-hicache", "1": "overlay-hicache-h1",
-                   "0.5": "overlay-hicache-h05"}
+    # The default's arm per host pool: the first that ran (the "-younger" arms name the
+    # default's pressure scope explicitly: they ran the default when the default's scope
+    # was "host" for part of 2026-12-06, experiments/live/host-map).
+    default_arms = {None: (DEFAULT_ARM,),
+                    "2": ("overlay-hicache-younger", "overlay-hicache"),
+                    "1": ("overlay-hicache-younger-h1", "overlay-hicache-h1"),
+                    "0.5": ("overlay-hicache-younger-h05", "overlay-hicache-h05")}
     out = {}
-    for ratio, dname in default_arm.items():
+    for ratio, names in default_arms.items():
         stock = {n: a for n, a in arms.items() if not _arm(n).overlay
                  and host_ratio(n) == ratio and a["jct_mean_s"]["median"]}
+        dname = next((n for n in names if n in arms), names[-1])
         d = arms.get(dname)
         if not stock or not d or not d["jct_mean_s"]["median"]:
             continue

@@ -104,8 +104,8 @@ def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, giv
     assert admitted["continuum_fcfs"][("B", 0)] > 5.0
     b = admitted["continuum_host"][("B", 0)]
     assert (b < 2.0) if gives_way else (b > 5.0)
-    # the default (scope "host"): with a host tier it gives way, room or not
-    assert admitted["continuum"][("B", 0)] < 2.0
+    # the default (scope "younger"): the older program's lock does not give way
+    assert admitted["continuum"][("B", 0)] > 5.0
 
 
 
