@@ -7,11 +7,11 @@ import pytest
 from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 
-def _policy(scope, plain="fcfs"):
+def _policy(scope, plain="fcfs", names=("old", "mid", "young"), **cfg):
     pol = ContinuumPolicy(PolicyConfig(pressure_scope=scope, per_program_max_fraction=1.0,
-                                       lock_budget_fraction=1.0, plain_requests=plain),
+                                       lock_budget_fraction=1.0, plain_requests=plain, **cfg),
                           capacity_tokens=10_000)
-    for t, name in enumerate(["old", "mid", "young"]):
+    for t, name in enumerate(names):
         key = ("", name)
         pol.on_arrival(key, float(t))
         pol.on_admitted(key, float(t))
@@ -84,15 +84,7 @@ def test_zero_token_locks_of_one_tenant_release_cleanly():
 
 def test_host_scope_is_any_with_a_host_tier_and_younger_without():
     def policy(host_tier):
-        pol = ContinuumPolicy(PolicyConfig(pressure_scope="host", host_tier=host_tier,
-                                           per_program_max_fraction=1.0), 10_000)
-        for t, name in enumerate(["old", "young"]):
-            key = ("", name)
-            pol.on_arrival(key, float(t))
-            pol.on_admitted(key, float(t))
-            pol.on_finish(key, float(t) + 0.5, 100, "bash", False, ttl_hint_s=60.0)
-            pol.set_lock(key, float(t) + 0.5, 60.0, 100, name)
-        return pol
+        return _policy("host", plain="aged", names=("old", "young"), host_tier=host_tier)
     # the head is a turn of "old": without a host tier the younger lock alone gives way
     without = policy(False)
     assert without.release_for_pressure(("", "old"), 2.0, engine_idle=False)[1] == "young"

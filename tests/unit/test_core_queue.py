@@ -1,9 +1,9 @@
 from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 
-def setup(program_fcfs=True, plain="fcfs"):
+def setup(program_fcfs=True, plain="fcfs", queue_order="fcfs"):
     p = ContinuumPolicy(PolicyConfig(mode="fixed", program_fcfs=program_fcfs,
-                                     plain_requests=plain, queue_order="fcfs"), 1000)
+                                     plain_requests=plain, queue_order=queue_order), 1000)
     # Q arrives first (t=1), P at t=5; P finishes a turn at 6 and holds a lock.
     for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
         p.on_arrival(key, t)
@@ -140,15 +140,7 @@ def test_without_program_fcfs_a_request_without_an_id_gets_no_aged_head_start():
 # queue_order "srpt": fewest uncached prefill tokens first, inside the lock tier and
 # the rest; preempted and overdue requests keep their places.
 def test_srpt_orders_by_uncached_tokens_within_each_tier():
-    p = ContinuumPolicy(PolicyConfig(mode="fixed", queue_order="srpt",
-                                     plain_requests="fcfs"), 1000)
-    for key, t in [(("", "Q"), 1.0), (("", "P"), 5.0), (("", "R"), 1.0)]:
-        p.on_arrival(key, t)
-        p.on_admitted(key, t)
-    d = p.on_finish(("", "P"), 6.0, 10, "cd", False)
-    p.set_lock(("", "P"), 6.0, d.ttl_s, 10, "h")
-    p.on_finish(("", "Q"), 6.0, 10, "cd", False)
-    p.on_finish(("", "R"), 6.0, 10, "cd", False)
+    p = setup(queue_order="srpt")  # Q and R at t=1, P at t=5 holding a lock
     requests = [  # (name, key, arrival, preempted, uncached tokens)
         ("Q_long", ("", "Q"), 8.0, False, 900),     # oldest program, most to prefill
         ("R_short", ("", "R"), 7.0, False, 40),
