@@ -33,9 +33,11 @@ def server(start_server):
 
 
 def _used_tokens(server, seed: int) -> float:
-    """Serve one fresh stock request (it refreshes SGLang's gauges), then read the KV
-    that is neither free nor evictable (tools/soak.py does the same)."""
-    generate(server.url, random_ids(64, seed), 1)
+    """Serve one fresh request (it refreshes SGLang's gauges), then read the KV that is
+    neither free nor evictable (tools/soak.py does the same). The request is a program's
+    last turn: a request without a program id may be an agent's first turn and get a
+    short lock, which the lock counts below would see."""
+    generate(server.url, random_ids(64, seed), 1, program=f"probe-{seed}", last=True)
     return server.metric("sglang:num_used_tokens")
 
 

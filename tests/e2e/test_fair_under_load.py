@@ -20,6 +20,7 @@ request waits for the agents' whole work, and both counts grow with it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -40,10 +41,15 @@ AGE_CAP_S = 5.0
 # reached the queue after it became overdue by the server's.
 ENTRY_S = AGE_CAP_S / 2
 AGENTS = 4
-# Bounds a failure only: the agents stop once the plain request has finished.
-MAX_TURNS = 40
+# Bounds a failure only: the agents stop once the plain request has finished. Counted
+# from when it is sent: before that, on a fast machine, the agents that locked first
+# may run many turns while the others' first turns wait (shortest prefill first) until
+# they are overdue.
+MAX_TURNS = 150
 PROMPT, OUT, STEP = 300, 12, 8
-ARGS = ["--max-running-requests", "1", "--continuum-lock-budget", "0.9"]
+# A pool that holds every agent's lock however many turns a fast machine runs.
+ARGS = ["--max-running-requests", "1", "--continuum-lock-budget", "0.9",
+        "--max-total-tokens", "32768"]
 DEADLINE_S = 600  # bounds a failure only
 
 
@@ -69,12 +75,14 @@ def test_an_overdue_plain_request_goes_before_later_locked_turns(server):
     turns: list[Turn] = []
     guard = threading.Lock()
     locked_once = [threading.Event() for _ in range(AGENTS)]
-    plain_done = threading.Event()
+    plain_sent, plain_done = threading.Event(), threading.Event()
 
     def agent(i: int) -> None:
         ctx = random_ids(PROMPT, 1000 + i)
-        for turn in range(MAX_TURNS):
-            last = plain_done.is_set() or turn == MAX_TURNS - 1
+        after = 0  # turns sent once the plain request was sent
+        for turn in itertools.count():
+            after += plain_sent.is_set()
+            last = plain_done.is_set() or after == MAX_TURNS
             sent = time.monotonic()
             out = generate(server.url, ctx, OUT, program=f"agent-{i}", ttl="60s",
                            last=last, timeout=DEADLINE_S)
@@ -86,18 +94,21 @@ def test_an_overdue_plain_request_goes_before_later_locked_turns(server):
                 locked_once[i].set()
             if last:
                 return
-            ctx = ctx + out["output_ids"] + random_ids(STEP, 2000 + 100 * i + turn)
+            ctx = ctx + out["output_ids"] + random_ids(STEP, (i + 1) << 20 | turn)
 
     threads = [threading.Thread(target=agent, args=(i,)) for i in range(AGENTS)]
     for t in threads:
         t.start()
-    # Every agent holds a lock: from here on each waiting agent turn is in its TTL.
-    for event in locked_once:
-        assert event.wait(DEADLINE_S), "an agent never got a lock"
-    sent = time.monotonic()
-    generate(server.url, random_ids(PROMPT, 999), OUT, timeout=DEADLINE_S)
-    finished = time.monotonic()
-    plain_done.set()
+    try:
+        # Every agent holds a lock: from here on each waiting agent turn is in its TTL.
+        for event in locked_once:
+            assert event.wait(DEADLINE_S), "an agent never got a lock"
+        sent = time.monotonic()
+        plain_sent.set()
+        generate(server.url, random_ids(PROMPT, 999), OUT, timeout=DEADLINE_S)
+        finished = time.monotonic()
+    finally:
+        plain_done.set()  # the agents end their programs either way
     for t in threads:
         t.join(DEADLINE_S)
     assert not any(t.is_alive() for t in threads)
