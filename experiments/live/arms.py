@@ -162,6 +162,27 @@ ARMS = (
                                                           "write_through"),
         config="program-fcfs.json",
         note="the default before 2026-12-06 (program FCFS, scope younger), host pool 1x"),
+    Arm("overlay-hicache-room", True, HICACHE + ("--hicache-write-policy", "write_through"),
+        config="scope-host-room.json",
+        note="overlay-hicache where any lock gives way while the host pool's free slots "
+             "could take every lock's context, else only younger programs' locks"),
+    Arm("overlay-hicache-room-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
+                                                          "write_through"),
+        config="scope-host-room.json", note="overlay-hicache-room, host pool 1x"),
+    Arm("overlay-hicache-room-h05", True, HICACHE_HALF + ("--hicache-write-policy",
+                                                          "write_through"),
+        config="scope-host-room.json", note="overlay-hicache-room, host pool 0.5x"),
+    Arm("overlay-hicache-room-lpm", True, HICACHE + ("--hicache-write-policy", "write_back",
+                                                     "--schedule-policy", "lpm"),
+        config="room-stock-order.json",
+        note="stock-hicache-lpm plus the overlay's locks under scope host_room, the queue "
+             "left in SGLang's lpm order"),
+    Arm("overlay-hicache-room-lpm-h1", True, HICACHE_SMALL + (
+        "--hicache-write-policy", "write_back", "--schedule-policy", "lpm"),
+        config="room-stock-order.json", note="overlay-hicache-room-lpm, host pool 1x"),
+    Arm("overlay-hicache-room-lpm-h05", True, HICACHE_HALF + (
+        "--hicache-write-policy", "write_back", "--schedule-policy", "lpm"),
+        config="room-stock-order.json", note="overlay-hicache-room-lpm, host pool 0.5x"),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "

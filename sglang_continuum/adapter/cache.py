@@ -78,6 +78,15 @@ class ContinuumRadixCache(UnifiedRadixCache):
         self._demote(node, defaultdict(int))
         return host
 
+    def host_free_tokens(self):
+        """``core.turns.HostTier.host_free_tokens``: the host pool's free slots. Every TP
+        rank's host pool allocates and frees as the tree's operations do, which SGLang
+        keeps identical across ranks (the rank consensus check), so the ranks read the
+        same number."""
+        if not self.has_host_tier:
+            return None
+        return self.cache_controller.mem_pool_host.available_size()
+
     def unhold(self, host_handle) -> None:
         """``core.turns.HostTier.unhold``: release a host lock demote() returned."""
         self.dec_host_lock_ref(host_handle.node, host_handle.receipt)

@@ -276,7 +276,7 @@ class Controller:
             and not self.cache.is_root(node) else None
         return self.policy.pressure_could_fit(
             deficit_tokens, prog.queue_key if prog else None,
-            getattr(head, _ARRIVAL, None), engine_idle, path)
+            getattr(head, _ARRIVAL, None), engine_idle, path, turns.host_free(self.cache))
 
     def sort_waiting(self, waiting_queue: list, priority_sign: Optional[int] = None,
                      match: Optional[Callable[[list], None]] = None) -> None:

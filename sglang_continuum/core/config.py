@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .estimates import PrefillModel
 
 MODES = ("hold", "paper", "fixed", "off")
-PRESSURE_SCOPES = ("younger", "any", "host")
+PRESSURE_SCOPES = ("younger", "any", "host", "host_room")
 # Requests without a program id beside agents (default "aged": experiments/live, cell
 # trace/mixed, and docs/design.md). "fcfs": ranked by their own arrival among
 # the programs' first arrivals (overtaken by every older program's turn that arrives
@@ -90,7 +90,9 @@ class PolicyConfig:
     # locks of programs that arrived after the head's program, unless the engine would
     # otherwise idle. "any": the youngest program's lock, whoever the head is (the paper).
     # "host": "any" with a host tier (a lock that gives way is demoted, and the next turn
-    # pays a reload, not a rebuild), "younger" without one. The default is "younger":
+    # pays a reload, not a rebuild), "younger" without one. "host_room": "any" while the
+    # host pool's free slots could take every lock's context (a lock that gives way is
+    # demoted without pushing another program's host copy out), else "younger". The default is "younger":
     # live, "host" cost 1.3x (host pool 1x the device pool) and 1.8x (0.5x) the mean JCT
     # of "younger", whose demoted locks the small host pool dropped (docs/design.md).
     pressure_scope: str = "younger"

@@ -60,9 +60,11 @@ class ContinuumPolicy:
         self._eta = EtaEstimator()
         self._tau = TauHistogram()
         self._ranks = QueueRanks(self._programs.lookup, config)
-        # pressure_scope: whether locks give way only to older programs' heads
-        self._younger_only = (config.pressure_scope == "younger"
+        # pressure_scope: whether locks give way only to older programs' heads, and
+        # whether room on the host tier lifts that bound
+        self._younger_only = (config.pressure_scope in ("younger", "host_room")
                               or (config.pressure_scope == "host" and not config.host_tier))
+        self._room_lifts = config.pressure_scope == "host_room" and config.host_tier
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -196,16 +198,18 @@ class ContinuumPolicy:
 
     def release_for_pressure(self, head: ProgramKey | None = None,
                              head_arrival: float | None = None,
-                             engine_idle: bool = True) -> tuple[ProgramKey, object] | None:
+                             engine_idle: bool = True, host_free: float | None = None
+                             ) -> tuple[ProgramKey, object] | None:
         """Remove the lock of the youngest program (latest first arrival), if any;
         programs whose next turn is not waiting first (their KV is the least needed).
         With pressure_scope "younger" and the waiting head given (its program key, or its
         arrival), only programs younger than the head's give way, unless the engine is
         idle (locks never starve it). A head without a program id is bounded by its
-        queue rank (QueueRanks.plain_bound)."""
+        queue rank (QueueRanks.plain_bound). With "host_room", `host_free` (the host
+        pool's free tokens) lifts the bound while it could take every lock's context."""
         self._contention.pressed()
         lock = self._locks.pop_youngest(self._pressure_bound(head, head_arrival,
-                                                             engine_idle))
+                                                             engine_idle, host_free))
         if lock is None:
             return None
         self._counts["released_pressure"] += 1
@@ -214,7 +218,8 @@ class ContinuumPolicy:
 
     def pressure_could_fit(self, deficit_tokens: float, head: ProgramKey | None = None,
                            head_arrival: float | None = None,
-                           engine_idle: bool = True, head_path: Path | None = None) -> bool:
+                           engine_idle: bool = True, head_path: Path | None = None,
+                           host_free: float | None = None) -> bool:
         """Could releasing every lock that may give way to this head (release_for_pressure)
         free `deficit_tokens`? The locks count the tokens they pin, as the lock budget
         does: a prefix several of them share once, and none that a lock staying behind
@@ -224,16 +229,16 @@ class ContinuumPolicy:
         the locks would go for nothing."""
         if not deficit_tokens > 0:
             return True
-        bound = self._pressure_bound(head, head_arrival, engine_idle)
+        bound = self._pressure_bound(head, head_arrival, engine_idle, host_free)
         return self._locks.tokens_younger_than(bound, deficit_tokens,
                                                head_path) >= deficit_tokens
 
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
-                        engine_idle: bool) -> float:
+                        engine_idle: bool, host_free: float | None = None) -> float:
         """Locks of programs whose (capped) age is after this give way to the head. The
         head's program counts at its queue rank (first arrival, at most one age cap
         before the head's arrival), a head without a program id at QueueRanks.plain_bound."""
-        if engine_idle or not self._younger_only:
+        if engine_idle or not self._younger_only or self._host_has_room(host_free):
             return -math.inf
         program = self._programs.get(head) if head is not None else None
         if program is not None:
@@ -244,6 +249,13 @@ class ContinuumPolicy:
         if head_arrival is None:
             return -math.inf
         return head_arrival if head is not None else self._ranks.plain_bound(head_arrival)
+
+    def _host_has_room(self, host_free: float | None) -> bool:
+        """Scope "host_room": the host pool's free tokens could take the context of
+        every lock (any one of them may be the one that gives way and is demoted)."""
+        if not self._room_lifts or host_free is None or not len(self._locks):
+            return False
+        return host_free >= max(lock.tokens for lock in self._locks.values())
 
     def drop_oldest(self) -> tuple[ProgramKey, object] | None:
         """Drop the lock held longest, of a program with no waiting turn first, as a

@@ -42,6 +42,16 @@ class HostTier(KvLocks, Protocol):
     def unhold(self, host_handle: object) -> None:
         """Release a host lock that demote() returned; each is released once."""
 
+    def host_free_tokens(self) -> float | None:
+        """(Optional.) Tokens the host pool could take without evicting a host copy
+        (pressure_scope "host_room"), the same on every TP rank; None: no host tier."""
+
+
+def host_free(locks: KvLocks) -> float | None:
+    """The host pool's free tokens, where the cache has a host tier that says."""
+    free = getattr(locks, "host_free_tokens", None)
+    return None if free is None else free()
+
 
 def context_evicted(cached_tokens: int, input_tokens: int) -> bool:
     """Did a turn find its context evicted? Less than half its prompt came from the
@@ -175,7 +185,8 @@ def relieve(policy: ContinuumPolicy, locks: KvLocks, head: ProgramKey | None = N
             head_arrival: float | None = None, engine_idle: bool = True) -> bool:
     """Release one lock for memory pressure, the one the policy picks for the waiting
     head (None: decode pressure). False when no lock may give way."""
-    released = policy.release_for_pressure(head, head_arrival, engine_idle)
+    released = policy.release_for_pressure(head, head_arrival, engine_idle,
+                                           host_free(locks))
     if released is None:
         return False
     _give_way(policy, locks, *released)

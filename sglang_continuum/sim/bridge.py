@@ -64,6 +64,10 @@ class ProgramLocks:
         """``core.turns.HostTier.unhold``: the host copy may be evicted again."""
         self.cache.unhold_host(host_handle[0])
 
+    def host_free_tokens(self) -> float | None:
+        """``core.turns.HostTier.host_free_tokens``: the host pool's free tokens."""
+        return self.cache.host_free() if self.cache.host_tier else None
+
 
 class CoreBridge:
     """``inference``: how requests without a program id (plain runs) find their
@@ -137,8 +141,6 @@ class CoreBridge:
             return False
         if head is None:
             return turns.relieve(self.core, self.locks)
-        if self.policy.host_room_any and self.cache.host_room_for_locks():
-            engine_idle = True  # lifts the older-programs-only bound, as an idle engine does
         return turns.relieve(self.core, self.locks, head.program.queue_key, head.arrival,
                              engine_idle)
 

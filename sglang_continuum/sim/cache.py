@@ -199,12 +199,9 @@ class PrefixCache:
         return True
 
     # host tier
-    def host_room_for_locks(self) -> bool:
-        """The host tier could take any locked prefix without evicting a host copy."""
-        if not self.host_tier or not self._locked:
-            return False
-        return self.host_capacity - self.host_used >= max(self._len.get(p, 0)
-                                                          for p in self._locked)
+    def host_free(self) -> float:
+        """Tokens the host tier could take without evicting a host copy."""
+        return self.host_capacity - self.host_used
 
     def hold_host(self, p: int) -> None:
         """Keep ``p``'s host copy from host eviction (a host hold)."""

@@ -32,9 +32,6 @@ class SimPolicy:
     # far); default: by queue_key
     sort_fn: Callable[[list[Request], float, "PrefixCache", int], None] | None = None
     gate: AdmissionGate | None = None   # holds new programs (a comparison mode)
-    # a lock gives way to any waiting request (not only to older programs) while the
-    # host tier has room for its KV: giving way then costs a reload, not a rebuild
-    host_room_any: bool = False
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -169,7 +166,7 @@ _lpm = _cache_aware(lpm_key, fcfs_past=True)
 
 
 def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool = False,
-             host_room_any: bool = False, **cfg):
+             **cfg):
     """The server's default locks with the queue left in a stock cache-aware order
     (``program_fcfs=false`` and SGLang's ``--schedule-policy``: the adapter then keeps
     SGLang's own sort) and/or a program admission gate sized to device plus host tier
@@ -180,7 +177,6 @@ def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool 
         if order is not None:
             stock = _cache_aware(order, fcfs_past)(name, ctx)
             pol.sort_fn = stock.sort_fn
-        pol.host_room_any = host_room_any
         if admit:
             pol.gate = AdmissionGate(ctx.capacity_tokens
                                      + (ctx.host_capacity_tokens if ctx.host_tier else 0))
@@ -233,14 +229,14 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum_any_spf": _overlay(spf_key, fcfs_past=False, pressure_scope="any"),
     "continuum_any": _overlay(pressure_scope="any"),
     # Mechanism candidates: scope "any" while the host has room; plus admission.
-    "continuum_host": _overlay(host_room_any=True),
-    "continuum_host_admit": _overlay(host_room_any=True, admit=True),
+    "continuum_host": _overlay(pressure_scope="host_room"),
+    "continuum_host_admit": _overlay(pressure_scope="host_room", admit=True),
     # The default's locks with the core's SRPT order (queue_order "srpt"): preempted,
     # overdue, locked, then fewest uncached prefill tokens, then program first arrival.
     "continuum_srpt": _simple("hold", True, True, queue_order="srpt"),
     "continuum_srpt_any": _simple("hold", True, True, queue_order="srpt",
                                   pressure_scope="any"),
-    "continuum_srpt_host": _overlay(host_room_any=True, queue_order="srpt"),
+    "continuum_srpt_host": _overlay(pressure_scope="host_room", queue_order="srpt"),
     "continuum_srpt_hs": _simple("hold", True, True, queue_order="srpt",
                                  pressure_scope="host"),
     **{f"continuum_srpt_hs_cap{c}": _simple("hold", True, True, queue_order="srpt",

@@ -93,3 +93,58 @@ def test_host_scope_is_any_with_a_host_tier_and_younger_without():
     got = [with_host.release_for_pressure(("", "old"), 2.0, engine_idle=False)[1]
            for _ in range(2)]
     assert got == ["young", "old"]
+
+
+def test_host_room_scope_is_any_while_the_host_pool_could_take_every_lock():
+    def policy(host_tier=True):
+        return _policy("host_room", plain="aged", names=("old", "young"),
+                       host_tier=host_tier)
+    head = ("", "old")
+    # room for every lock's context (100 tokens each): any lock gives way
+    pol = policy()
+    assert [pol.release_for_pressure(head, 2.0, False, host_free=100)[1]
+            for _ in range(2)] == ["young", "old"]
+    # too little room, or none said: only the younger program's lock
+    for free in (99, None):
+        pol = policy()
+        assert pol.release_for_pressure(head, 2.0, False, host_free=free)[1] == "young"
+        assert pol.release_for_pressure(head, 2.0, False, host_free=free) is None
+    # without a host tier free host memory means nothing
+    pol = policy(host_tier=False)
+    assert pol.release_for_pressure(head, 2.0, False, host_free=10**6)[1] == "young"
+    assert pol.release_for_pressure(head, 2.0, False, host_free=10**6) is None
+
+
+def test_host_room_scope_counts_room_in_the_fit_too():
+    pol = _policy("host_room", plain="aged", names=("old", "young"), host_tier=True)
+    head = ("", "old")
+    # the head lacks 150 tokens: the younger lock alone frees 100
+    assert not pol.pressure_could_fit(150, head, 2.0, engine_idle=False, host_free=0)
+    assert pol.pressure_could_fit(150, head, 2.0, engine_idle=False, host_free=100)
+
+
+def test_relieve_reads_the_host_pool_through_the_cache():
+    from sglang_continuum.core import turns
+
+    class Cache:
+        def __init__(self, free):
+            self.free, self.released = free, []
+
+        def unlock(self, handle):
+            self.released.append(handle)
+
+        def demote(self, handle):
+            self.released.append(handle)
+
+        def unhold(self, handle):
+            pass
+
+        def host_free_tokens(self):
+            return self.free
+
+    for free, expected in ((1000, ["young", "old"]), (10, ["young"])):
+        pol = _policy("host_room", plain="aged", names=("old", "young"), host_tier=True)
+        cache = Cache(free)
+        while turns.relieve(pol, cache, ("", "old"), 2.0, engine_idle=False):
+            pass
+        assert cache.released == expected

@@ -169,7 +169,7 @@ class LockLifecycle(RuleBasedStateMachine):
                 budget=st.sampled_from([0.25, 0.5, 0.9]),
                 per_program=st.sampled_from([0.1, 0.25, 0.5]),
                 tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**16),
-                scope=st.sampled_from(["younger", "any"]))
+                scope=st.sampled_from(["younger", "any", "host_room"]))
     def setup(self, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
               scope="younger"):
         self.cache, self.allocator, self.req_pool = build_cache(self.HOST_TIER)
@@ -637,7 +637,7 @@ EPISODE = dict(policy=st.sampled_from(["hold", "fixed", "paper"]), fixed_ttl=st.
                max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
                per_program=st.sampled_from([0.1, 0.25, 0.5]),
                tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**32 - 1),
-               steps=st.integers(50, 300), scope=st.sampled_from(["younger", "any"]))
+               steps=st.integers(50, 300), scope=st.sampled_from(["younger", "any", "host_room"]))
 
 
 def _episode(machine, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
@@ -687,6 +687,27 @@ def test_random_episodes_keep_the_books_with_a_host_tier(**episode):
     demoted, held = _episode(HostLockLifecycle, **episode)
     event(f"locks_demoted > 0: {demoted > 0}")
     event(f"host_holds > 0: {held > 0}")
+
+
+def test_the_host_pools_free_slots_are_what_the_host_room_scope_reads():
+    """The adapter reads HiCache's own host pool: its free slots, fewer once a lock's
+    KV was demoted there; None without a host tier."""
+    assert build_cache()[0].host_free_tokens() is None
+    m = HostLockLifecycle()
+    m.setup(policy="fixed", fixed_ttl=10.0, max_ttl=20.0, budget=0.9, per_program=0.5,
+            tenant_share=1.0, seed=3, scope="host_room")
+    pool = m.cache.cache_controller.mem_pool_host
+    free = m.cache.host_free_tokens()
+    assert free == pool.available_size() > 0
+    m.new_program(tenant="", pid="a", salt=False, n=100, max_new=8, ttl=None, last=False)
+    m.finish(0)
+    for _ in range(MAX_RUNNING):  # other work fills the pool: the lock gives way
+        m.stock_request(MAX_INPUT, 16)
+    assert m.ctl.policy.snapshot().locks_demoted == 1
+    assert m.cache.host_free_tokens() == pool.available_size() <= free - 100
+    while m.running:
+        m.finish(0)
+    m.teardown()
 
 
 def test_a_held_lock_is_protected_from_eviction():
