@@ -183,6 +183,20 @@ ARMS = (
     Arm("overlay-hicache-room-lpm-h05", True, HICACHE_HALF + (
         "--hicache-write-policy", "write_back", "--schedule-policy", "lpm"),
         config="room-stock-order.json", note="overlay-hicache-room-lpm, host pool 0.5x"),
+    Arm("overlay-hicache-nolock", True, HICACHE + ("--hicache-write-policy", "write_back"),
+        config="no-locks.json",
+        note="the overlay's queue order (srpt) with no locks, stock HiCache write-back: "
+             "what the order alone does where the host pool holds every context"),
+    Arm("overlay-hicache-nlr", True, HICACHE + ("--hicache-write-policy", "write_through"),
+        config="no-lock-host-room.json",
+        note="the overlay's default with no lock while the host pool could take the "
+             "context (no_lock_with_host_room)"),
+    Arm("overlay-hicache-nlr-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
+                                                         "write_through"),
+        config="no-lock-host-room.json", note="overlay-hicache-nlr, host pool 1x"),
+    Arm("overlay-hicache-nlr-h05", True, HICACHE_HALF + ("--hicache-write-policy",
+                                                         "write_through"),
+        config="no-lock-host-room.json", note="overlay-hicache-nlr, host pool 0.5x"),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "

@@ -96,6 +96,11 @@ class PolicyConfig:
     # live, "host" cost 1.3x (host pool 1x the device pool) and 1.8x (0.5x) the mean JCT
     # of "younger", whose demoted locks the small host pool dropped (docs/design.md).
     pressure_scope: str = "younger"
+    # With a host tier: no lock for a finished turn while the host pool's free slots
+    # could take its context (it would come back at a reload's cost, and a lock would
+    # only keep device memory from the requests waiting for it): (0, "host_room"). A
+    # client's TTL hint still locks.
+    no_lock_with_host_room: bool = False
     # Requests without a program id: see PLAIN_REQUESTS.
     plain_requests: str = "aged"
     # Mode "hold": the longest TTL it chooses is this quantile of the tool's
@@ -158,6 +163,9 @@ class PolicyConfig:
         if not isinstance(self.host_tier, bool):
             raise ValueError(
                 f"PolicyConfig.host_tier: expected true or false, got {self.host_tier!r}")
+        if not isinstance(self.no_lock_with_host_room, bool):
+            raise ValueError(f"PolicyConfig.no_lock_with_host_room: expected true or false, "
+                             f"got {self.no_lock_with_host_room!r}")
         if not isinstance(self.program_fcfs, bool):
             raise ValueError(
                 f"PolicyConfig.program_fcfs: expected true or false, got {self.program_fcfs!r}"

@@ -110,7 +110,8 @@ class ContinuumPolicy:
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
                   tool: str | None, last_turn: bool,
                   ttl_hint_s: float | None = None, open_ended: bool = False,
-                  p_continue: float = 1.0, path: Path | None = None) -> LockDecision:
+                  p_continue: float = 1.0, path: Path | None = None,
+                  host_free: float | None = None) -> LockDecision:
         """A turn finished: decide whether and how long to lock its `context_tokens`.
         Bounds in order: per_program_cap (the context), lock_budget, tenant_share (the
         tokens the locks pin: `path` as LockTable.add takes it); a lock the program holds
@@ -118,7 +119,8 @@ class ContinuumPolicy:
         "last_turn"); the caller then drops any lock a concurrent turn set. `open_ended`:
         no last turn will be announced (PolicyConfig.open_cold_start_samples).
         `p_continue`: the probability the context is continued at all (an unproven
-        first turn: set_first_turn_share's); it scales the gain; 0: (0, "unproven")."""
+        first turn: set_first_turn_share's); it scales the gain; 0: (0, "unproven").
+        `host_free`: the host pool's free tokens (no_lock_with_host_room)."""
         if key in self._ended:
             return LockDecision(0.0, "last_turn")
         program = self._programs.touch(key, now)
@@ -142,6 +144,10 @@ class ContinuumPolicy:
             return LockDecision(0.0, "off")
         if not p_continue > 0:
             return LockDecision(0.0, "unproven")
+        if ttl_hint_s is None and self.config.no_lock_with_host_room \
+                and self.config.host_tier and host_free is not None \
+                and host_free >= context_tokens:
+            return LockDecision(0.0, "host_room")
         if ttl_hint_s is not None:
             if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):
                 raise ValueError(f"ttl_hint_s: expected a finite number >= 0, "

@@ -118,7 +118,8 @@ def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float,
         and not last_turn else None
     extra = {} if path is None else {"path": path}
     decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s,
-                                open_ended, p_continue, **extra)
+                                open_ended, p_continue, host_free=host_free(locks),
+                                **extra)
     if decision.reason == "last_turn":
         drop(policy, locks, key)
     elif decision.ttl_s > 0 and target is not None:
