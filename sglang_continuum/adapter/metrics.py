@@ -25,7 +25,7 @@ MAX_TOOL_LABELS = 32  # bounds label cardinality: tool names come from clients
 OTHER_TOOLS = "(other)"
 _PREFIX = "sglang_continuum_"
 # Decisions that choose no TTL at all: the TTL histogram leaves them out.
-_NO_TTL_CHOSEN = ("last_turn", "off", "unproven", "host_room")
+_NO_TTL_CHOSEN = ("last_turn", "off", "unproven", "host_tier")
 
 
 def scheduler_labels(model_name: str, tp_rank: int, pp_rank: int = 0,

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from .estimates import PrefillModel
+from .host_rule import HOST_LOCKS
 
 MODES = ("hold", "paper", "fixed", "off")
 PRESSURE_SCOPES = ("younger", "any", "host", "host_room")
@@ -96,11 +97,16 @@ class PolicyConfig:
     # live, "host" cost 1.3x (host pool 1x the device pool) and 1.8x (0.5x) the mean JCT
     # of "younger", whose demoted locks the small host pool dropped (docs/design.md).
     pressure_scope: str = "younger"
-    # With a host tier: no lock for a finished turn while the host pool's free slots
-    # could take its context (it would come back at a reload's cost, and a lock would
-    # only keep device memory from the requests waiting for it): (0, "host_room"). A
-    # client's TTL hint still locks.
-    no_lock_with_host_room: bool = False
+    # With a host tier, whether a finished turn locks at all (core/host_rule.py):
+    # "always"; "room": not while the host pool's free slots could take its context;
+    # "learned": not while turns left unlocked were continued from the cache (host hits
+    # count) at least host_hit_share of the time, over host_hit_window of them, every
+    # host_probe_every-th turn left unlocked to keep learning. Unlocked: (0,
+    # "host_tier"). A client's TTL hint still locks.
+    host_locks: str = "always"
+    host_hit_share: float = 0.9
+    host_hit_window: int = 32
+    host_probe_every: int = 8
     # Requests without a program id: see PLAIN_REQUESTS.
     plain_requests: str = "aged"
     # Mode "hold": the longest TTL it chooses is this quantile of the tool's
@@ -163,9 +169,12 @@ class PolicyConfig:
         if not isinstance(self.host_tier, bool):
             raise ValueError(
                 f"PolicyConfig.host_tier: expected true or false, got {self.host_tier!r}")
-        if not isinstance(self.no_lock_with_host_room, bool):
-            raise ValueError(f"PolicyConfig.no_lock_with_host_room: expected true or false, "
-                             f"got {self.no_lock_with_host_room!r}")
+        if self.host_locks not in HOST_LOCKS:
+            raise ValueError(f"PolicyConfig.host_locks: expected one of {HOST_LOCKS}, "
+                             f"got {self.host_locks!r}")
+        _number(self, "host_hit_share", low=0.0, high=1.0)
+        _integer(self, "host_hit_window", 1)
+        _integer(self, "host_probe_every", 1)
         if not isinstance(self.program_fcfs, bool):
             raise ValueError(
                 f"PolicyConfig.program_fcfs: expected true or false, got {self.program_fcfs!r}"

@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple
 
 from .config import PolicyConfig
 from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
+from .host_rule import HostLockRule
 from .lock_table import HostHolds, Lock, LockTable, Path, ProgramKey, ProgramTable
 from .queue_order import QueueRanks
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
@@ -65,6 +66,8 @@ class ContinuumPolicy:
         self._younger_only = (config.pressure_scope in ("younger", "host_room")
                               or (config.pressure_scope == "host" and not config.host_tier))
         self._room_lifts = config.pressure_scope == "host_room" and config.host_tier
+        self._host_rule = HostLockRule(config.host_locks, config.host_hit_share,
+                                       config.host_hit_window, config.host_probe_every)
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -107,11 +110,19 @@ class ContinuumPolicy:
         self._unlocked(lock)
         return lock.handle
 
+    def resumed_unlocked(self, key: ProgramKey, found: bool) -> None:
+        """A later turn was admitted without a lock: if the host rule had left its
+        program's last turn unlocked, it learns whether the context was found."""
+        program = self._programs.get(key)
+        if program is not None and program.host_probe:
+            program.host_probe = False
+            self._host_rule.record(found)
+
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
                   tool: str | None, last_turn: bool,
                   ttl_hint_s: float | None = None, open_ended: bool = False,
-                  p_continue: float = 1.0, path: Path | None = None,
-                  host_free: float | None = None) -> LockDecision:
+                  p_continue: float = 1.0, host_free: float | None = None,
+                  path: Path | None = None) -> LockDecision:
         """A turn finished: decide whether and how long to lock its `context_tokens`.
         Bounds in order: per_program_cap (the context), lock_budget, tenant_share (the
         tokens the locks pin: `path` as LockTable.add takes it); a lock the program holds
@@ -120,7 +131,7 @@ class ContinuumPolicy:
         no last turn will be announced (PolicyConfig.open_cold_start_samples).
         `p_continue`: the probability the context is continued at all (an unproven
         first turn: set_first_turn_share's); it scales the gain; 0: (0, "unproven").
-        `host_free`: the host pool's free tokens (no_lock_with_host_room)."""
+        `host_free`: the host pool's free tokens (host_locks "room")."""
         if key in self._ended:
             return LockDecision(0.0, "last_turn")
         program = self._programs.touch(key, now)
@@ -128,6 +139,7 @@ class ContinuumPolicy:
         program.last_finish = now
         program.last_tool = tool
         program.waiting = False
+        program.host_probe = False
         if program.locked:
             self._locks.set_waiting(key, False)
         if last_turn:
@@ -144,10 +156,10 @@ class ContinuumPolicy:
             return LockDecision(0.0, "off")
         if not p_continue > 0:
             return LockDecision(0.0, "unproven")
-        if ttl_hint_s is None and self.config.no_lock_with_host_room \
-                and self.config.host_tier and host_free is not None \
-                and host_free >= context_tokens:
-            return LockDecision(0.0, "host_room")
+        if ttl_hint_s is None and self.config.host_tier \
+                and self._host_rule.skips_lock(context_tokens, host_free):
+            program.host_probe = True
+            return LockDecision(0.0, "host_tier")
         if ttl_hint_s is not None:
             if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):
                 raise ValueError(f"ttl_hint_s: expected a finite number >= 0, "

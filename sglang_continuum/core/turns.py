@@ -98,8 +98,10 @@ def admit(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float, 
     if handle is not None:
         locks.unlock(handle)
         return True
-    if not preempted and policy.turns_done(key) \
-            and context_evicted(cached_tokens, input_tokens):
+    evicted = context_evicted(cached_tokens, input_tokens)
+    if not preempted:
+        policy.resumed_unlocked(key, not evicted)
+    if not preempted and policy.turns_done(key) and evicted:
         policy.record_queue_delay(waited_s)
     return False
 
@@ -118,8 +120,7 @@ def finish(policy: ContinuumPolicy, locks: KvLocks, key: ProgramKey, now: float,
         and not last_turn else None
     extra = {} if path is None else {"path": path}
     decision = policy.on_finish(key, now, context_tokens, tool, last_turn, ttl_hint_s,
-                                open_ended, p_continue, host_free=host_free(locks),
-                                **extra)
+                                open_ended, p_continue, host_free(locks), **extra)
     if decision.reason == "last_turn":
         drop(policy, locks, key)
     elif decision.ttl_s > 0 and target is not None:

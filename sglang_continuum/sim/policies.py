@@ -237,9 +237,10 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum_srpt_any": _simple("hold", True, True, queue_order="srpt",
                                   pressure_scope="any"),
     "continuum_srpt_host": _overlay(pressure_scope="host_room", queue_order="srpt"),
-    # The default, with no lock while the host pool could take the context.
-    "continuum_nlr": _simple("hold", True, True, **_SERVER_ORDER,
-                             no_lock_with_host_room=True),
+    # The default, with no lock while the host pool could take the context ("room"),
+    # or while unlocked turns' continuations hit ("learned"): core/host_rule.py.
+    "continuum_nlr": _simple("hold", True, True, **_SERVER_ORDER, host_locks="room"),
+    "continuum_hl": _simple("hold", True, True, **_SERVER_ORDER, host_locks="learned"),
     "continuum_srpt_hs": _simple("hold", True, True, queue_order="srpt",
                                  pressure_scope="host"),
     **{f"continuum_srpt_hs_cap{c}": _simple("hold", True, True, queue_order="srpt",

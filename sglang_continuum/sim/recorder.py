@@ -10,7 +10,8 @@ from __future__ import annotations
 from ..core import ContinuumPolicy
 
 RECORDED = ("on_arrival", "on_admitted", "on_finish", "set_lock", "expired",
-            "release_for_pressure", "drop", "record_queue_delay", "set_first_turn_share")
+            "release_for_pressure", "drop", "record_queue_delay", "set_first_turn_share",
+            "resumed_unlocked")
 
 
 class RecordingPolicy:

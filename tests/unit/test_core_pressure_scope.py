@@ -151,18 +151,18 @@ def test_relieve_reads_the_host_pool_through_the_cache():
 
 
 def test_no_lock_while_the_host_pool_could_take_the_context():
-    def decide(host_free, host_tier=True, hint=None, on=True):
-        pol = ContinuumPolicy(PolicyConfig(no_lock_with_host_room=on, host_tier=host_tier,
+    def decide(host_free, host_tier=True, hint=None, rule="room"):
+        pol = ContinuumPolicy(PolicyConfig(host_locks=rule, host_tier=host_tier,
                                            cold_start_samples=0, fixed_ttl_s=5.0,
                                            mode="fixed"), capacity_tokens=10_000)
         pol.on_arrival(("", "p"), 0.0)
         return pol.on_finish(("", "p"), 1.0, 500, "bash", False, ttl_hint_s=hint,
                              host_free=host_free)
-    assert decide(500) == (0.0, "host_room")
+    assert decide(500) == (0.0, "host_tier")
     for free in (499, None):  # no room, or no host pool said: the usual decision
         assert decide(free).ttl_s == 5.0
     assert decide(10**6, host_tier=False).ttl_s == 5.0
-    assert decide(10**6, on=False).ttl_s == 5.0
+    assert decide(10**6, rule="always").ttl_s == 5.0
     assert decide(10**6, hint=7.0) == (7.0, "hint")  # a client's hint still locks
-    with pytest.raises(ValueError, match="no_lock_with_host_room"):
-        PolicyConfig(no_lock_with_host_room="yes")
+    with pytest.raises(ValueError, match="host_locks"):
+        PolicyConfig(host_locks="never")
