@@ -169,9 +169,10 @@ class LockLifecycle(RuleBasedStateMachine):
                 budget=st.sampled_from([0.25, 0.5, 0.9]),
                 per_program=st.sampled_from([0.1, 0.25, 0.5]),
                 tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**16),
-                scope=st.sampled_from(["younger", "any", "host_room"]))
+                scope=st.sampled_from(["younger", "any", "host_room"]),
+                host_locks=st.sampled_from(["always", "room", "learned"]))
     def setup(self, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
-              scope="younger"):
+              scope="younger", host_locks="always"):
         self.cache, self.allocator, self.req_pool = build_cache(self.HOST_TIER)
         self.clock = Clock()
         self.settings = Settings.from_mapping(dict(
@@ -179,7 +180,7 @@ class LockLifecycle(RuleBasedStateMachine):
             lock_budget_fraction=budget, per_program_max_fraction=per_program,
             per_tenant_fraction=tenant_share, cold_start_samples=5,
             prefill_profile={"a": 5.0, "b": 1e-3, "c": 0.0}, status_interval_s=0,
-            pressure_scope=scope))
+            pressure_scope=scope, host_locks=host_locks, host_hit_window=4))
         self.host_pool = None
         if self.HOST_TIER:  # as the cache factory turns it on for a HiCache server
             self.settings = dataclasses.replace(self.settings, policy=dataclasses.replace(
