@@ -99,10 +99,10 @@ class PolicyConfig:
     pressure_scope: str = "younger"
     # With a host tier, whether a finished turn locks at all (core/host_rule.py):
     # "always"; "room": not while the host pool's free slots could take its context;
-    # "learned": not while turns left unlocked were continued from the cache (host hits
-    # count) at least host_hit_share of the time, over host_hit_window of them, every
-    # host_probe_every-th turn left unlocked to keep learning. Unlocked: (0,
-    # "host_tier"). A client's TTL hint still locks.
+    # "learned": not while turns that came back without a lock found their context
+    # (host hits count) at least host_hit_share of the time, over host_hit_window of
+    # them; it starts locking, and every host_probe_every-th turn is left unlocked to
+    # keep learning. Unlocked: (0, "host_tier"). A client's TTL hint still locks.
     host_locks: str = "always"
     host_hit_share: float = 0.9
     host_hit_window: int = 32

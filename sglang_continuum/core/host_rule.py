@@ -10,11 +10,12 @@ tells the two apart:
 
 - ``"always"``: lock as without a host tier (the default).
 - ``"room"``: no lock while the host pool's free slots could take the context.
-- ``"learned"``: no lock while the continuations of turns left unlocked found their
-  context (on the device or the host) at least ``host_hit_share`` of the time, over the
-  last ``host_hit_window`` of them. Until half a window is learned, turns are left
-  unlocked (to learn); while locking, every ``host_probe_every``-th turn still is, so a
-  host tier that has room again is seen.
+- ``"learned"``: no lock while the turns that came back without a lock (their lock
+  lapsed or gave way and was demoted, or none was set) found their context (on the
+  device or the host) at least ``host_hit_share`` of the time, over the last
+  ``host_hit_window`` of them. It starts locking, as "always"; while it locks, every
+  ``host_probe_every``-th turn is left unlocked, so that it learns even where no lock
+  gives way, and sees a host tier that has room again.
 
 Pure and deterministic: the inputs are the turns' cached-token counts, the same on every
 TP rank, and a turn counter, no clock.
@@ -44,15 +45,15 @@ class HostLockRule:
         if self.mode != "learned":
             return False
         self._decisions += 1
-        if len(self._found) * 2 < self._found.maxlen:
-            return True
         if self._decisions % self._probe_every == 0:
             return True
+        if len(self._found) * 2 < self._found.maxlen:
+            return False  # too little learned: lock
         return self.hit_share() >= self._share
 
     def record(self, found: bool) -> None:
-        """A continuation of a turn left unlocked by this rule was admitted: did it find
-        its context?"""
+        """A later turn of a program came back without a lock: did it find its
+        context?"""
         self._found.append(found)
 
     def hit_share(self) -> float:

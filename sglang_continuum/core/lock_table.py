@@ -65,7 +65,6 @@ class Program:
     turns: int = 0
     finished: bool = False
     locked: bool = False  # mirrors the lock table so queue_key needs one lookup
-    host_probe: bool = False  # its last turn went unlocked by the host rule
 
     @property
     def tenant(self) -> str:

@@ -111,11 +111,10 @@ class ContinuumPolicy:
         return lock.handle
 
     def resumed_unlocked(self, key: ProgramKey, found: bool) -> None:
-        """A later turn was admitted without a lock: if the host rule had left its
-        program's last turn unlocked, it learns whether the context was found."""
+        """A later turn of a program was admitted without a lock: with a host tier,
+        the host rule learns whether its context was found."""
         program = self._programs.get(key)
-        if program is not None and program.host_probe:
-            program.host_probe = False
+        if self.config.host_tier and program is not None and program.turns > 0:
             self._host_rule.record(found)
 
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
@@ -139,7 +138,6 @@ class ContinuumPolicy:
         program.last_finish = now
         program.last_tool = tool
         program.waiting = False
-        program.host_probe = False
         if program.locked:
             self._locks.set_waiting(key, False)
         if last_turn:
@@ -158,7 +156,6 @@ class ContinuumPolicy:
             return LockDecision(0.0, "unproven")
         if ttl_hint_s is None and self.config.host_tier \
                 and self._host_rule.skips_lock(context_tokens, host_free):
-            program.host_probe = True
             return LockDecision(0.0, "host_tier")
         if ttl_hint_s is not None:
             if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):

@@ -1,5 +1,6 @@
 """host_locks "learned": a finished turn goes unlocked where the host tier keeps
-contexts anyway (continuations of unlocked turns hit), and locks where it does not."""
+contexts anyway (turns that came back without a lock found their context), and locks
+where it does not; it starts locking and probes to learn."""
 
 from __future__ import annotations
 
@@ -53,16 +54,16 @@ def _run(found_share_of: callable, turns_n: int = 80, host_tier: bool = True):
 
 def test_where_unlocked_contexts_are_found_turns_stay_unlocked():
     reasons, _ = _run(lambda i: True)
-    assert set(reasons) == {"host_tier"}
+    # it starts locking (but for the probes), and stops once half a window is learned
+    assert reasons[:PROBE - 1] == ["fixed"] * (PROBE - 1)
+    assert reasons[PROBE - 1] == "host_tier"
+    assert set(reasons[WINDOW // 2 * PROBE:]) == {"host_tier"}
 
 
 def test_where_they_are_lost_turns_lock_but_for_the_probes():
     reasons, _ = _run(lambda i: False)
-    # the first half window goes unlocked to learn; then every PROBE-th decision
-    late = reasons[WINDOW:]
-    assert reasons[:WINDOW // 2] == ["host_tier"] * (WINDOW // 2)
-    assert 0 < late.count("host_tier") <= len(late) // PROBE + 1
-    assert late.count("fixed") >= len(late) - len(late) // PROBE - 1
+    assert reasons.count("host_tier") == len(reasons) // PROBE
+    assert all(r == "fixed" for i, r in enumerate(reasons) if (i + 1) % PROBE)
 
 
 def test_it_follows_a_host_tier_that_fills_up_and_empties_again():
@@ -80,7 +81,10 @@ def test_no_host_tier_no_rule():
 
 def test_it_learns_first_and_bad_values_are_refused():
     rule = HostLockRule("learned", 0.9, 4, 2)
-    assert rule.skips_lock(10, None)  # learning
+    assert [rule.skips_lock(10, None) for _ in range(4)] == [False, True] * 2  # probes
+    rule.record(True)
+    rule.record(True)
+    assert [rule.skips_lock(10, None) for _ in range(2)] == [True, True]
     for bad in (dict(host_hit_share=1.5), dict(host_hit_window=0),
                 dict(host_probe_every=True), dict(host_locks="sometimes")):
         with pytest.raises(ValueError, match=next(iter(bad))):
