@@ -209,10 +209,14 @@ def _by_host(arms: dict) -> dict:
     # The default's arm per host pool: the first that ran (the "-younger" arms name the
     # default's pressure scope explicitly: they ran the default when the default's scope
     # was "host" for part of 2026-12-06, experiments/live/host-map).
+    # host_locks "room" became the default later that day: the "-nlr" arms, which name it
+    # explicitly, come first.
     default_arms = {None: (DEFAULT_ARM,),
-                    "2": ("overlay-hicache-younger", "overlay-hicache"),
-                    "1": ("overlay-hicache-younger-h1", "overlay-hicache-h1"),
-                    "0.5": ("overlay-hicache-younger-h05", "overlay-hicache-h05")}
+                    "2": ("overlay-hicache-nlr", "overlay-hicache-younger", "overlay-hicache"),
+                    "1": ("overlay-hicache-nlr-h1", "overlay-hicache-younger-h1",
+                          "overlay-hicache-h1"),
+                    "0.5": ("overlay-hicache-nlr-h05", "overlay-hicache-younger-h05",
+                            "overlay-hicache-h05")}
     out = {}
     for ratio, names in default_arms.items():
         stock = {n: a for n, a in arms.items() if not _arm(n).overlay

@@ -65,9 +65,10 @@ class PolicyContext:
 # queue_order "srpt" and pressure_scope "host"), so that stock arms keep request FCFS
 # and the earlier defaults' tables stay reproducible. "continuum" takes the server's
 # current defaults (_SERVER_ORDER).
-_PROGRAM_FCFS = dict(queue_order="fcfs", pressure_scope="younger")
+_PROGRAM_FCFS = dict(queue_order="fcfs", pressure_scope="younger", host_locks="always")
 _SERVER_ORDER = dict(queue_order=PolicyConfig.queue_order,
-                     pressure_scope=PolicyConfig.pressure_scope)
+                     pressure_scope=PolicyConfig.pressure_scope,
+                     host_locks=PolicyConfig.host_locks)
 
 
 def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
@@ -239,8 +240,12 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum_srpt_host": _overlay(pressure_scope="host_room", queue_order="srpt"),
     # The default, with no lock while the host pool could take the context ("room"),
     # or while unlocked turns' continuations hit ("learned"): core/host_rule.py.
-    "continuum_nlr": _simple("hold", True, True, **_SERVER_ORDER, host_locks="room"),
-    "continuum_hl": _simple("hold", True, True, **_SERVER_ORDER, host_locks="learned"),
+    "continuum_nlr": _simple("hold", True, True, **{**_SERVER_ORDER, "host_locks": "room"}),
+    "continuum_hl": _simple("hold", True, True,
+                            **{**_SERVER_ORDER, "host_locks": "learned"}),
+    # The default before host_locks "room": locks with a host tier as without one.
+    "continuum_always": _simple("hold", True, True,
+                                **{**_SERVER_ORDER, "host_locks": "always"}),
     "continuum_srpt_hs": _simple("hold", True, True, queue_order="srpt",
                                  pressure_scope="host"),
     **{f"continuum_srpt_hs_cap{c}": _simple("hold", True, True, queue_order="srpt",
