@@ -207,6 +207,14 @@ ARMS = (
     Arm("overlay-hicache-hl-h05", True, HICACHE_HALF + ("--hicache-write-policy",
                                                         "write_through"),
         config="host-locks-learned.json", note="overlay-hicache-hl, host pool 0.5x"),
+    Arm("overlay-hicache-always", True, HICACHE + ("--hicache-write-policy",
+                                                   "write_through"),
+        config="host-locks-always.json",
+        note="the overlay's default before host_locks room: locks with a host tier as "
+             "without one"),
+    Arm("overlay-hicache-always-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
+                                                            "write_through"),
+        config="host-locks-always.json", note="overlay-hicache-always, host pool 1x"),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "
