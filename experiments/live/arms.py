@@ -40,6 +40,19 @@ HICACHE_SMALL = ("--enable-hierarchical-cache", "--hicache-ratio", "1")
 # Half of it: the host pool holds what the device pool does not, and no more.
 HICACHE_HALF = ("--enable-hierarchical-cache", "--hicache-ratio", "0.5")
 
+WRITE_THROUGH = ("--hicache-write-policy", "write_through")
+# Host pool size (its --hicache-ratio) -> the flags and the arm name's suffix.
+HOST_POOLS = {"2": (HICACHE, ""), "1": (HICACHE_SMALL, "-h1"), "0.5": (HICACHE_HALF, "-h05")}
+
+
+def _per_host_pool(name: str, flags: tuple[str, ...], config: str, note: str,
+                   pools: tuple[str, ...] = ("2", "1", "0.5")) -> tuple[Arm, ...]:
+    """One overlay arm per host pool size: `name` (2x), `name`-h1, `name`-h05."""
+    return tuple(Arm(name + suffix, True, host + flags, config=config,
+                     note=note if not suffix else f"{name}, host pool {ratio}x")
+                 for ratio in pools for host, suffix in [HOST_POOLS[ratio]])
+
+
 # T-LRU needs its two token counts (SGLang refuses threshold <= next_prompt_estimate).
 # The simulator's T-LRU on Llama-3.1-8B/H100 uses threshold = the tokens prefilled
 # within a 1 s TTFT budget (21,375) and next_prompt_estimate = 1,024; the testbed runs
@@ -147,74 +160,34 @@ ARMS = (
     Arm("overlay-hicache-h05", True, HICACHE_HALF + ("--hicache-write-policy",
                                                      "write_through"),
         note="overlay-hicache with the host pool half the device pool's size"),
-    Arm("overlay-hicache-younger", True, HICACHE + ("--hicache-write-policy",
-                                                    "write_through"),
-        config="scope-younger.json",
-        note="overlay-hicache where only younger programs' locks give way (as without a "
-             "host tier), not any lock"),
-    Arm("overlay-hicache-younger-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                             "write_through"),
-        config="scope-younger.json", note="overlay-hicache-younger, host pool 1x"),
-    Arm("overlay-hicache-younger-h05", True, HICACHE_HALF + ("--hicache-write-policy",
-                                                             "write_through"),
-        config="scope-younger.json", note="overlay-hicache-younger, host pool 0.5x"),
-    Arm("overlay-hicache-fcfs-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                          "write_through"),
+    *_per_host_pool("overlay-hicache-younger", WRITE_THROUGH, "scope-younger.json",
+                    "overlay-hicache where only younger programs' locks give way (as "
+                    "without a host tier), not any lock"),
+    Arm("overlay-hicache-fcfs-h1", True, HICACHE_SMALL + WRITE_THROUGH,
         config="program-fcfs.json",
         note="the default before 2026-12-06 (program FCFS, scope younger), host pool 1x"),
-    Arm("overlay-hicache-room", True, HICACHE + ("--hicache-write-policy", "write_through"),
-        config="scope-host-room.json",
-        note="overlay-hicache where any lock gives way while the host pool's free slots "
-             "could take every lock's context, else only younger programs' locks"),
-    Arm("overlay-hicache-room-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                          "write_through"),
-        config="scope-host-room.json", note="overlay-hicache-room, host pool 1x"),
-    Arm("overlay-hicache-room-h05", True, HICACHE_HALF + ("--hicache-write-policy",
-                                                          "write_through"),
-        config="scope-host-room.json", note="overlay-hicache-room, host pool 0.5x"),
-    Arm("overlay-hicache-room-lpm", True, HICACHE + ("--hicache-write-policy", "write_back",
-                                                     "--schedule-policy", "lpm"),
-        config="room-stock-order.json",
-        note="stock-hicache-lpm plus the overlay's locks under scope host_room, the queue "
-             "left in SGLang's lpm order"),
-    Arm("overlay-hicache-room-lpm-h1", True, HICACHE_SMALL + (
-        "--hicache-write-policy", "write_back", "--schedule-policy", "lpm"),
-        config="room-stock-order.json", note="overlay-hicache-room-lpm, host pool 1x"),
-    Arm("overlay-hicache-room-lpm-h05", True, HICACHE_HALF + (
-        "--hicache-write-policy", "write_back", "--schedule-policy", "lpm"),
-        config="room-stock-order.json", note="overlay-hicache-room-lpm, host pool 0.5x"),
+    *_per_host_pool("overlay-hicache-room", WRITE_THROUGH, "scope-host-room.json",
+                    "overlay-hicache where any lock gives way while the host pool's free "
+                    "slots could take every lock's context, else only younger programs' "
+                    "locks"),
+    *_per_host_pool("overlay-hicache-room-lpm",
+                    ("--hicache-write-policy", "write_back", "--schedule-policy", "lpm"),
+                    "room-stock-order.json",
+                    "stock-hicache-lpm plus the overlay's locks under scope host_room, the "
+                    "queue left in SGLang's lpm order"),
     Arm("overlay-hicache-nolock", True, HICACHE + ("--hicache-write-policy", "write_back"),
         config="no-locks.json",
         note="the overlay's queue order (srpt) with no locks, stock HiCache write-back: "
              "what the order alone does where the host pool holds every context"),
-    Arm("overlay-hicache-nlr", True, HICACHE + ("--hicache-write-policy", "write_through"),
-        config="no-lock-host-room.json",
-        note="the overlay's default with no lock while the host pool could take the "
-             "context (host_locks room; no_lock_with_host_room when it ran)"),
-    Arm("overlay-hicache-nlr-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                         "write_through"),
-        config="no-lock-host-room.json", note="overlay-hicache-nlr, host pool 1x"),
-    Arm("overlay-hicache-nlr-h05", True, HICACHE_HALF + ("--hicache-write-policy",
-                                                         "write_through"),
-        config="no-lock-host-room.json", note="overlay-hicache-nlr, host pool 0.5x"),
-    Arm("overlay-hicache-hl", True, HICACHE + ("--hicache-write-policy", "write_through"),
-        config="host-locks-learned.json",
-        note="the overlay's default with no lock while unlocked turns' continuations "
-             "hit (host_locks learned)"),
-    Arm("overlay-hicache-hl-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                        "write_through"),
-        config="host-locks-learned.json", note="overlay-hicache-hl, host pool 1x"),
-    Arm("overlay-hicache-hl-h05", True, HICACHE_HALF + ("--hicache-write-policy",
-                                                        "write_through"),
-        config="host-locks-learned.json", note="overlay-hicache-hl, host pool 0.5x"),
-    Arm("overlay-hicache-always", True, HICACHE + ("--hicache-write-policy",
-                                                   "write_through"),
-        config="host-locks-always.json",
-        note="the overlay's default before host_locks room: locks with a host tier as "
-             "without one"),
-    Arm("overlay-hicache-always-h1", True, HICACHE_SMALL + ("--hicache-write-policy",
-                                                            "write_through"),
-        config="host-locks-always.json", note="overlay-hicache-always, host pool 1x"),
+    *_per_host_pool("overlay-hicache-nlr", WRITE_THROUGH, "no-lock-host-room.json",
+                    "the overlay's default with no lock while the host pool could take the "
+                    "context (host_locks room; no_lock_with_host_room when it ran)"),
+    *_per_host_pool("overlay-hicache-hl", WRITE_THROUGH, "host-locks-learned.json",
+                    "the overlay's default with no lock while unlocked turns' "
+                    "continuations hit (host_locks learned)"),
+    *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
+                    "the overlay's default before host_locks room: locks with a host tier "
+                    "as without one", pools=("2", "1")),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "

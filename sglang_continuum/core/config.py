@@ -93,9 +93,10 @@ class PolicyConfig:
     # "host": "any" with a host tier (a lock that gives way is demoted, and the next turn
     # pays a reload, not a rebuild), "younger" without one. "host_room": "any" while the
     # host pool's free slots could take every lock's context (a lock that gives way is
-    # demoted without pushing another program's host copy out), else "younger". The default is "younger":
-    # live, "host" cost 1.3x (host pool 1x the device pool) and 1.8x (0.5x) the mean JCT
-    # of "younger", whose demoted locks the small host pool dropped (docs/design.md).
+    # demoted without pushing another program's host copy out), else "younger". The
+    # default is "younger": live, "host" cost 1.3x (host pool 1x the device pool) and
+    # 1.8x (0.5x) the mean JCT of "younger", whose demoted locks the small host pool
+    # dropped (docs/design.md).
     pressure_scope: str = "younger"
     # With a host tier, whether a finished turn locks at all (core/host_rule.py):
     # "always"; "room": not while the host pool's free slots could take its context;

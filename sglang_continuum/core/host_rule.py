@@ -30,9 +30,7 @@ HOST_LOCKS = ("always", "room", "learned")
 
 class HostLockRule:
     def __init__(self, mode: str, share: float, window: int, probe_every: int) -> None:
-        if mode not in HOST_LOCKS:
-            raise ValueError(f"host_locks: expected one of {HOST_LOCKS}, got {mode!r}")
-        self.mode = mode
+        self.mode = mode  # one of HOST_LOCKS (PolicyConfig checks it)
         self._share = share
         self._found: deque[bool] = deque(maxlen=window)
         self._probe_every = probe_every

@@ -113,8 +113,10 @@ class ContinuumPolicy:
     def resumed_unlocked(self, key: ProgramKey, found: bool) -> None:
         """A later turn of a program was admitted without a lock: with a host tier,
         the host rule learns whether its context was found."""
+        if not self.config.host_tier or self._host_rule.mode != "learned":
+            return  # only the learned rule reads what it would record
         program = self._programs.get(key)
-        if self.config.host_tier and program is not None and program.turns > 0:
+        if program is not None and program.turns > 0:
             self._host_rule.record(found)
 
     def on_finish(self, key: ProgramKey, now: float, context_tokens: int,
