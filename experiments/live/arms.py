@@ -185,6 +185,10 @@ ARMS = (
     *_per_host_pool("overlay-hicache-hl", WRITE_THROUGH, "host-locks-learned.json",
                     "the overlay's default with no lock while unlocked turns' "
                     "continuations hit (host_locks learned)"),
+    *_per_host_pool("overlay-hicache-fits", WRITE_THROUGH, "host-locks-fits.json",
+                    "the overlay's default with no lock while the live programs' contexts "
+                    "fit the host pool, or its free slots could take the context "
+                    "(host_locks fits)"),
     *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
                     "the overlay's default before host_locks room: locks with a host tier "
                     "as without one", pools=("2", "1")),

@@ -87,6 +87,13 @@ class ContinuumRadixCache(UnifiedRadixCache):
             return None
         return self.cache_controller.mem_pool_host.available_size()
 
+    def host_capacity_tokens(self):
+        """``core.turns.HostTier.host_capacity_tokens``: the host pool's size in tokens
+        (``--hicache-ratio`` or ``--hicache-size``: the same on every TP rank)."""
+        if not self.has_host_tier:
+            return None
+        return self.cache_controller.mem_pool_host.size
+
     def unhold(self, host_handle) -> None:
         """``core.turns.HostTier.unhold``: release a host lock demote() returned."""
         self.dec_host_lock_ref(host_handle.node, host_handle.receipt)

@@ -103,7 +103,7 @@ class Controller:
         self.policy = ContinuumPolicy(settings.policy, capacity_tokens)
         self.inference = ProgramInference(settings.first_turns == "learned") \
             if settings.infer_programs else None
-        turns.start(self.policy, self.inference)
+        turns.start(self.policy, self.inference, cache)
         self.program_fcfs = settings.policy.program_fcfs
         # queue_order "srpt" orders by uncached prefill tokens (uncached_tokens)
         self.srpt = settings.policy.queue_order == "srpt"

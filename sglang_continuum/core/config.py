@@ -109,6 +109,7 @@ class PolicyConfig:
     # host pool is small and fewer turns where it holds every context (p95 1.02x stock
     # HiCache + lpm against 1.14-1.31x) (docs/design.md).
     host_locks: str = "room"
+    host_fit_share: float = 0.9
     host_hit_share: float = 0.9
     host_hit_window: int = 32
     host_probe_every: int = 8
@@ -178,6 +179,7 @@ class PolicyConfig:
             raise ValueError(f"PolicyConfig.host_locks: expected one of {HOST_LOCKS}, "
                              f"got {self.host_locks!r}")
         _number(self, "host_hit_share", low=0.0, high=1.0)
+        _number(self, "host_fit_share", low=0.0, high=10.0)
         _integer(self, "host_hit_window", 1)
         _integer(self, "host_probe_every", 1)
         if not isinstance(self.program_fcfs, bool):

@@ -10,6 +10,14 @@ tells the two apart:
 
 - ``"always"``: lock as without a host tier (the default).
 - ``"room"``: no lock while the host pool's free slots could take the context.
+- ``"fits"``: no lock while the live programs' contexts fit the host pool: the sum of
+  every live program's latest context (a program is live from a finished turn until its
+  last turn, or until ``max_ttl_s`` passes without a finished turn) is at most
+  ``host_fit_share`` of the host pool's size; or, as "room", while its free slots could
+  take the context. The host pool evicts its least recently used copies first, so
+  where it holds every live context, what it evicts is finished programs' copies and a
+  paused program's next turn reloads its own. Shared prefixes count once per program
+  (an overcount: the rule locks more, not less).
 - ``"learned"``: no lock while the turns that came back without a lock (their lock
   lapsed or gave way and was demoted, or none was set) found their context (on the
   device or the host) at least ``host_hit_share`` of the time, over the last
@@ -17,29 +25,38 @@ tells the two apart:
   ``host_probe_every``-th turn is left unlocked, so that it learns even where no lock
   gives way, and sees a host tier that has room again.
 
-Pure and deterministic: the inputs are the turns' cached-token counts, the same on every
-TP rank, and a turn counter, no clock.
+Pure and deterministic: the inputs are the turns' cached-token counts and context sizes,
+the host pool's size and free slots, the same on every TP rank, a turn counter, and the
+shared step time (``now``) that every rank's decisions read.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 
-HOST_LOCKS = ("always", "room", "learned")
+HOST_LOCKS = ("always", "room", "fits", "learned")
 
 
 class HostLockRule:
-    def __init__(self, mode: str, share: float, window: int, probe_every: int) -> None:
+    def __init__(self, mode: str, share: float, window: int, probe_every: int,
+                 fit_share: float = 0.9) -> None:
         self.mode = mode  # one of HOST_LOCKS (PolicyConfig checks it)
+        self._fit_share = fit_share
         self._share = share
         self._found: deque[bool] = deque(maxlen=window)
         self._probe_every = probe_every
         self._decisions = 0
 
-    def skips_lock(self, context_tokens: int, host_free: float | None) -> bool:
-        """Should this finished turn (with a host tier) go unlocked?"""
-        if self.mode == "room":
-            return host_free is not None and host_free >= context_tokens
+    def skips_lock(self, context_tokens: int, host_free: float | None,
+                   live_tokens: float = 0.0, host_total: float | None = None) -> bool:
+        """Should this finished turn (with a host tier) go unlocked? `live_tokens`:
+        the live programs' contexts, this turn's included ("fits"); `host_total`: the
+        host pool's size (None: unknown, "fits" reads the free slots alone)."""
+        if self.mode in ("room", "fits") and host_free is not None \
+                and host_free >= context_tokens:
+            return True
+        if self.mode == "fits":
+            return host_total is not None and live_tokens <= self._fit_share * host_total
         if self.mode != "learned":
             return False
         self._decisions += 1
@@ -57,3 +74,44 @@ class HostLockRule:
     def hit_share(self) -> float:
         """The learned share (1.0 before any sample)."""
         return sum(self._found) / len(self._found) if self._found else 1.0
+
+
+class LiveContexts:
+    """The latest context of every live program, and their sum (host_locks "fits").
+
+    A program is live from a finished turn until its last turn (`drop`) or until
+    `horizon_s` passes without another finished turn; at most `max_programs` are kept
+    (the least recently finished goes first). O(1) per turn, amortised.
+    """
+
+    def __init__(self, horizon_s: float, max_programs: int) -> None:
+        self._horizon = horizon_s
+        self._max = max_programs
+        self._tokens: OrderedDict[object, tuple[int, float]] = OrderedDict()
+        self._sum = 0
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def update(self, key: object, tokens: int, now: float) -> None:
+        """`key` finished a turn at `now` with `tokens` of context."""
+        self.drop(key)
+        self._tokens[key] = (tokens, now)
+        self._sum += tokens
+        while len(self._tokens) > self._max:
+            self.drop(next(iter(self._tokens)))
+
+    def drop(self, key: object) -> None:
+        """`key` ended (or was forgotten): its context is no longer live."""
+        entry = self._tokens.pop(key, None)
+        if entry is not None:
+            self._sum -= entry[0]
+
+    def total(self, now: float) -> int:
+        """The live contexts' tokens at `now` (programs idle past the horizon leave)."""
+        while self._tokens:
+            key, (_, finished) = next(iter(self._tokens.items()))
+            if now - finished <= self._horizon:
+                break
+            self.drop(key)
+        return self._sum

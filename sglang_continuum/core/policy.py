@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 
 from .config import PolicyConfig
 from .estimates import EtaEstimator, QueueDelayWindow, ToolStats
-from .host_rule import HostLockRule
+from .host_rule import HostLockRule, LiveContexts
 from .lock_table import HostHolds, Lock, LockTable, Path, ProgramKey, ProgramTable
 from .queue_order import QueueRanks
 from .snapshot import TAU_BUCKETS, PolicySnapshot, TauHistogram
@@ -67,7 +67,12 @@ class ContinuumPolicy:
                               or (config.pressure_scope == "host" and not config.host_tier))
         self._room_lifts = config.pressure_scope == "host_room" and config.host_tier
         self._host_rule = HostLockRule(config.host_locks, config.host_hit_share,
-                                       config.host_hit_window, config.host_probe_every)
+                                       config.host_hit_window, config.host_probe_every,
+                                       config.host_fit_share)
+        # host_locks "fits": the live programs' contexts against the host pool's size
+        self._live = LiveContexts(config.max_ttl_s, config.max_programs) \
+            if config.host_tier and config.host_locks == "fits" else None
+        self._host_total: float | None = None
         self._contention = ContentionGauge(config.contention_window,
                                            config.contention_saturation)
         self._ttl_source = TtlRules(config, self._stats, self._queue_delay, self._eta,
@@ -79,6 +84,14 @@ class ContinuumPolicy:
             ("set", "consumed", "lapsed", "released_pressure", "dropped", "refused",
              "programs_ended"), 0)
         self._refused: dict[str, int] = {}
+
+    def set_host_capacity(self, tokens: float | None) -> None:
+        """The host pool's size in tokens (host_locks "fits"; None: unknown). The same
+        on every TP rank: the ranks' host pools are sized by the same server args."""
+        if tokens is not None and not (tokens >= 0 and math.isfinite(tokens)) \
+                and tokens != math.inf:
+            raise ValueError(f"host capacity: expected tokens >= 0, got {tokens!r}")
+        self._host_total = tokens
 
     # Turn lifecycle -------------------------------------------------------------------
 
@@ -142,6 +155,11 @@ class ContinuumPolicy:
         program.waiting = False
         if program.locked:
             self._locks.set_waiting(key, False)
+        if self._live is not None:
+            if last_turn:
+                self._live.drop(key)
+            else:
+                self._live.update(key, context_tokens, now)
         if last_turn:
             self._eta.add_program(program.turns)
             self._counts["programs_ended"] += 1
@@ -157,7 +175,10 @@ class ContinuumPolicy:
         if not p_continue > 0:
             return LockDecision(0.0, "unproven")
         if ttl_hint_s is None and self.config.host_tier \
-                and self._host_rule.skips_lock(context_tokens, host_free):
+                and self._host_rule.skips_lock(
+                    context_tokens, host_free,
+                    self._live.total(now) if self._live is not None else 0.0,
+                    self._host_total):
             return LockDecision(0.0, "host_tier")
         if ttl_hint_s is not None:
             if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):
@@ -306,6 +327,8 @@ class ContinuumPolicy:
         program = self._programs.get(key)
         if program is not None:
             program.waiting = False
+        if self._live is not None:
+            self._live.drop(key)
         lock = self._locks.pop(key)
         if lock is not None:
             self._counts["dropped"] += 1

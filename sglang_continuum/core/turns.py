@@ -46,6 +46,16 @@ class HostTier(KvLocks, Protocol):
         """(Optional.) Tokens the host pool could take without evicting a host copy
         (pressure_scope "host_room"), the same on every TP rank; None: no host tier."""
 
+    def host_capacity_tokens(self) -> float | None:
+        """(Optional.) The host pool's size in tokens (host_locks "fits"); None: no
+        host tier."""
+
+
+def host_capacity(locks: KvLocks) -> float | None:
+    """The host pool's size in tokens, where the cache has a host tier that says."""
+    size = getattr(locks, "host_capacity_tokens", None)
+    return None if size is None else size()
+
 
 def host_free(locks: KvLocks) -> float | None:
     """The host pool's free tokens, where the cache has a host tier that says."""
@@ -59,11 +69,14 @@ def context_evicted(cached_tokens: int, input_tokens: int) -> bool:
     return cached_tokens * 2 < input_tokens
 
 
-def start(policy: ContinuumPolicy, inference: ProgramInference | None) -> None:
+def start(policy: ContinuumPolicy, inference: ProgramInference | None,
+          locks: KvLocks | None = None) -> None:
     """An adapter begins: the policy ranks requests without an id by the inference's
-    first-turn share from the first request on."""
+    first-turn share from the first request on, and knows the host pool's size."""
     if inference is not None:
         policy.set_first_turn_share(inference.share)
+    if locks is not None:
+        policy.set_host_capacity(host_capacity(locks))
 
 
 def arrive(policy: ContinuumPolicy, key: ProgramKey, now: float) -> None:

@@ -68,6 +68,10 @@ class ProgramLocks:
         """``core.turns.HostTier.host_free_tokens``: the host pool's free tokens."""
         return self.cache.host_free() if self.cache.host_tier else None
 
+    def host_capacity_tokens(self) -> float | None:
+        """``core.turns.HostTier.host_capacity_tokens``: the host pool's size."""
+        return self.cache.host_capacity if self.cache.host_tier else None
+
 
 class CoreBridge:
     """``inference``: how requests without a program id (plain runs) find their
@@ -83,7 +87,7 @@ class CoreBridge:
         self.inference = inference
         self._on_lock = on_lock
         self.forced_drops = 0
-        turns.start(self.core, inference)
+        turns.start(self.core, inference, self.locks)
 
     def arrival(self, req: Request, now: float) -> None:
         run = req.program

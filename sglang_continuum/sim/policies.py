@@ -243,6 +243,8 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum_nlr": _simple("hold", True, True, **{**_SERVER_ORDER, "host_locks": "room"}),
     "continuum_hl": _simple("hold", True, True,
                             **{**_SERVER_ORDER, "host_locks": "learned"}),
+    # No lock while the live programs' contexts fit the host pool ("fits").
+    "continuum_fits": _simple("hold", True, True, **{**_SERVER_ORDER, "host_locks": "fits"}),
     # The default before host_locks "room": locks with a host tier as without one.
     "continuum_always": _simple("hold", True, True,
                                 **{**_SERVER_ORDER, "host_locks": "always"}),

@@ -11,7 +11,7 @@ from ..core import ContinuumPolicy
 
 RECORDED = ("on_arrival", "on_admitted", "on_finish", "set_lock", "expired",
             "release_for_pressure", "drop", "record_queue_delay", "set_first_turn_share",
-            "resumed_unlocked")
+            "resumed_unlocked", "set_host_capacity")
 
 
 class RecordingPolicy:
