@@ -79,39 +79,61 @@ class HostLockRule:
 class LiveContexts:
     """The latest context of every live program, and their sum (host_locks "fits").
 
-    A program is live from a finished turn until its last turn (`drop`) or until
-    `horizon_s` passes without another finished turn; at most `max_programs` are kept
-    (the least recently finished goes first). O(1) per turn, amortised.
+    A program is live from its first turn's arrival until its last turn (`drop`) or
+    until `horizon_s` passes without a finished turn. A program whose first turn has not
+    finished yet counts as the mean of the known contexts (its own size is not known
+    before it finishes; left out, the programs that finish first would see a working
+    set of only themselves). At most `max_programs` are kept (the least recently
+    updated go first). O(1) per turn, amortised.
     """
 
     def __init__(self, horizon_s: float, max_programs: int) -> None:
         self._horizon = horizon_s
         self._max = max_programs
         self._tokens: OrderedDict[object, tuple[int, float]] = OrderedDict()
+        self._pending: OrderedDict[object, float] = OrderedDict()
         self._sum = 0
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self._tokens) + len(self._pending)
+
+    def arrived(self, key: object, now: float) -> None:
+        """A turn of `key` arrived: a program not seen yet is live from now."""
+        if key not in self._tokens:
+            self._pending.pop(key, None)
+            self._pending[key] = now
+            self._bound()
 
     def update(self, key: object, tokens: int, now: float) -> None:
         """`key` finished a turn at `now` with `tokens` of context."""
         self.drop(key)
         self._tokens[key] = (tokens, now)
         self._sum += tokens
-        while len(self._tokens) > self._max:
-            self.drop(next(iter(self._tokens)))
+        self._bound()
 
     def drop(self, key: object) -> None:
         """`key` ended (or was forgotten): its context is no longer live."""
+        self._pending.pop(key, None)
         entry = self._tokens.pop(key, None)
         if entry is not None:
             self._sum -= entry[0]
 
-    def total(self, now: float) -> int:
+    def total(self, now: float) -> float:
         """The live contexts' tokens at `now` (programs idle past the horizon leave)."""
-        while self._tokens:
-            key, (_, finished) = next(iter(self._tokens.items()))
-            if now - finished <= self._horizon:
-                break
-            self.drop(key)
-        return self._sum
+        for table in (self._tokens, self._pending):
+            while table:
+                key, value = next(iter(table.items()))
+                if now - (value[1] if table is self._tokens else value) <= self._horizon:
+                    break
+                self.drop(key)
+        if not self._tokens:
+            return 0.0
+        return self._sum + len(self._pending) * self._sum / len(self._tokens)
+
+    def _bound(self) -> None:
+        while len(self) > self._max:  # the least recently updated of either table
+            if not self._tokens or (self._pending and next(iter(self._pending.values()))
+                                    < next(iter(self._tokens.values()))[1]):
+                self.drop(next(iter(self._pending)))
+            else:
+                self.drop(next(iter(self._tokens)))

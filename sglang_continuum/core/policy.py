@@ -99,6 +99,8 @@ class ContinuumPolicy:
         """A turn of `key` arrived: record the tool's duration; the program now waits."""
         self._ended.pop(key, None)  # a turn after the end starts the key afresh
         program = self._programs.touch(key, now)
+        if self._live is not None:
+            self._live.arrived(key, now)
         if program.last_finish is not None:
             self._stats.record(program.last_tool, now - program.last_finish, key[0])
             program.last_finish = None

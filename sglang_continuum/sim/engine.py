@@ -113,7 +113,8 @@ class Engine:
             items.append((req, n))
             attention += n * (2 * req.computed + n)
             prefix += req.computed
-            reload += req.reload
+            if not self.bridge.policy.free_reloads:
+                reload += req.reload
             req.reload = 0
             budget -= n
         shape = BatchShape(sum(n for _, n in items), attention, reload_tokens=reload,

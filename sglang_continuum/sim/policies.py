@@ -8,7 +8,7 @@ registry is a dict: add a factory, not an elif.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from ..core import ContinuumPolicy, PolicyConfig, PrefillModel
@@ -32,6 +32,10 @@ class SimPolicy:
     # far); default: by queue_key
     sort_fn: Callable[[list[Request], float, "PrefixCache", int], None] | None = None
     gate: AdmissionGate | None = None   # holds new programs (a comparison mode)
+    # An oracle, not a mechanism: every reload from the host tier is free (as if each
+    # had been prefetched in the background before its turn, at no device cost): the
+    # most demote-and-prefetch could buy (docs/design.md).
+    free_reloads: bool = False
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -245,6 +249,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                             **{**_SERVER_ORDER, "host_locks": "learned"}),
     # No lock while the live programs' contexts fit the host pool ("fits").
     "continuum_fits": _simple("hold", True, True, **{**_SERVER_ORDER, "host_locks": "fits"}),
+    # The bound on demote-and-prefetch: the default with every host reload free.
+    "continuum_free_reloads": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), free_reloads=True),
     # The default before host_locks "room": locks with a host tier as without one.
     "continuum_always": _simple("hold", True, True,
                                 **{**_SERVER_ORDER, "host_locks": "always"}),

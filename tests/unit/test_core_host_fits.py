@@ -109,6 +109,8 @@ def test_live_contexts_bounded_and_bad_values_refused():
     for i in range(5):
         live.update(i, 100, float(i))
     assert len(live) == 3 and live.total(4.0) == 300
+    live.arrived(9, 4.0)  # pending: counts as the mean (100); the oldest (2) leaves
+    assert live.total(4.0) == 300 and len(live) == 3
     live.drop(4)
     assert live.total(4.0) == 200 and live.total(13.5) == 0
     for bad in (dict(host_fit_share=-0.1), dict(host_fit_share=float("nan")),
@@ -118,3 +120,19 @@ def test_live_contexts_bounded_and_bad_values_refused():
     pol = ContinuumPolicy(PolicyConfig(), capacity_tokens=10)
     with pytest.raises(ValueError, match="host capacity"):
         pol.set_host_capacity(-1)
+
+
+def test_programs_still_in_their_first_turn_count_as_the_known_mean():
+    # eight programs start together; the first to finish must not see a working set of
+    # itself alone (a host pool of 5 contexts cannot hold eight)
+    for size, expected in ((5 * CONTEXT, "fixed"), (10 * CONTEXT, "host_tier")):
+        cache = HostCache(size=size)
+        pol = _policy(cache)
+        keys = [("", f"p{i}") for i in range(8)]
+        for key in keys:
+            turns.arrive(pol, key, 0.0)
+        turns.admit(pol, cache, keys[0], 0.0, waited_s=0.0, cached_tokens=0,
+                    input_tokens=10)
+        d = turns.finish(pol, cache, keys[0], 1.0, context_tokens=CONTEXT, tool="bash",
+                         last_turn=False, ttl_hint_s=None, target="node")
+        assert d.reason == expected, size

@@ -123,3 +123,23 @@ def test_a_head_whose_own_lock_gives_way_is_sized_again():
     sim = Simulator(progs, None, prof, "continuum_host", host_tier=True,
                     host_capacity=4 * 164_399, concurrency=4)
     assert sim.run().programs == 12
+
+
+def test_the_free_reload_oracle_hides_only_reloads():
+    # B (902 tokens of a 1,000-token pool) pushes all but ~98 of A's 602 to host while
+    # A's tool runs; A's next turn reloads ~502 tokens at 100 tokens/s (5 s of the
+    # step) unless reloads are free.
+    k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
+                         reload_tokens_per_s=100.0)
+    prof = Profile("tiny", k, 1000, chunk_size=4096, max_running=256)
+    progs = [ProgramSpec("A", (Turn(600, 2, ("bash",), 30.0), Turn(610, 2))),
+             ProgramSpec("B", (Turn(900, 2),))]
+    jct = {}
+    for policy in ("lru", "continuum_free_reloads", "continuum"):
+        sim = Simulator(progs, [0.0, 1.0], prof, policy, host_tier=True,
+                        host_capacity=math.inf, write_through=True)
+        sim.run()
+        jct[policy] = {p.program_id: p.jct for p in sim.program_records}
+    assert jct["continuum"]["A"] - jct["continuum_free_reloads"]["A"] == \
+        pytest.approx(5.0, rel=0.05)
+    assert jct["continuum"]["B"] == pytest.approx(jct["continuum_free_reloads"]["B"])

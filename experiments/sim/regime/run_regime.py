@@ -180,6 +180,31 @@ def _reusable(path: Path | None) -> tuple[dict, dict]:
     return old["knees"], {p.get("index", i): p for i, p in enumerate(old["points"])}
 
 
+def _duplicates(pts: list[dict]) -> dict[int, int]:
+    """Points that are the same run as an earlier one (index -> the earlier index): at
+    a small N the device pool's floor (one turn's largest context plus a chunk) caps the
+    working set / KV that a pool can reach, so larger requested ratios give the same
+    pool (the trace at N=4: 2, 4 and 8 all reach 1.9). Reported and counted once."""
+    seen, out = {}, {}
+    for i, p in enumerate(pts):
+        key = tuple(p[k] for k in ("profile", "workload", "load", "n", "kv", "host"))
+        if key in seen:
+            out[i] = seen[key]
+        else:
+            seen[key] = i
+    return out
+
+
+def distinct(pts: list[dict]) -> list[dict]:
+    """The points that are distinct runs, each with the requested ratios it stands for
+    (``ws_requested``)."""
+    same = _duplicates(pts)
+    keep = {i: dict(p, ws_requested=[p["ws"]]) for i, p in enumerate(pts) if i not in same}
+    for i, first in same.items():
+        keep[first]["ws_requested"].append(pts[i]["ws"])
+    return list(keep.values())
+
+
 def _same_point(a: dict, b: dict) -> bool:
     return all(a[k] == b[k] for k in ("profile", "workload", "load", "n", "ws", "host"))
 
@@ -203,7 +228,10 @@ def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
     if only is not None:
         pts = [dict(pts[i], index=i) for i in only]
     specs, where = [], []
+    same = _duplicates(pts)
     for i, pt in enumerate(pts):
+        if i in same:  # the same run as an earlier point: its figures are copied
+            continue
         old = old_pts.get(pt.get("index", i))
         for arm in arms_of(pt, candidates):
             if (old is not None and _same_point(old, pt) and arm in old["arms"]
@@ -225,6 +253,8 @@ def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
             breakdown={k: round(v, 2) for k, v in r.breakdown.items()})
         if r.aborted_programs:
             pts[i]["arms"][arm]["aborted"] = r.aborted_programs
+    for i, first in same.items():
+        pts[i]["arms"] = pts[first]["arms"]
     for pt in pts:
         floor = floor_of(pt["profile"], pt["workload"])[programs_for(pt["n"])]
         finish(pt, floor)
@@ -300,9 +330,12 @@ def finish(pt: dict, floor: float) -> None:
     pt["vs_floor"] = {"best_stock": arms[best]["mean"] / floor,
                       "gate": arms[gate]["mean"] / floor, "default": d["mean"] / floor}
     host = HOSTS[pt["host"]]
-    holds = host is not None and (1 + host) >= pt["ws"]
+    # the working set the pool really has (a requested ratio the pool's floor caps is
+    # not reached: distinct()), to one decimal
+    ws = round(pt["ws_ratio"], 1)
+    holds = host is not None and (1 + host) >= ws
     pt["host_holds_ws"] = holds
-    target = TARGET_MEAN if holds or pt["ws"] <= 1 else TARGET_CONTENDED
+    target = TARGET_MEAN if holds or ws <= 1 else TARGET_CONTENDED
     pt["target_mean"] = target
 
     def met(r: dict) -> bool:
@@ -317,26 +350,33 @@ def finish(pt: dict, floor: float) -> None:
 
 
 def report(res: dict, out: Path) -> None:
-    pts = res["points"]
+    pts = distinct(res["points"])
     met = sum(p["met"] for p in pts)
+    merged = len(res["points"]) - len(pts)
     lines = ["# Regime map: the default vs stock SGLang's best configuration (simulator)", "",
-             f"Command: `{res['command']}` ({len(pts)} points, {res['wall_s'] / 60:.0f} min). "
+             f"Command: `{res['command']}` ({len(res['points'])} grid points, {len(pts)} "
+             f"distinct, {res['wall_s'] / 60:.0f} min). "
              f"Grid `{res['grid']}`: " + "; ".join(f"{k} {v}" for k, v in res["axes"].items())
              + ".", "",
              "Knees (N at which mean JCT with an unbounded pool reaches "
              f"{res['knee_slowdown']}x the floor): "
              + ", ".join(f"{k} N={v['n']}" for k, v in res["knees"].items()) + ".", "",
              f"Targets met (mean <= target, p95 <= {TARGET_P95}x best stock): {met} of "
-             f"{len(pts)}. Ratios: the default's mean / best stock arm's mean (p95 / p95); "
+             f"{len(pts)} distinct points ({merged} grid points are the same run as another: "
+             "at a small N the pool's floor, one turn's largest context plus a chunk, caps "
+             "the working set / KV a pool reaches; the requested ratios each stands for are "
+             "in brackets). The target follows the working set reached. Ratios: the "
+             "default's mean / best stock arm's mean (p95 / p95); "
              "x floor: mean JCT / the no-contention floor.", "",
-             "| profile | workload | load (N) | ws/KV | host | best stock | default/best mean | "
+             "| profile | workload | load (N) | ws/KV [requested] | host | best stock | default/best mean | "
              "p95 | gate/best | best x floor | gate x floor | default x floor | target | met | "
              "other arms (as listed above; without a host tier the first): mean, p95 |",
              "|" + "---|" * 15]
     for p in pts:
         lines.append(
             f"| {p['profile']} | {p['workload']} | {p['load']} ({p['n']}) | "
-            f"{p['ws_ratio']:.2g} | {p['host']} | {p['best_stock']} | {p['ratio']['mean']:.2f} | "
+            f"{p['ws_ratio']:.2g} [{', '.join(f'{w:g}' for w in p['ws_requested'])}] | "
+            f"{p['host']} | {p['best_stock']} | {p['ratio']['mean']:.2f} | "
             f"{p['ratio']['p95']:.2f} | {p['ratio']['gate_mean']:.2f} ({p['gate']}) | "
             f"{p['vs_floor']['best_stock']:.2f} | {p['vs_floor']['gate']:.2f} | "
             f"{p['vs_floor']['default']:.2f} | {p['target_mean']} | "
@@ -377,7 +417,7 @@ def heatmap(res: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = res["points"]
+    pts = distinct(res["points"])  # a collapsed ratio's cell stays blank
     rows = sorted({(p["profile"], p["workload"], p["load"]) for p in pts},
                   key=lambda r: (r[0], r[1], list(LOADS).index(r[2])))
     cols = sorted({(p["host"], p["ws"]) for p in pts},
@@ -394,8 +434,8 @@ def heatmap(res: dict, out: Path) -> None:
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6)
     ax.set_xticks(range(len(cols)), [f"{h}\nws{r:g}" for h, r in cols], fontsize=6)
     ax.set_yticks(range(len(rows)), [f"{a}/{b}/{c}" for a, b, c in rows], fontsize=6)
-    ax.set_title("default mean JCT / best stock arm's (host tier, working set / KV)",
-                 fontsize=8)
+    ax.set_title("default mean JCT / best stock arm's (host tier, working set / KV; "
+                 "blank: not reachable at that N)", fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.6)
     fig.tight_layout()
     fig.savefig(out / "regime.png", dpi=60)
