@@ -104,11 +104,11 @@ class PolicyConfig:
     # (host hits count) at least host_hit_share of the time, over host_hit_window of
     # them; it starts locking, and every host_probe_every-th turn is left unlocked to
     # keep learning. Unlocked: (0, "host_tier"). A client's TTL hint still locks.
-    # Default "room" since 2026-12-06 ("always" before): simulator regime map 80 of 160
-    # targets against 56, worst 1.23x against 1.46x; live it locks as "always" where the
-    # host pool is small and fewer turns where it holds every context (p95 1.02x stock
-    # HiCache + lpm against 1.14-1.31x) (docs/design.md).
-    host_locks: str = "room"
+    # Default "fits" since 2026-12-06 ("room" for part of that day, "always" before):
+    # live, one campaign (experiments/live/host-fits2), host pool 2x: 0.96x stock HiCache
+    # + lpm's mean JCT, p95 0.94x ("room": 1.06x, 1.04x); host pool 1x: 0.87x the best
+    # stock arm ("room": 0.92x); simulator regime map: docs/design.md.
+    host_locks: str = "fits"
     host_fit_share: float = 0.9
     host_hit_share: float = 0.9
     host_hit_window: int = 32

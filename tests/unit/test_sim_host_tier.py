@@ -104,7 +104,7 @@ def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, giv
     assert admitted["continuum_fcfs"][("B", 0)] > 5.0
     b = admitted["continuum_host"][("B", 0)]
     assert (b < 2.0) if gives_way else (b > 5.0)
-    # the default (host_locks "room"): with room on the host A's context is not locked,
+    # the default (host_locks "fits"): with room on the host A's context is not locked,
     # B goes at once; without it A locks, and (scope "younger") its lock does not give way
     c = admitted["continuum"][("B", 0)]
     assert (c < 2.0) if gives_way else (c > 5.0)
