@@ -189,6 +189,11 @@ ARMS = (
                     "the overlay's default with no lock while the live programs' contexts "
                     "fit the host pool, or its free slots could take the context "
                     "(host_locks fits)"),
+    *_per_host_pool("overlay-hicache-fits-wb", ("--hicache-write-policy", "write_back"),
+                    "host-locks-fits.json",
+                    "overlay-hicache-fits with HiCache write-back (stock's best arm's "
+                    "policy): the host holds what the device evicted, so the two tiers' "
+                    "sizes add up in the fit", pools=("2", "1", "0.5")),
     *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
                     "the overlay's default before host_locks room: locks with a host tier "
                     "as without one", pools=("2", "1")),

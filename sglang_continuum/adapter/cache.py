@@ -88,11 +88,17 @@ class ContinuumRadixCache(UnifiedRadixCache):
         return self.cache_controller.mem_pool_host.available_size()
 
     def host_capacity_tokens(self):
-        """``core.turns.HostTier.host_capacity_tokens``: the host pool's size in tokens
-        (``--hicache-ratio`` or ``--hicache-size``: the same on every TP rank)."""
+        """``core.turns.HostTier.host_capacity_tokens``: the tokens the two tiers hold
+        together (``--hicache-ratio`` or ``--hicache-size``: the same on every TP rank).
+        Under ``write_back`` the host holds what the device evicted, so the two add up;
+        under ``write_through`` (and ``_selective``) the host mirrors the device's
+        backed-up KV: the host pool's size alone."""
         if not self.has_host_tier:
             return None
-        return self.cache_controller.mem_pool_host.size
+        host = self.cache_controller.mem_pool_host.size
+        if getattr(self.cache_controller, "write_policy", None) == "write_back":
+            host += int(self.token_to_kv_pool_allocator.size)
+        return host
 
     def unhold(self, host_handle) -> None:
         """``core.turns.HostTier.unhold``: release a host lock demote() returned."""

@@ -115,6 +115,10 @@ class ProgramTable:
     def forget(self, key: ProgramKey) -> None:
         self._programs.pop(key, None)
 
+    def values(self):
+        """Every program, least recently seen first."""
+        return self._programs.values()
+
     def _evict_one(self) -> None:
         # Busy programs met on the way are moved to the back, so repeated evictions
         # do not rescan them.

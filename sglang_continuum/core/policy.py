@@ -223,6 +223,28 @@ class ContinuumPolicy:
         self._counts["set"] += 1
         return previous.handle if previous is not None else None
 
+    def due_back(self, now: float, within_s: float, q: float = 0.5
+                 ) -> list[tuple[float, ProgramKey]]:
+        """Paused programs (a finished turn, no waiting turn, no lock) whose tool is
+        predicted to return by `now + within_s`: (predicted return, key), soonest
+        first. The prediction is the finish plus the `q`-quantile of the tool's learned
+        durations (the tenant's, as the TTL reads them); a tool with none yet is left
+        out. For demote-and-prefetch (a simulator mechanism, docs/design.md): a paused
+        program's KV that left the device is loaded back ahead of its return. O(programs)."""
+        out = []
+        for program in self._programs.values():
+            if program.last_finish is None or program.waiting or program.locked \
+                    or program.finished:
+                continue
+            d = self._stats.quantile(program.last_tool, q, program.tenant)
+            if not d >= 0:
+                continue
+            back = program.last_finish + d
+            if back <= now + within_s:
+                out.append((back, program.key))
+        out.sort()
+        return out
+
     # Lock release -----------------------------------------------------------------------
 
     def expired(self, now: float) -> list[tuple[ProgramKey, object]]:

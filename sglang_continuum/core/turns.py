@@ -47,8 +47,9 @@ class HostTier(KvLocks, Protocol):
         (pressure_scope "host_room"), the same on every TP rank; None: no host tier."""
 
     def host_capacity_tokens(self) -> float | None:
-        """(Optional.) The host pool's size in tokens (host_locks "fits"); None: no
-        host tier."""
+        """(Optional.) The tokens the device and host tiers hold together (host_locks
+        "fits"): the host pool's size, plus the device pool's where the host holds
+        only what the device evicted (write-back); None: no host tier."""
 
 
 def host_capacity(locks: KvLocks) -> float | None:

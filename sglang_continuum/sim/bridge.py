@@ -69,8 +69,13 @@ class ProgramLocks:
         return self.cache.host_free() if self.cache.host_tier else None
 
     def host_capacity_tokens(self) -> float | None:
-        """``core.turns.HostTier.host_capacity_tokens``: the host pool's size."""
-        return self.cache.host_capacity if self.cache.host_tier else None
+        """``core.turns.HostTier.host_capacity_tokens``: what the two tiers hold
+        together: the host pool plus the device pool under write-back (the host holds
+        what the device evicted), the host pool alone under write-through (a mirror)."""
+        if not self.cache.host_tier:
+            return None
+        return self.cache.host_capacity + (0 if self.cache.write_through
+                                           else self.cache.capacity)
 
 
 class CoreBridge:
@@ -87,6 +92,7 @@ class CoreBridge:
         self.inference = inference
         self._on_lock = on_lock
         self.forced_drops = 0
+        self._runs: dict[tuple[str, str], ProgramRun] = {}  # core key -> run (prefetch)
         turns.start(self.core, inference, self.locks)
 
     def arrival(self, req: Request, now: float) -> None:
@@ -131,9 +137,22 @@ class CoreBridge:
                                     context_tokens=self.cache.cached(run.index),
                                     tool=turn.tool, last_turn=last,
                                     ttl_hint_s=None, target=run)
+        if run.core_key is not None:
+            if decision.reason == "last_turn":
+                self._runs.pop(run.core_key, None)
+            else:
+                self._runs[run.core_key] = run
         if decision.ttl_s > 0:
             self._on_lock(now + decision.ttl_s)
         return decision
+
+    def wake_at(self, t: float) -> None:
+        """Wake the engine at `t` (as a lock's expiry does): a prefetch falls due."""
+        self._on_lock(t)
+
+    def run_of(self, key: tuple[str, str]) -> ProgramRun | None:
+        """The run the core knows by `key` (its latest finished turn's)."""
+        return self._runs.get(key)
 
     def expire(self, now: float) -> int:
         return turns.expire(self.core, self.locks, now, self.inference)

@@ -152,6 +152,24 @@ class PrefixCache:
         self.evicted_tokens += n
         return True
 
+    def promote(self, p: int, n: int, now: float) -> bool:
+        """Load ``n`` tokens of ``p``'s host copy back onto the device past its cached
+        prefix (a prefetch), evicting in the cache's order for room (never ``p``'s own);
+        False, nothing moved, where the room or the host copy is not there."""
+        if not self.host_tier or p in self._pinned or \
+                self._len.get(p, 0) + n > self._host.get(p, 0):
+            return False
+        self._leave(p)
+        self._pinned.add(p)
+        ok = self.make_room(n)
+        self._pinned.discard(p)
+        if ok:
+            self._len[p] = self._len.get(p, 0) + n
+            self.used += n
+            self._access[p] = now
+        self._enter(p)
+        return ok
+
     def grow(self, p: int, n: int) -> None:
         """Add ``n`` tokens to a pinned program's prefix; the caller made room."""
         if n > self.free:

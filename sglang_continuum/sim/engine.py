@@ -31,6 +31,11 @@ from .predictor import BatchShape, Predictor
 from .request import Request
 
 
+# How far ahead (s) the engine asks the core which paused programs are due back; a
+# program is loaded when its predicted return is within its copy's transfer time.
+PREFETCH_LOOKAHEAD_S = 60.0
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     chunk_size: int = 8192
@@ -69,6 +74,10 @@ class Engine:
         self.prefilled = 0     # prefill tokens processed so far (SGLang's hrrn clock)
         self.resident: dict[int, int] = {}  # started, unfinished program -> its KV tokens
         self.gated = False     # the last pass left only first turns the gate holds
+        self._prefetch_done: dict[int, float] = {}  # program -> its prefetch's end
+        self._link_free_at = 0.0  # when the host link is free of prefetches
+        self.prefetched_tokens = 0
+        self._wakes: dict[int, float] = {}  # program -> the wake set for its prefetch
 
     # queue -------------------------------------------------------------------------
     def submit(self, req: Request, now: float | None = None) -> None:
@@ -85,6 +94,8 @@ class Engine:
     def plan(self, now: float, horizon_s: float) -> Batch | None:
         if self.bridge.expire(now):
             self.dirty = True
+        if self.bridge.policy.prefetch and self.cache.host_tier:
+            self._prefetch(now)
         while True:
             tried = self.dirty
             batch = self._plan_prefill(now)
@@ -120,6 +131,43 @@ class Engine:
         shape = BatchShape(sum(n for _, n in items), attention, reload_tokens=reload,
                            prefill_prefix=prefix, write_tokens=self.cache.take_written_back())
         return Batch(self.predictor.batch_seconds(shape), items)
+
+    def _prefetch(self, now: float) -> None:
+        """Demote-and-prefetch: load a paused program's host copy back onto the device
+        when its tool is due back within the copy's own transfer time (the core's
+        median-duration prediction, ``due_back``), evicting in the cache's order but
+        never locked, pinned or reserved KV. The copy runs on the host link beside
+        compute (serially with other prefetches); a turn admitted before it completes
+        pays the rest as a reload (``_take``)."""
+        rate = self._reload_rate()
+        if not rate > 0 or math.isinf(rate):
+            return
+        reserve = math.ceil(self.cfg.new_token_ratio * self.owed)
+        for back, key in self.bridge.core.due_back(now, PREFETCH_LOOKAHEAD_S):
+            run = self.bridge.run_of(key)
+            if run is None or run.waiting or run.index in self._prefetch_done:
+                continue
+            p = run.index
+            missing = self.cache.host_len(p) - self.cache.cached(p)
+            if missing <= 0:
+                continue
+            due = back - missing / rate
+            if due > now:  # not yet: wake the engine then (once per due time)
+                if self._wakes.get(p) != due:
+                    self._wakes[p] = due
+                    self.bridge.wake_at(due)
+                continue
+            if missing > self.cache.free + self.cache.evictable_except(p) - reserve:
+                continue
+            if self.cache.promote(p, missing, now):
+                start = max(now, self._link_free_at)
+                self._link_free_at = start + missing / rate
+                self._prefetch_done[p] = self._link_free_at
+                self.prefetched_tokens += missing
+
+    def _reload_rate(self) -> float:
+        k = getattr(self.predictor, "k", None)
+        return getattr(k, "reload_tokens_per_s", 0.0)
 
     def _admit(self, now: float, budget: int) -> None:
         self.bridge.policy.order_queue(self.waiting, now, self.cache, self.prefilled)
@@ -169,6 +217,13 @@ class Engine:
         cache.make_room(req.prompt - hit)
         cache.grow(p, req.prompt - hit)
         req.reload = max(0, min(cache.host_len(p), req.prompt - 1) - hit) if cache.host_tier else 0
+        done = self._prefetch_done.pop(p, None)
+        self._wakes.pop(p, None)
+        if done is not None and done > now:  # its prefetch is still on the link
+            rate = self._reload_rate()
+            late = min(hit, math.ceil((done - now) * rate))
+            hit -= late
+            req.reload += late
         req.base, req.computed = hit, hit + req.reload
         if req.admitted_at is None:
             req.admitted_at, req.hit = now, hit + req.reload

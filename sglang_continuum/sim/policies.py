@@ -36,6 +36,10 @@ class SimPolicy:
     # had been prefetched in the background before its turn, at no device cost): the
     # most demote-and-prefetch could buy (docs/design.md).
     free_reloads: bool = False
+    # Demote-and-prefetch: a paused program's KV that left the device (a lock that
+    # lapsed or gave way, or none set) is loaded back from the host tier ahead of its
+    # predicted return (engine.py _prefetch).
+    prefetch: bool = False
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -252,6 +256,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),
+    # Demote-and-prefetch on the default.
+    "continuum_prefetch": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), prefetch=True),
     # The default before host_locks "room": locks with a host tier as without one.
     "continuum_always": _simple("hold", True, True,
                                 **{**_SERVER_ORDER, "host_locks": "always"}),

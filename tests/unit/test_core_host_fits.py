@@ -136,3 +136,14 @@ def test_programs_still_in_their_first_turn_count_as_the_known_mean():
         d = turns.finish(pol, cache, keys[0], 1.0, context_tokens=CONTEXT, tool="bash",
                          last_turn=False, ttl_hint_s=None, target="node")
         assert d.reason == expected, size
+
+
+def test_the_sims_tiers_add_up_under_write_back_only():
+    from sglang_continuum.sim.bridge import ProgramLocks
+    from sglang_continuum.sim.cache import PrefixCache
+
+    wb = ProgramLocks(PrefixCache(100, host_tier=True, host_capacity=300))
+    wt = ProgramLocks(PrefixCache(100, host_tier=True, host_capacity=300, write_through=True))
+    none = ProgramLocks(PrefixCache(100))
+    assert (wb.host_capacity_tokens(), wt.host_capacity_tokens(),
+            none.host_capacity_tokens()) == (400, 300, None)

@@ -104,10 +104,16 @@ def test_with_host_room_a_lock_gives_way_to_a_younger_program(host_capacity, giv
     assert admitted["continuum_fcfs"][("B", 0)] > 5.0
     b = admitted["continuum_host"][("B", 0)]
     assert (b < 2.0) if gives_way else (b > 5.0)
-    # the default (host_locks "fits"): with room on the host A's context is not locked,
-    # B goes at once; without it A locks, and (scope "younger") its lock does not give way
+    # the default (host_locks "fits"): the two tiers together (write-back: device 2,000
+    # + host) hold A's and C's contexts in either case, so A's context is not locked and
+    # B goes at once; "room" (free host slots alone) locks A where the host is small
     c = admitted["continuum"][("B", 0)]
-    assert (c < 2.0) if gives_way else (c > 5.0)
+    assert c < 2.0
+    sim = Simulator(progs, arrivals, prof, "continuum_nlr", host_tier=True,
+                    host_capacity=host_capacity)
+    sim.run()
+    r = {(t.program_id, t.turn): t.admitted for t in sim.turn_records}[("B", 0)]
+    assert (r < 2.0) if gives_way else (r > 5.0)
 
 
 
@@ -143,3 +149,32 @@ def test_the_free_reload_oracle_hides_only_reloads():
     assert jct["continuum"]["A"] - jct["continuum_free_reloads"]["A"] == \
         pytest.approx(5.0, rel=0.05)
     assert jct["continuum"]["B"] == pytest.approx(jct["continuum_free_reloads"]["B"])
+
+
+def _paused_then_pushed_out():
+    # A runs 4 turns with 10 s tools; B (950 of a 1,000-token pool) arrives during A's
+    # third tool and pushes A's context to host; the engine then idles until A returns.
+    k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
+                         reload_tokens_per_s=100.0)
+    prof = Profile("tiny", k, 1000, chunk_size=4096, max_running=256)
+    a = ProgramSpec("A", tuple(Turn(300 + 10 * i, 2, ("bash",), 10.0) for i in range(3))
+                    + (Turn(340, 2),))
+    b = ProgramSpec("B", (Turn(950, 2),))
+    return [a, b], [0.0, 21.0], prof
+
+
+def test_prefetch_loads_a_paused_context_back_before_its_turn():
+    progs, arrivals, prof = _paused_then_pushed_out()
+    out = {}
+    for policy in ("continuum", "continuum_prefetch"):
+        sim = Simulator(progs, arrivals, prof, policy, host_tier=True,
+                        host_capacity=math.inf, write_through=True)
+        sim.run()
+        last = [t for t in sim.turn_records if t.program_id == "A"][-1]
+        out[policy] = (last.finish - last.admitted, sim.engine.prefetched_tokens, last.hit)
+    # without: A's last turn reloads ~300 tokens at 100 tokens/s (~3 s in its step)
+    assert out["continuum"][0] > 2.5 and out["continuum"][1] == 0
+    # with: loaded back while A's tool ran, its step is compute alone
+    assert out["continuum_prefetch"][1] > 250
+    assert out["continuum_prefetch"][0] < 0.5
+    assert out["continuum_prefetch"][2] >= out["continuum"][2]
