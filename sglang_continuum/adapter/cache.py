@@ -69,10 +69,18 @@ class ContinuumRadixCache(UnifiedRadixCache):
         # device node (write_through) by deleting it, and a node with a host-only child
         # cannot be deleted (the tree core panics). A write-through can fail (a full
         # host pool) or not have run yet, so back the path up from the top first.
-        for node_id in [a.node_id for a in ancestors] + [node]:
-            if self.is_root(node_id) or self.is_backuped(node_id):
-                continue
-            if not self.backup_node_for_write_back(node_id):
+        unbacked = [i for i in (*ancestors, info)
+                    if not self.is_root(i.node_id) and not self.is_backuped(i.node_id)]
+        # Only into free host slots: a backup into a full pool evicts host copies
+        # (evict_host), which deletes host-only nodes that the waiting requests of this
+        # scheduling round have matched, and SGLang then locks a node that is gone
+        # (KeyError in inc_host_lock_ref; seen live with write_back and a host pool half
+        # the device pool's size). Without the room it stays ordinary device cache.
+        need = sum(i.path_end - i.path_start for i in unbacked)
+        if need and self.cache_controller.mem_pool_host.available_size() < need:
+            return None
+        for i in unbacked:
+            if not self.backup_node_for_write_back(i.node_id):
                 return None  # the host pool is full: it stays ordinary device cache
         host = TreeLock(node, self.inc_host_lock_ref(node).to_dec_params())
         self._demote(node, defaultdict(int))

@@ -104,10 +104,22 @@ def around_add_one_req(original, self, req, *args, **kwargs):
         idle = not self.can_run_list and (running is None or running.is_empty())
         if ctl.pressure_could_fit(req, _deficit(self, req), idle):
             while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
+                _rematch(self, req)
                 result = original(self, req, *args, **kwargs)
     if self.can_run_list and self.can_run_list[-1] is req:
         ctl.on_admitted(req)
     return result
+
+
+def _rematch(adder, req) -> None:
+    """Match the request's prefix again before it is retried, as the scheduler does
+    before every add_one_req (Req.init_next_round_input): a lock that gave way may have
+    been demoted to host, and a match taken before it would name device slots that are
+    free now."""
+    tree = getattr(adder, "tree_cache", None)
+    init = getattr(req, "init_next_round_input", None)
+    if init is not None and hasattr(tree, "match_prefix"):
+        init(tree)
 
 
 def _deficit(adder, req) -> float:

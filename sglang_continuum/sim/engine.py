@@ -157,7 +157,10 @@ class Engine:
                     self._wakes[p] = due
                     self.bridge.wake_at(due)
                 continue
-            if missing > self.cache.free + self.cache.evictable_except(p) - reserve:
+            room = self.cache.free - reserve
+            if self.bridge.policy.prefetch == "evict":
+                room += self.cache.evictable_except(p)
+            if missing > room:
                 continue
             if self.cache.promote(p, missing, now):
                 start = max(now, self._link_free_at)

@@ -38,8 +38,9 @@ class SimPolicy:
     free_reloads: bool = False
     # Demote-and-prefetch: a paused program's KV that left the device (a lock that
     # lapsed or gave way, or none set) is loaded back from the host tier ahead of its
-    # predicted return (engine.py _prefetch).
-    prefetch: bool = False
+    # predicted return (engine.py _prefetch): "evict" (making room in the cache's
+    # order), "free" (into free device slots only), "" (off).
+    prefetch: str = ""
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -258,7 +259,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
         POLICIES["continuum"](name, ctx), free_reloads=True),
     # Demote-and-prefetch on the default.
     "continuum_prefetch": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), prefetch=True),
+        POLICIES["continuum"](name, ctx), prefetch="evict"),
+    "continuum_prefetch_free": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), prefetch="free"),
     # The default before host_locks "room": locks with a host tier as without one.
     "continuum_always": _simple("hold", True, True,
                                 **{**_SERVER_ORDER, "host_locks": "always"}),

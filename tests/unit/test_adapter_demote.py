@@ -31,10 +31,15 @@ class FakeTree:
         self.has_host_tier = True
         self.ongoing_write_through = False
         self.tree_core = SimpleNamespace(collect_path_info=self._paths)
+        # free host slots (tokens): a backup beyond them would evict host copies
+        self.host_free = 10_000
+        self.cache_controller = SimpleNamespace(mem_pool_host=SimpleNamespace(
+            available_size=lambda: self.host_free))
 
     def _paths(self, ends):
-        info = lambda n, kids: SimpleNamespace(node_id=n, num_children=kids,  # noqa: E731
-                                               full_value_len=10)
+        info = lambda n, kids: SimpleNamespace(  # noqa: E731
+            node_id=n, num_children=kids, full_value_len=10, path_start=10 * (n - 1),
+            path_end=10 * n)
         return [(info(1, 1), info(2, 1), info(3, 0)) for _ in ends]
 
     def is_root(self, n):
@@ -93,3 +98,17 @@ def test_a_backed_path_needs_no_backup():
     tree = FakeTree(backed={1, 2, 3}, host_room=0)
     assert _demote(tree) is not None
     assert [c for c in tree.calls if c[0] == "backup"] == []
+
+
+def test_no_backup_that_would_evict_host_copies():
+    """A backup into a full host pool evicts host-only nodes (SGLang's evict_host), which
+    waiting requests of the same scheduling round may have matched: live, the scheduler
+    then locked a deleted node (KeyError in inc_host_lock_ref). Two unbacked nodes of 10
+    tokens need 20 free slots; with 19 nothing is backed up or demoted."""
+    tree = FakeTree(backed={3}, host_room=2)
+    tree.host_free = 19
+    assert _demote(tree) is None
+    assert tree.calls == [("unlock", 3)]
+    tree = FakeTree(backed={3}, host_room=2)
+    tree.host_free = 20
+    assert _demote(tree) is not None

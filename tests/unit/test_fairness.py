@@ -204,3 +204,28 @@ def test_a_request_refused_at_the_queue_door_keeps_its_programs_lock():
     ctl.on_queued(queued, False)
     ctl.on_aborted(queued)
     assert ctl.cache.unlocked == [("lock", "node-a1")]
+
+
+def test_a_retried_head_is_matched_again_after_each_lock_that_gives_way():
+    """A lock that gives way may be demoted to host: the head's match, taken before,
+    would name freed device slots, so it is matched again before each retry (as the
+    scheduler matches every request before add_one_req)."""
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    ctl = _with_locks(3)
+    adder = Adder(ctl, free=1500)
+    adder.tree_cache = SimpleNamespace(continuum=ctl, match_prefix=lambda *a, **k: None)
+    head = _head(3000 - 8)
+    matched = []
+    head.init_next_round_input = lambda tree: matched.append(tree)
+    ctl.on_queued(head, False)
+
+    def original(self, r, *a, **k):
+        if self.rem_total_tokens > 3000:
+            self.can_run_list.append(r)
+            return AddReqResult.CONTINUE
+        return AddReqResult.NO_TOKEN
+
+    assert hooks.around_add_one_req(original, adder, head, False, None) \
+        is AddReqResult.CONTINUE
+    assert matched == [adder.tree_cache] * 2  # two locks gave way, two retries

@@ -166,7 +166,7 @@ def _paused_then_pushed_out():
 def test_prefetch_loads_a_paused_context_back_before_its_turn():
     progs, arrivals, prof = _paused_then_pushed_out()
     out = {}
-    for policy in ("continuum", "continuum_prefetch"):
+    for policy in ("continuum", "continuum_prefetch", "continuum_prefetch_free"):
         sim = Simulator(progs, arrivals, prof, policy, host_tier=True,
                         host_capacity=math.inf, write_through=True)
         sim.run()
@@ -178,3 +178,5 @@ def test_prefetch_loads_a_paused_context_back_before_its_turn():
     assert out["continuum_prefetch"][1] > 250
     assert out["continuum_prefetch"][0] < 0.5
     assert out["continuum_prefetch"][2] >= out["continuum"][2]
+    # B's KV is evictable, not free: a prefetch into free slots only finds no room
+    assert out["continuum_prefetch_free"][1] == 0
