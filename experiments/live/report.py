@@ -210,16 +210,19 @@ def _by_host(arms: dict) -> dict:
     # default's pressure scope explicitly: they ran the default when the default's scope
     # was "host" for part of 2026-12-06, experiments/live/host-map).
     # host_locks "room" became the default later that day: the "-nlr" arms, which name it
-    # explicitly, come next; host_locks "fits" (the "-fits" arms) the next day's first.
+    # explicitly, come next; host_locks "fits" (the "-fits" arms) after that, first with
+    # HiCache write-back (stock's best arm's write policy, the one we advise).
     # (experiments/live/host-fits ran the first version of "fits", before programs in
     # their first turn counted: its results.md was written before the change.)
     default_arms = {None: (DEFAULT_ARM,),
-                    "2": ("overlay-hicache-fits", "overlay-hicache-nlr",
+                    "2": ("overlay-hicache-fits-wb", "overlay-hicache-fits", "overlay-hicache-nlr",
                           "overlay-hicache-younger", "overlay-hicache"),
-                    "1": ("overlay-hicache-fits-h1", "overlay-hicache-nlr-h1",
-                          "overlay-hicache-younger-h1", "overlay-hicache-h1"),
-                    "0.5": ("overlay-hicache-fits-h05", "overlay-hicache-nlr-h05",
-                            "overlay-hicache-younger-h05", "overlay-hicache-h05")}
+                    "1": ("overlay-hicache-fits-wb-h1", "overlay-hicache-fits-h1",
+                          "overlay-hicache-nlr-h1", "overlay-hicache-younger-h1",
+                          "overlay-hicache-h1"),
+                    "0.5": ("overlay-hicache-fits-wb-h05", "overlay-hicache-fits-h05",
+                            "overlay-hicache-nlr-h05", "overlay-hicache-younger-h05",
+                            "overlay-hicache-h05")}
     out = {}
     for ratio, names in default_arms.items():
         stock = {n: a for n, a in arms.items() if not _arm(n).overlay
