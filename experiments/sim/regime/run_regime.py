@@ -74,6 +74,9 @@ GRIDS = {
     # what two busy shared cores finish in well under an hour
     "reduced": dict(profiles=("8b",), workloads=tuple(WORKLOADS), ratios=RATIOS,
                     hosts=tuple(HOSTS), loads=("at", "past")),
+    # the reduced grid on Llama-3.1-70B/4xH100 (its own knees)
+    "reduced-70b": dict(profiles=("70b",), workloads=tuple(WORKLOADS), ratios=RATIOS,
+                        hosts=tuple(HOSTS), loads=("at", "past")),
     "smoke": dict(profiles=("8b",), workloads=("swebench",), ratios=(1.0, 4.0),
                   hosts=("none", "inf"), loads=("at",)),
 }
