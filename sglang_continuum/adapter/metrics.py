@@ -71,6 +71,10 @@ class PrometheusExporter:
                             "memory inside their TTL")
         self.host_held_tokens = g("host_held_tokens", "KV tokens held in host memory for "
                                   "programs inside their TTL")
+        self.live_context_tokens = g("live_context_tokens", "host_locks fits: the live "
+                                     "programs' latest contexts, summed")
+        self.host_capacity_tokens = g("host_capacity_tokens", "host_locks fits: the tokens "
+                                      "the device and host tiers hold together")
         self.first_turn_share = g("first_turn_continued_share", "Learned share of requests "
                                   "with no program id that a later prompt continued (agents' "
                                   "first turns)")
@@ -93,6 +97,8 @@ class PrometheusExporter:
                                    "Requests with no program id that started a new program"),
             "turns_inferred": c("turns_inferred", "Requests with no program id found to "
                                 "continue a finished turn of a program"),
+            "turns_unlocked_host": c("turns_unlocked_host", "Finished turns left unlocked "
+                                     "because the host tier holds the programs' contexts"),
         }
         self.tau = child(Histogram(_PREFIX + "tau_seconds", "TTL set per finished turn, "
                                    "after bounds (0: none; last turns excluded)", base,
@@ -117,6 +123,8 @@ class PrometheusExporter:
         self.host_holds.set(snap.host_holds)
         self.host_held_tokens.set(snap.host_held_tokens)
         self.first_turn_share.set(snap.first_turn_share)
+        self.live_context_tokens.set(snap.live_context_tokens)
+        self.host_capacity_tokens.set(snap.host_capacity_tokens)
         for name, counter in self.counters.items():
             total = getattr(snap, name)
             delta = total - self._seen.get(name, 0)

@@ -82,7 +82,7 @@ class ContinuumPolicy:
         self._budget = config.lock_budget_fraction * capacity_tokens
         self._counts = dict.fromkeys(
             ("set", "consumed", "lapsed", "released_pressure", "dropped", "refused",
-             "programs_ended"), 0)
+             "programs_ended", "unlocked_host"), 0)
         self._refused: dict[str, int] = {}
 
     def set_host_capacity(self, tokens: float | None) -> None:
@@ -181,6 +181,7 @@ class ContinuumPolicy:
                     context_tokens, host_free,
                     self._live.total(now) if self._live is not None else 0.0,
                     self._host_total):
+            self._counts["unlocked_host"] += 1
             return LockDecision(0.0, "host_tier")
         if ttl_hint_s is not None:
             if not (ttl_hint_s >= 0 and math.isfinite(ttl_hint_s)):
@@ -424,13 +425,23 @@ class ContinuumPolicy:
             eta=self._eta.eta(), contention=self._contention.level,
             memory_price=self._contention.price(), first_turn_share=self._ranks.share,
             overdue_locked_tokens=0 if now is None else self.overdue_locked_tokens(now),
+            live_context_tokens=0.0 if now is None or self._live is None
+            else self._live.total(now),
+            host_capacity_tokens=self._host_total if self._host_total is not None
+            and math.isfinite(self._host_total) else 0.0,
+            turns_unlocked_host=c["unlocked_host"],
             **self._holds.counts())
 
     # Internals --------------------------------------------------------------------------
 
     def _unlocked(self, lock: Lock) -> None:
         if self.config.host_tier:  # a lock that lapses or gives way may demote its KV
-            self._holds.released(lock.key, lock.expires_at, lock.tokens)
+            # A lock parked past its TTL (its program's turn waits) is bounded by one
+            # age cap more (expired()); its host hold takes the same bound, not a TTL
+            # that has already passed.
+            until = lock.expires_at + (self.config.queue_age_cap_s
+                                       if lock.parked or lock.waiting else 0.0)
+            self._holds.released(lock.key, until, lock.tokens)
         program = self._programs.get(lock.key)
         if program is None:
             return

@@ -64,6 +64,12 @@ class PolicySnapshot:
     locks_demoted: int = 0
     host_holds: int = 0
     host_held_tokens: int = 0
+    # host_locks "fits" (core/host_rule.py): the live programs' contexts (0 when taken
+    # without now, or where the rule is off), what the tiers hold together (0: no host
+    # tier or unknown), and the finished turns left unlocked because the tiers hold them.
+    live_context_tokens: float = 0.0
+    host_capacity_tokens: float = 0.0
+    turns_unlocked_host: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""

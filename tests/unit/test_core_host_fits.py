@@ -147,3 +147,15 @@ def test_the_sims_tiers_add_up_under_write_back_only():
     none = ProgramLocks(PrefixCache(100))
     assert (wb.host_capacity_tokens(), wt.host_capacity_tokens(),
             none.host_capacity_tokens()) == (400, 300, None)
+
+
+def test_the_snapshot_reports_the_working_set_the_capacity_and_the_unlocked_turns():
+    cache = HostCache(size=10 * CONTEXT)
+    pol = _policy(cache)
+    for i in range(10):
+        _finish(pol, cache, f"p{i}", float(i))
+    snap = pol.snapshot(now=10.0)
+    assert snap.live_context_tokens == 10 * CONTEXT
+    assert snap.host_capacity_tokens == 10 * CONTEXT
+    assert snap.turns_unlocked_host == 9 and snap.locks_set == 1  # the tenth locked
+    assert pol.snapshot().live_context_tokens == 0.0  # taken without now

@@ -150,3 +150,20 @@ def test_settings_read_the_reload_profile_from_the_profile_file(tmp_path):
     assert settings.policy.prefill_profile == PrefillModel(0.0, 1e-4, 0.0)
     assert settings.policy.host_reload_profile == PrefillModel(0.0, 2e-6, 0.0)
     assert Settings.from_mapping(json.loads(settings.to_json())) == settings
+
+
+def test_a_parked_lock_that_gives_way_is_held_as_long_as_it_was_parked():
+    """A lock whose TTL passed while its program's turn waits is parked for one age cap
+    more; if it then gives way, its host hold takes the same bound, not the TTL that
+    has already passed (found by the radix invariants: a hold outlived its TTL)."""
+    p, kv = _locked()
+    cap = p.config.queue_age_cap_s
+    turns.arrive(p, B, 5.0)  # B's next turn waits; its lock (set at 1, TTL 10) parks
+    assert turns.expire(p, kv, 12.0) == 1  # A's lapses; B's stays parked
+    kv.calls.clear()
+    assert turns.relieve(p, kv)  # B's parked lock gives way: demoted, held
+    assert kv.calls == [("demote", "b#2")]
+    turns.expire(p, kv, 13.0)
+    assert kv.calls == [("demote", "b#2")]  # still held past its TTL (11)
+    turns.expire(p, kv, 11.0 + cap + 1.0)
+    assert kv.calls[-1] == ("unhold", "host:b#2")

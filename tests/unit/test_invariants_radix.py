@@ -478,7 +478,8 @@ class LockLifecycle(RuleBasedStateMachine):
     @invariant()
     def host_holds_are_owned_and_bounded(self):
         """Host tier: every host hold is one live host lock on a backed-up node, none
-        outlives its lock's TTL, and no lock outlives its TTL plus the age cap (one
+        outlives its lock's TTL (plus one age cap where the lock was parked for a
+        waiting turn, as the lock itself), and no lock outlives its TTL plus the age cap (one
         parked while its program waits); the host pool never runs over."""
         if not hasattr(self, "cache"):
             return
