@@ -10,11 +10,10 @@ tells the two apart:
 
 - ``"always"``: lock as without a host tier (the default).
 - ``"room"``: no lock while the host pool's free slots could take the context.
-- ``"fits"``: no lock while the live programs' contexts fit the host pool: the sum of
-  every live program's latest context (a program is live from a finished turn until its
-  last turn, or until ``max_ttl_s`` passes without a finished turn) is at most
-  ``host_fit_share`` of the host pool's size; or, as "room", while its free slots could
-  take the context. The host pool evicts its least recently used copies first, so
+- ``"fits"``: no lock while the live programs' contexts fit what the tiers hold: the sum
+  of every live program's latest context (``LiveContexts``) is at most
+  ``host_fit_share`` of the tiers' capacity (``core.turns.HostTier.host_capacity_tokens``);
+  or, as "room", while the host pool's free slots could take the context. The host pool evicts its least recently used copies first, so
   where it holds every live context, what it evicts is finished programs' copies and a
   paused program's next turn reloads its own. Shared prefixes count once per program
   (an overcount: the rule locks more, not less).
@@ -50,8 +49,8 @@ class HostLockRule:
     def skips_lock(self, context_tokens: int, host_free: float | None,
                    live_tokens: float = 0.0, host_total: float | None = None) -> bool:
         """Should this finished turn (with a host tier) go unlocked? `live_tokens`:
-        the live programs' contexts, this turn's included ("fits"); `host_total`: the
-        host pool's size (None: unknown, "fits" reads the free slots alone)."""
+        the live programs' contexts, this turn's included ("fits"); `host_total`: what
+        the tiers hold together (None: unknown, "fits" reads the free slots alone)."""
         if self.mode in ("room", "fits") and host_free is not None \
                 and host_free >= context_tokens:
             return True
@@ -84,56 +83,53 @@ class LiveContexts:
     finished yet counts as the mean of the known contexts (its own size is not known
     before it finishes; left out, the programs that finish first would see a working
     set of only themselves). At most `max_programs` are kept (the least recently
-    updated go first). O(1) per turn, amortised.
+    updated go first). One table in update order; O(1) per turn, amortised.
     """
 
     def __init__(self, horizon_s: float, max_programs: int) -> None:
         self._horizon = horizon_s
         self._max = max_programs
-        self._tokens: OrderedDict[object, tuple[int, float]] = OrderedDict()
-        self._pending: OrderedDict[object, float] = OrderedDict()
+        # key -> (context tokens, or None before its first finished turn; update time)
+        self._live: OrderedDict[object, tuple[int | None, float]] = OrderedDict()
         self._sum = 0
+        self._known = 0
 
     def __len__(self) -> int:
-        return len(self._tokens) + len(self._pending)
+        return len(self._live)
 
     def arrived(self, key: object, now: float) -> None:
         """A turn of `key` arrived: a program not seen yet is live from now."""
-        if key not in self._tokens:
-            self._pending.pop(key, None)
-            self._pending[key] = now
-            self._bound()
+        entry = self._live.get(key)
+        if entry is None or entry[0] is None:
+            self._put(key, None, now)
 
     def update(self, key: object, tokens: int, now: float) -> None:
         """`key` finished a turn at `now` with `tokens` of context."""
-        self.drop(key)
-        self._tokens[key] = (tokens, now)
-        self._sum += tokens
-        self._bound()
+        self._put(key, tokens, now)
 
     def drop(self, key: object) -> None:
         """`key` ended (or was forgotten): its context is no longer live."""
-        self._pending.pop(key, None)
-        entry = self._tokens.pop(key, None)
-        if entry is not None:
+        entry = self._live.pop(key, None)
+        if entry is not None and entry[0] is not None:
             self._sum -= entry[0]
+            self._known -= 1
 
     def total(self, now: float) -> float:
         """The live contexts' tokens at `now` (programs idle past the horizon leave)."""
-        for table in (self._tokens, self._pending):
-            while table:
-                key, value = next(iter(table.items()))
-                if now - (value[1] if table is self._tokens else value) <= self._horizon:
-                    break
-                self.drop(key)
-        if not self._tokens:
+        while self._live:
+            key, (_, since) = next(iter(self._live.items()))
+            if now - since <= self._horizon:
+                break
+            self.drop(key)
+        if not self._known:
             return 0.0
-        return self._sum + len(self._pending) * self._sum / len(self._tokens)
+        return self._sum + (len(self._live) - self._known) * self._sum / self._known
 
-    def _bound(self) -> None:
-        while len(self) > self._max:  # the least recently updated of either table
-            if not self._tokens or (self._pending and next(iter(self._pending.values()))
-                                    < next(iter(self._tokens.values()))[1]):
-                self.drop(next(iter(self._pending)))
-            else:
-                self.drop(next(iter(self._tokens)))
+    def _put(self, key: object, tokens: int | None, now: float) -> None:
+        self.drop(key)
+        self._live[key] = (tokens, now)
+        if tokens is not None:
+            self._sum += tokens
+            self._known += 1
+        while len(self._live) > self._max:  # the least recently updated
+            self.drop(next(iter(self._live)))

@@ -69,7 +69,7 @@ class ContinuumPolicy:
         self._host_rule = HostLockRule(config.host_locks, config.host_hit_share,
                                        config.host_hit_window, config.host_probe_every,
                                        config.host_fit_share)
-        # host_locks "fits": the live programs' contexts against the host pool's size
+        # host_locks "fits": the live programs' contexts against the tiers' capacity
         self._live = LiveContexts(config.max_ttl_s, config.max_programs) \
             if config.host_tier and config.host_locks == "fits" else None
         self._host_total: float | None = None
@@ -86,10 +86,10 @@ class ContinuumPolicy:
         self._refused: dict[str, int] = {}
 
     def set_host_capacity(self, tokens: float | None) -> None:
-        """The host pool's size in tokens (host_locks "fits"; None: unknown). The same
-        on every TP rank: the ranks' host pools are sized by the same server args."""
-        if tokens is not None and not (tokens >= 0 and math.isfinite(tokens)) \
-                and tokens != math.inf:
+        """What the tiers hold together, in tokens (host_locks "fits"; None: unknown;
+        inf: unbounded). The same on every TP rank: the ranks' pools are sized by the
+        same server args."""
+        if tokens is not None and not tokens >= 0:
             raise ValueError(f"host capacity: expected tokens >= 0, got {tokens!r}")
         self._host_total = tokens
 

@@ -53,7 +53,8 @@ class HostTier(KvLocks, Protocol):
 
 
 def host_capacity(locks: KvLocks) -> float | None:
-    """The host pool's size in tokens, where the cache has a host tier that says."""
+    """What the tiers hold together, in tokens, where the cache has a host tier that
+    says (HostTier.host_capacity_tokens)."""
     size = getattr(locks, "host_capacity_tokens", None)
     return None if size is None else size()
 

@@ -117,6 +117,7 @@ class Engine:
         if not self.prefilling:
             return None
         budget, items, attention, reload, prefix = self.cfg.chunk_size, [], 0.0, 0, 0
+        charge_reloads = not self.bridge.policy.free_reloads
         for req in self.prefilling:
             n = min(req.prompt - req.computed, budget)
             if n <= 0:
@@ -124,7 +125,7 @@ class Engine:
             items.append((req, n))
             attention += n * (2 * req.computed + n)
             prefix += req.computed
-            if not self.bridge.policy.free_reloads:
+            if charge_reloads:
                 reload += req.reload
             req.reload = 0
             budget -= n

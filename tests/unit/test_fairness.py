@@ -123,6 +123,19 @@ class Adder:
         return self.free + sum(1000 for h in self.ctl.cache.unlocked)
 
 
+def _admits_past(tokens):
+    """PrefillAdder.add_one_req as the tests see it: the head goes in once the adder's
+    remaining total exceeds `tokens`."""
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    def original(self, r, *a, **k):
+        if self.rem_total_tokens > tokens:
+            self.can_run_list.append(r)
+            return AddReqResult.CONTINUE
+        return AddReqResult.NO_TOKEN
+    return original
+
+
 def _head(n_in, max_new=8):
     head = req("head", n_in=n_in)
     head.full_untruncated_fill_ids = head.origin_input_ids
@@ -163,11 +176,7 @@ def test_locks_give_way_one_at_a_time_when_they_can_fit_the_head():
     head = _head(3000 - 8)
     ctl.on_queued(head, False)
 
-    def original(self, r, *a, **k):
-        if self.rem_total_tokens > 3000:
-            self.can_run_list.append(r)
-            return AddReqResult.CONTINUE
-        return AddReqResult.NO_TOKEN
+    original = _admits_past(3000)
 
     assert hooks.around_add_one_req(original, adder, head, False, None) \
         is AddReqResult.CONTINUE
@@ -220,11 +229,7 @@ def test_a_retried_head_is_matched_again_after_each_lock_that_gives_way():
     head.init_next_round_input = lambda tree: matched.append(tree)
     ctl.on_queued(head, False)
 
-    def original(self, r, *a, **k):
-        if self.rem_total_tokens > 3000:
-            self.can_run_list.append(r)
-            return AddReqResult.CONTINUE
-        return AddReqResult.NO_TOKEN
+    original = _admits_past(3000)
 
     assert hooks.around_add_one_req(original, adder, head, False, None) \
         is AddReqResult.CONTINUE

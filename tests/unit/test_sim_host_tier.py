@@ -57,14 +57,21 @@ def test_host_capacity_must_be_positive():
         PrefixCache(100, host_tier=True, host_capacity=0)
 
 
-def test_write_back_stall_is_charged_over_the_link():
-    # B's prompt evicts A's paused context; with write-back the eviction waits for the
-    # copy (600 tokens at 100 tokens/s: 6 s); write-through copied it at insert.
+def _a_pushed_out_by_b():
+    """A pauses 30 s holding 602 tokens; B (902 of a 1,000-token pool, at 1 s) pushes A's
+    context out; the host link moves 100 tokens/s."""
     k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
                          reload_tokens_per_s=100.0)
     prof = Profile("tiny", k, 1000, chunk_size=4096, max_running=256)
     progs = [ProgramSpec("A", (Turn(600, 2, ("bash",), 30.0), Turn(610, 2))),
              ProgramSpec("B", (Turn(900, 2),))]
+    return progs, prof
+
+
+def test_write_back_stall_is_charged_over_the_link():
+    # B's prompt evicts A's paused context; with write-back the eviction waits for the
+    # copy (600 tokens at 100 tokens/s: 6 s); write-through copied it at insert.
+    progs, prof = _a_pushed_out_by_b()
     jct = {}
     for wt in (False, True):
         sim = Simulator(progs, [0.0, 1.0], prof, "lru", host_tier=True,
@@ -135,11 +142,7 @@ def test_the_free_reload_oracle_hides_only_reloads():
     # B (902 tokens of a 1,000-token pool) pushes all but ~98 of A's 602 to host while
     # A's tool runs; A's next turn reloads ~502 tokens at 100 tokens/s (5 s of the
     # step) unless reloads are free.
-    k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
-                         reload_tokens_per_s=100.0)
-    prof = Profile("tiny", k, 1000, chunk_size=4096, max_running=256)
-    progs = [ProgramSpec("A", (Turn(600, 2, ("bash",), 30.0), Turn(610, 2))),
-             ProgramSpec("B", (Turn(900, 2),))]
+    progs, prof = _a_pushed_out_by_b()
     jct = {}
     for policy in ("lru", "continuum_free_reloads", "continuum"):
         sim = Simulator(progs, [0.0, 1.0], prof, policy, host_tier=True,
