@@ -39,10 +39,15 @@ HICACHE = ("--enable-hierarchical-cache", "--hicache-ratio", "2")
 HICACHE_SMALL = ("--enable-hierarchical-cache", "--hicache-ratio", "1")
 # Half of it: the host pool holds what the device pool does not, and no more.
 HICACHE_HALF = ("--enable-hierarchical-cache", "--hicache-ratio", "0.5")
+# Twice the 2x pool: more than every context (contended: ~14,000 tokens against 6,000 +
+# 24,000), so no arm ever loses a context to the host tier: what the cell gives with
+# host memory left out of the question.
+HICACHE_LARGE = ("--enable-hierarchical-cache", "--hicache-ratio", "4")
 
 WRITE_THROUGH = ("--hicache-write-policy", "write_through")
 # Host pool size (its --hicache-ratio) -> the flags and the arm name's suffix.
-HOST_POOLS = {"2": (HICACHE, ""), "1": (HICACHE_SMALL, "-h1"), "0.5": (HICACHE_HALF, "-h05")}
+HOST_POOLS = {"4": (HICACHE_LARGE, "-h4"), "2": (HICACHE, ""), "1": (HICACHE_SMALL, "-h1"),
+              "0.5": (HICACHE_HALF, "-h05")}
 
 
 def _per_host_pool(name: str, flags: tuple[str, ...], config: str, note: str,
@@ -149,6 +154,15 @@ ARMS = (
                                                          "write_back", "--schedule-policy",
                                                          "hrrn"),
         note="stock-hicache-hrrn with the host pool the device pool's size"),
+    Arm("stock-hicache-lpm-h4", False, HICACHE_LARGE + ("--hicache-write-policy",
+                                                        "write_back", "--schedule-policy",
+                                                        "lpm"),
+        note="stock-hicache-lpm with the host pool 4x the device pool's size (every "
+             "context fits)"),
+    Arm("stock-hicache-spf-h4", False, HICACHE_LARGE + ("--hicache-write-policy",
+                                                        "write_back", "--schedule-policy",
+                                                        "shortest-prefill-first"),
+        note="stock-hicache-spf with the host pool 4x the device pool's size"),
     Arm("stock-hicache-lpm-h05", False, HICACHE_HALF + ("--hicache-write-policy",
                                                         "write_back", "--schedule-policy",
                                                         "lpm"),
@@ -193,7 +207,12 @@ ARMS = (
                     "host-locks-fits.json",
                     "overlay-hicache-fits with HiCache write-back (stock's best arm's "
                     "policy): the host holds what the device evicted, so the two tiers' "
-                    "sizes add up in the fit", pools=("2", "1", "0.5")),
+                    "sizes add up in the fit", pools=("4", "2", "1", "0.5")),
+    *_per_host_pool("overlay-hicache-nolock-wb", ("--hicache-write-policy", "write_back"),
+                    "no-locks.json",
+                    "the overlay's queue order (srpt) with no locks at all, HiCache "
+                    "write-back: what the locks of host_locks fits buy where the tiers "
+                    "cannot hold every context", pools=("1", "0.5")),
     *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
                     "the overlay's default before host_locks room: locks with a host tier "
                     "as without one", pools=("2", "1")),

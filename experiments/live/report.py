@@ -190,7 +190,8 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
 
 # The targets per host pool size (host pool / device pool; None: no host tier): the
 # default's mean and p95 JCT over the best stock arm with the same host pool.
-HOST_TARGETS = {None: {"jct_mean_s": 0.5}, "2": {"jct_mean_s": 1.0, "jct_p95_s": 1.05},
+HOST_TARGETS = {None: {"jct_mean_s": 0.5}, "4": {"jct_mean_s": 1.0, "jct_p95_s": 1.05},
+                "2": {"jct_mean_s": 1.0, "jct_p95_s": 1.05},
                 "1": {"jct_mean_s": 0.75}, "0.5": {"jct_mean_s": 0.75}}
 
 
@@ -214,7 +215,7 @@ def _by_host(arms: dict) -> dict:
     # HiCache write-back (stock's best arm's write policy, the one we advise).
     # (experiments/live/host-fits ran the first version of "fits", before programs in
     # their first turn counted: its results.md was written before the change.)
-    default_arms = {None: (DEFAULT_ARM,),
+    default_arms = {None: (DEFAULT_ARM,), "4": ("overlay-hicache-fits-wb-h4",),
                     "2": ("overlay-hicache-fits-wb", "overlay-hicache-fits", "overlay-hicache-nlr",
                           "overlay-hicache-younger", "overlay-hicache"),
                     "1": ("overlay-hicache-fits-wb-h1", "overlay-hicache-fits-h1",

@@ -203,7 +203,7 @@ class Engine:
     def _fits(self, req: Request) -> bool:
         p = req.program.index
         reserve = math.ceil(self.cfg.new_token_ratio * (self.owed + req.remaining))
-        idle = not self.running and not self.prefilling
+        idle = not self.running and not self.prefilling or self._locks_outweigh_running()
         # measured again after each release: the lock that gave way may be the head's
         # own program's (demoted to host), which leaves it more to extend
         while (req.prompt - min(self.cache.cached(p), req.prompt - 1)
@@ -211,6 +211,17 @@ class Engine:
             if not self.bridge.relieve(req, idle):
                 return False
         return True
+
+    def _locks_outweigh_running(self) -> bool:
+        """SimPolicy.busy_share: the locked contexts hold more than that many times the
+        running requests' (a candidate rule; locks then give way as to an idle engine)."""
+        share = self.bridge.policy.busy_share
+        if not share > 0:
+            return False
+        cache = self.cache
+        locked = sum(cache.cached(q) for q in cache.locked())
+        running = sum(cache.cached(r.program.index) for r in self.running + self.prefilling)
+        return locked > share * running
 
     def _take(self, req: Request, now: float) -> None:
         run, cache = req.program, self.cache

@@ -41,6 +41,10 @@ class SimPolicy:
     # predicted return (engine.py _prefetch): "evict" (making room in the cache's
     # order), "free" (into free device slots only), "" (off).
     prefetch: str = ""
+    # A candidate, not a mechanism of the server: locks give way to any waiting request,
+    # as to an idle engine, while they hold more than this many times the tokens of the
+    # running requests' contexts (0: off; docs/design.md, "Below the knee").
+    busy_share: float = 0.0
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -254,6 +258,12 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                             **{**_SERVER_ORDER, "host_locks": "learned"}),
     # No lock while the live programs' contexts fit the host pool ("fits").
     "continuum_fits": _simple("hold", True, True, **{**_SERVER_ORDER, "host_locks": "fits"}),
+    # Locks give way to anyone while they hold more than the running contexts (candidate).
+    "continuum_busy1": lambda name, ctx: replace(POLICIES["continuum"](name, ctx),
+                                                 busy_share=1.0),
+    # Locks may hold at most half the pool (lock_budget_fraction 0.5).
+    "continuum_budget50": _simple("hold", True, True, **_SERVER_ORDER,
+                                  lock_budget_fraction=0.5),
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),
