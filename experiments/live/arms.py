@@ -88,6 +88,11 @@ ARMS = (
                             "--continuum-lock-budget", "1.0",
                             "--continuum-per-program-cap", "1.0"),
         note="fixed 60 s TTL, lock budget and per-program cap 1.0"),
+    Arm("overlay-busy1", True, config="lock-running-1.json",
+        note="the overlay's default with lock_running_ratio 1: locks that pin more than "
+             "the running requests' contexts give way to any waiting request"),
+    Arm("overlay-busy4", True, config="lock-running-4.json",
+        note="overlay-busy1 with lock_running_ratio 4"),
     # Requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),

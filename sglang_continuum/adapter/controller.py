@@ -266,6 +266,11 @@ class Controller:
         return turns.relieve(self.policy, self.cache, prog.queue_key if prog else None,
                              getattr(head, _ARRIVAL, None), engine_idle)
 
+    def locks_outweigh(self, running_tokens: float) -> bool:
+        """lock_running_ratio: the locks pin more than that many times the running
+        requests' context tokens (they then give way to any waiting request)."""
+        return self.policy.locks_outweigh(running_tokens)
+
     def pressure_could_fit(self, head, deficit_tokens: float, engine_idle: bool) -> bool:
         """Could the locks that may give way to `head` free `deficit_tokens` (the
         tokens it lacks)? If not, none is released for it. The head's matched prefix

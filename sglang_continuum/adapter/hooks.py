@@ -102,6 +102,9 @@ def around_add_one_req(original, self, req, *args, **kwargs):
     if result is AddReqResult.NO_TOKEN:
         running = getattr(self, "running_batch", None)
         idle = not self.can_run_list and (running is None or running.is_empty())
+        # lock_running_ratio: locks that outweigh the running contexts give way as to an
+        # idle engine (the running batch is the same on every TP rank)
+        idle = idle or ctl.locks_outweigh(_running_tokens(self, running))
         if ctl.pressure_could_fit(req, _deficit(self, req), idle):
             while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
                 _rematch(self, req)
@@ -109,6 +112,12 @@ def around_add_one_req(original, self, req, *args, **kwargs):
     if self.can_run_list and self.can_run_list[-1] is req:
         ctl.on_admitted(req)
     return result
+
+
+def _running_tokens(adder, running) -> int:
+    """The contexts of the running batch and of the requests this step admitted."""
+    reqs = list(getattr(running, "reqs", None) or ()) + list(adder.can_run_list)
+    return sum(len(r.origin_input_ids) + len(r.output_ids) for r in reqs)
 
 
 def _rematch(adder, req) -> None:

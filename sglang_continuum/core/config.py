@@ -98,6 +98,11 @@ class PolicyConfig:
     # 1.8x (0.5x) the mean JCT of "younger", whose demoted locks the small host pool
     # dropped (docs/design.md).
     pressure_scope: str = "younger"
+    # Locks give way to any waiting request, as to an idle engine, while the tokens they
+    # pin exceed this many times the running requests' contexts (0: never). Below the
+    # knee with long programs, locks held through long tools keep younger programs
+    # waiting while the engine has compute to spare (docs/design.md, "Below the knee").
+    lock_running_ratio: float = 0.0
     # With a host tier, whether a finished turn locks at all (core/host_rule.py):
     # "always"; "room": not while the host pool's free slots could take its context;
     # "learned": not while turns that came back without a lock found their context
@@ -180,6 +185,7 @@ class PolicyConfig:
                              f"got {self.host_locks!r}")
         _number(self, "host_hit_share", low=0.0, high=1.0)
         _number(self, "host_fit_share", low=0.0, high=10.0)
+        _number(self, "lock_running_ratio", low=0.0)
         _integer(self, "host_hit_window", 1)
         _integer(self, "host_probe_every", 1)
         if not isinstance(self.program_fcfs, bool):

@@ -296,6 +296,13 @@ class ContinuumPolicy:
         return self._locks.tokens_younger_than(bound, deficit_tokens,
                                                head_path) >= deficit_tokens
 
+    def locks_outweigh(self, running_tokens: float) -> bool:
+        """``lock_running_ratio``: the locks pin more than that many times
+        `running_tokens` (the running requests' contexts); callers then count the engine
+        as idle, so any lock may give way. Inputs are shared by every TP rank."""
+        ratio = self.config.lock_running_ratio
+        return ratio > 0 and self._locks.pinned > ratio * running_tokens
+
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
                         engine_idle: bool, host_free: float | None = None) -> float:
         """Locks of programs whose (capped) age is after this give way to the head. The

@@ -213,15 +213,11 @@ class Engine:
         return True
 
     def _locks_outweigh_running(self) -> bool:
-        """SimPolicy.busy_share: the locked contexts hold more than that many times the
-        running requests' (a candidate rule; locks then give way as to an idle engine)."""
-        share = self.bridge.policy.busy_share
-        if not share > 0:
-            return False
-        cache = self.cache
-        locked = sum(cache.cached(q) for q in cache.locked())
-        running = sum(cache.cached(r.program.index) for r in self.running + self.prefilling)
-        return locked > share * running
+        """The core's lock_running_ratio: the locks pin more than that many times the
+        running requests' contexts (the engine then counts as idle to them)."""
+        running = sum(self.cache.cached(r.program.index)
+                      for r in self.running + self.prefilling)
+        return self.bridge.core.locks_outweigh(running)
 
     def _take(self, req: Request, now: float) -> None:
         run, cache = req.program, self.cache

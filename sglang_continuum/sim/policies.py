@@ -41,10 +41,6 @@ class SimPolicy:
     # predicted return (engine.py _prefetch): "evict" (making room in the cache's
     # order), "free" (into free device slots only), "" (off).
     prefetch: str = ""
-    # A candidate, not a mechanism of the server: locks give way to any waiting request,
-    # as to an idle engine, while they hold more than this many times the tokens of the
-    # running requests' contexts (0: off; docs/design.md, "Below the knee").
-    busy_share: float = 0.0
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -81,7 +77,8 @@ class PolicyContext:
 _PROGRAM_FCFS = dict(queue_order="fcfs", pressure_scope="younger", host_locks="always")
 _SERVER_ORDER = dict(queue_order=PolicyConfig.queue_order,
                      pressure_scope=PolicyConfig.pressure_scope,
-                     host_locks=PolicyConfig.host_locks)
+                     host_locks=PolicyConfig.host_locks,
+                     lock_running_ratio=PolicyConfig.lock_running_ratio)
 
 
 def _core(ctx: PolicyContext, **cfg) -> ContinuumPolicy:
@@ -258,9 +255,11 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
                             **{**_SERVER_ORDER, "host_locks": "learned"}),
     # No lock while the live programs' contexts fit the host pool ("fits").
     "continuum_fits": _simple("hold", True, True, **{**_SERVER_ORDER, "host_locks": "fits"}),
-    # Locks give way to anyone while they hold more than the running contexts (candidate).
-    "continuum_busy1": lambda name, ctx: replace(POLICIES["continuum"](name, ctx),
-                                                 busy_share=1.0),
+    # Locks give way to anyone while they pin more than N times the running requests'
+    # contexts (lock_running_ratio N).
+    **{f"continuum_busy{n}": _simple("hold", True, True,
+                                     **{**_SERVER_ORDER, "lock_running_ratio": float(n)})
+       for n in (1, 2, 4, 8)},
     # Locks may hold at most half the pool (lock_budget_fraction 0.5).
     "continuum_budget50": _simple("hold", True, True, **_SERVER_ORDER,
                                   lock_budget_fraction=0.5),

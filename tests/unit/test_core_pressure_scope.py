@@ -166,3 +166,21 @@ def test_no_lock_while_the_host_pool_could_take_the_context():
     assert decide(10**6, hint=7.0) == (7.0, "hint")  # a client's hint still locks
     with pytest.raises(ValueError, match="host_locks"):
         PolicyConfig(host_locks="never")
+
+
+def test_locks_outweighing_the_running_contexts_give_way_as_to_an_idle_engine():
+    # three locks pin 300 tokens; a younger program's turn waits while the engine runs
+    pol = _policy("younger", lock_running_ratio=2.0)
+    pol.on_arrival(("", "new"), 10.0)
+    assert not pol.locks_outweigh(150)      # 300 <= 2 x 150: younger scope holds
+    idle = pol.locks_outweigh(149)          # 300 > 2 x 149: any lock may give way
+    assert idle
+    assert pol.release_for_pressure(("", "new"), 10.0, engine_idle=idle)[1] == "young"
+    # off (0, the default): never, however little runs
+    assert not _policy("younger").locks_outweigh(0)
+
+
+def test_lock_running_ratio_is_checked():
+    for bad in (-1.0, float("nan"), "2", True):
+        with pytest.raises(ValueError, match="lock_running_ratio"):
+            PolicyConfig(lock_running_ratio=bad)

@@ -234,3 +234,31 @@ def test_a_retried_head_is_matched_again_after_each_lock_that_gives_way():
     assert hooks.around_add_one_req(original, adder, head, False, None) \
         is AddReqResult.CONTINUE
     assert matched == [adder.tree_cache] * 2  # two locks gave way, two retries
+
+
+@pytest.mark.parametrize("ratio,gives_way", [(0.0, False), (1.0, True)])
+def test_locks_outweighing_the_running_batch_give_way_to_a_younger_program(ratio, gives_way):
+    """lock_running_ratio: with a request running (500 tokens of context) the engine
+    is busy, so under scope "younger" three older programs' locks (3,000 tokens) keep a
+    younger program's turn waiting; with ratio 1 they outweigh the running context and
+    give way as to an idle engine."""
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    ctl, clock = make(per_program_max_fraction=1.0, lock_budget_fraction=1.0,
+                      lock_running_ratio=ratio)
+    ctl.policy = ContinuumPolicy(ctl.settings.policy, capacity_tokens=100_000)
+    for i in range(3):
+        finished_turn(ctl, req(f"r{i}", f"p{i}", n_in=990, ttl="60s"))
+    clock.t += 1.0
+    adder = Adder(ctl, free=1500)
+    running = req("run", "prun", n_in=490)
+    adder.running_batch = SimpleNamespace(reqs=[running], is_empty=lambda: False)
+    head = req("head", "pnew", n_in=3000 - 8)
+    head.full_untruncated_fill_ids = head.origin_input_ids
+    head.output_ids = []
+    head.sampling_params.max_new_tokens = 8
+    ctl.on_queued(head, False)
+
+    got = hooks.around_add_one_req(_admits_past(3000), adder, head, False, None)
+    assert (got is AddReqResult.CONTINUE) is gives_way
+    assert len(ctl.cache.unlocked) == (2 if gives_way else 0)
