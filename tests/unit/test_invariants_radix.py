@@ -170,9 +170,10 @@ class LockLifecycle(RuleBasedStateMachine):
                 per_program=st.sampled_from([0.1, 0.25, 0.5]),
                 tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**16),
                 scope=st.sampled_from(["younger", "any", "host_room"]),
-                host_locks=st.sampled_from(["always", "room", "learned"]))
+                host_locks=st.sampled_from(["always", "room", "learned", "fits"]),
+                running_ratio=st.sampled_from([0.0, 0.0, 1.0]))
     def setup(self, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
-              scope="younger", host_locks="always"):
+              scope="younger", host_locks="always", running_ratio=0.0):
         self.cache, self.allocator, self.req_pool = build_cache(self.HOST_TIER)
         self.clock = Clock()
         self.settings = Settings.from_mapping(dict(
@@ -180,7 +181,8 @@ class LockLifecycle(RuleBasedStateMachine):
             lock_budget_fraction=budget, per_program_max_fraction=per_program,
             per_tenant_fraction=tenant_share, cold_start_samples=5,
             prefill_profile={"a": 5.0, "b": 1e-3, "c": 0.0}, status_interval_s=0,
-            pressure_scope=scope, host_locks=host_locks, host_hit_window=4))
+            pressure_scope=scope, host_locks=host_locks, host_hit_window=4,
+            lock_running_ratio=running_ratio))
         self.host_pool = None
         if self.HOST_TIER:  # as the cache factory turns it on for a HiCache server
             self.settings = dataclasses.replace(self.settings, policy=dataclasses.replace(
@@ -377,7 +379,8 @@ class LockLifecycle(RuleBasedStateMachine):
                     - self._reserved_unallocated() >= reserve)
 
         req.lock = self.cache.lock(req.last_node)
-        idle = not self.running
+        idle = not self.running or self.ctl.locks_outweigh(  # as hooks.around_add_one_req
+            sum(len(r.origin_input_ids) + len(r.output_ids) for r in self.running))
         if not fits():  # hooks.around_add_one_req: locks give way first, if enough may
             deficit = reserve - (self.allocator.available_size() + self.cache.evictable_size()
                                  - self._reserved_unallocated())
