@@ -218,6 +218,12 @@ ARMS = (
                     "the overlay's queue order (srpt) with no locks at all, HiCache "
                     "write-back: what the locks of host_locks fits buy where the tiers "
                     "cannot hold every context", pools=("1", "0.5")),
+    *_per_host_pool("overlay-hicache-busy2-wb", ("--hicache-write-policy", "write_back"),
+                    "lock-running-2.json",
+                    "overlay-hicache-fits-wb with lock_running_ratio 2", pools=("1",)),
+    *_per_host_pool("overlay-hicache-busy4-wb", ("--hicache-write-policy", "write_back"),
+                    "lock-running-4.json",
+                    "overlay-hicache-fits-wb with lock_running_ratio 4", pools=("1",)),
     *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
                     "the overlay's default before host_locks room: locks with a host tier "
                     "as without one", pools=("2", "1")),
