@@ -203,7 +203,7 @@ class Engine:
     def _fits(self, req: Request) -> bool:
         p = req.program.index
         reserve = math.ceil(self.cfg.new_token_ratio * (self.owed + req.remaining))
-        idle = not self.running and not self.prefilling or self._locks_outweigh_running()
+        idle = (not self.running and not self.prefilling) or self._locks_outweigh_running()
         # measured again after each release: the lock that gave way may be the head's
         # own program's (demoted to host), which leaves it more to extend
         while (req.prompt - min(self.cache.cached(p), req.prompt - 1)

@@ -260,9 +260,6 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     **{f"continuum_busy{n}": _simple("hold", True, True,
                                      **{**_SERVER_ORDER, "lock_running_ratio": float(n)})
        for n in (1, 2, 4, 8)},
-    # Locks may hold at most half the pool (lock_budget_fraction 0.5).
-    "continuum_budget50": _simple("hold", True, True, **_SERVER_ORDER,
-                                  lock_budget_fraction=0.5),
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),
