@@ -80,6 +80,9 @@ GRIDS = {
     # the reduced grid's profile and axes at the load below the knee (knee / 4)
     "reduced-below": dict(profiles=("8b",), workloads=tuple(WORKLOADS), ratios=RATIOS,
                           hosts=tuple(HOSTS), loads=("below",)),
+    # the same for Llama-3.1-70B/4xH100
+    "reduced-70b-below": dict(profiles=("70b",), workloads=tuple(WORKLOADS), ratios=RATIOS,
+                              hosts=tuple(HOSTS), loads=("below",)),
     "smoke": dict(profiles=("8b",), workloads=("swebench",), ratios=(1.0, 4.0),
                   hosts=("none", "inf"), loads=("at",)),
 }
