@@ -1,5 +1,6 @@
 """Waiting-queue order: preempted first, then requests that waited longer than the age
-cap (by rank), then programs inside their TTL, then (with ``plain="ahead"``) requests
+cap (by rank; a program's first turn only after the first-turn age cap), then programs
+inside their TTL, then (with ``plain="ahead"``) requests
 without a program, then program FCFS; or, with ``queue_order="srpt"``, by uncached
 prefill tokens before the program's first arrival within each tier (``srpt_key``).
 
@@ -20,7 +21,8 @@ OVERDUE, IN_TTL, PLAIN, NOT_IN_TTL = -1, 0, 1, 2
 
 def queue_key(program: Program | None, arrival: float, preempted: bool,
               program_fcfs: bool = True, age_cap_s: float = math.inf,
-              plain: str = "fcfs", overdue_before: float = -math.inf
+              plain: str = "fcfs", overdue_before: float = -math.inf,
+              first_overdue_before: float | None = None
               ) -> tuple[int, int, float, float]:
     """(preempted tier, TTL tier, rank time, request arrival); smaller first.
 
@@ -33,7 +35,10 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     The rank time is the program's first arrival, but never more than `age_cap_s` before
     the request's own arrival: a request is overtaken only by turns that arrived less
     than `age_cap_s` after it (a request without a program, or a young program, cannot
-    starve behind old programs). Without a known program (a plain request) the request's
+    starve behind old programs). A program's first turn (no turn of it finished yet) is
+    overdue only if it arrived before `first_overdue_before` (None: `overdue_before`):
+    it is the program's admission, and turns of programs under way go before it for
+    longer (docs/design.md, "New programs wait longer"). Without a known program (a plain request) the request's
     own arrival stands in for the program's. With `program_fcfs` off the third element
     is the request's arrival for every request, with or without a program (plain FCFS,
     as stock SGLang), but a program holding a lock still goes ahead. Otherwise a
@@ -43,7 +48,10 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     turn that holds no lock.
     """
     tier = PREEMPTED if preempted else NOT_PREEMPTED
-    overdue = arrival < overdue_before
+    if program is not None and program.turns == 0 and first_overdue_before is not None:
+        overdue = arrival < first_overdue_before
+    else:
+        overdue = arrival < overdue_before
     if program is None:
         if plain == "ahead":
             return (tier, OVERDUE if overdue else PLAIN, -math.inf if overdue else arrival,
@@ -95,12 +103,14 @@ def key_fn(lookup: Callable[[object], Program | None], config,
     (None for a request without a program id: ranked by ``config.plain_requests``, with
     ``plain_cap_s`` in place of the age cap when given; an unknown key is a new program,
     ranked at its own arrival). With `now`, requests that have waited longer than the
-    age cap are overdue (queue_key). The key takes the request's uncached prefill
+    age cap are overdue (queue_key), programs' first turns longer than the first-turn
+    cap (``config.first_turn_cap_s``). The key takes the request's uncached prefill
     tokens as a fourth argument (``uncached``), used under ``config.queue_order``
     "srpt" (srpt_key) and ignored under "fcfs"."""
     fcfs, cap, plain = config.program_fcfs, config.queue_age_cap_s, config.plain_requests
     plain_cap = cap if plain_cap_s is None else plain_cap_s
     overdue_before = -math.inf if now is None else now - cap
+    first_before = -math.inf if now is None else now - config.first_turn_cap_s
 
     def key(program_key, arrival: float, preempted: bool,
             uncached: int | None = None) -> tuple[int, int, float, float]:
@@ -108,7 +118,7 @@ def key_fn(lookup: Callable[[object], Program | None], config,
             return queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
                              overdue_before)
         return queue_key(lookup(program_key), arrival, preempted, fcfs, cap, "fcfs",
-                         overdue_before)
+                         overdue_before, first_before)
 
     if config.queue_order != "srpt":
         return key

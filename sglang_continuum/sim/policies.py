@@ -268,6 +268,10 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
         POLICIES["continuum"](name, ctx), prefetch="evict"),
     "continuum_prefetch_free": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="free"),
+    # The default before first_turn_age_cap_s (2026-12-06): a program's first turn is
+    # overdue after one age cap, as every request.
+    "continuum_first_cap1": _simple("hold", True, True, **{
+        **_SERVER_ORDER, "first_turn_age_cap_s": PolicyConfig.queue_age_cap_s}),
     # The default before host_locks "room": locks with a host tier as without one.
     "continuum_always": _simple("hold", True, True,
                                 **{**_SERVER_ORDER, "host_locks": "always"}),

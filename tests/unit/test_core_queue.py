@@ -159,14 +159,55 @@ def test_srpt_orders_by_uncached_tokens_within_each_tier():
         fcfs.queue_key(("", "Q"), 8.0, False)
 
 
+def _finished_once(p, key, arrival: float) -> None:
+    """`key` ran one turn (arriving at `arrival`) and sent its next."""
+    p.on_arrival(key, arrival)
+    p.on_admitted(key, arrival)
+    p.on_finish(key, arrival + 1.0, 100, "t", False)
+    p.on_arrival(key, arrival + 2.0)
+
+
 def test_srpt_keeps_the_age_cap_guarantee():
     p = ContinuumPolicy(PolicyConfig(queue_order="srpt", queue_age_cap_s=60.0), 1000)
-    p.on_arrival(("", "long"), 0.0)
+    _finished_once(p, ("", "long"), -2.0)   # its second turn queued at 0
     p.on_arrival(("", "short"), 50.0)
     fn = p.queue_key_fn(now=70.0)   # "long" waited 70 s > 60 s: overdue
     assert fn(("", "long"), 0.0, False, 100_000) < fn(("", "short"), 50.0, False, 10)
     fn = p.queue_key_fn(now=55.0)   # not yet overdue: the shorter prefill goes first
     assert fn(("", "short"), 50.0, False, 10) < fn(("", "long"), 0.0, False, 100_000)
+
+
+def test_a_first_turn_is_overdue_only_after_the_first_turn_cap():
+    # A program's first turn is its admission: continuations of programs under way go
+    # first for 4 age caps (first_turn_age_cap_s null), then it is overdue.
+    p = ContinuumPolicy(PolicyConfig(queue_order="srpt", queue_age_cap_s=60.0), 1000)
+    p.on_arrival(("", "new"), 0.0)             # a first turn, all of it to prefill
+    _finished_once(p, ("", "going"), 48.0)     # a continuation queued at 50
+    for now in (70.0, 239.0):                   # past the age cap, within 4 of them
+        fn = p.queue_key_fn(now=now)
+        assert fn(("", "going"), 50.0, False, 10) < fn(("", "new"), 0.0, False, 100_000)
+    fn = p.queue_key_fn(now=241.0)
+    assert fn(("", "new"), 0.0, False, 100_000) < fn(("", "going"), 50.0, False, 10)
+    # an explicit cap; a plain request keeps the age cap
+    q = ContinuumPolicy(PolicyConfig(queue_order="srpt", queue_age_cap_s=60.0,
+                                     first_turn_age_cap_s=90.0), 1000)
+    q.on_arrival(("", "new"), 0.0)
+    _finished_once(q, ("", "going"), 48.0)
+    fn = q.queue_key_fn(now=89.0)
+    assert fn(("", "going"), 50.0, False, 10) < fn(("", "new"), 0.0, False, 100_000)
+    assert fn(None, 0.0, False, 100_000) < fn(("", "going"), 50.0, False, 10)
+    fn = q.queue_key_fn(now=91.0)
+    assert fn(("", "new"), 0.0, False, 100_000) < fn(("", "going"), 50.0, False, 10)
+
+
+def test_the_first_turn_cap_is_checked():
+    import pytest
+    assert PolicyConfig().first_turn_cap_s == 4 * PolicyConfig().queue_age_cap_s
+    assert PolicyConfig(queue_age_cap_s=5.0).first_turn_cap_s == 20.0
+    assert PolicyConfig(first_turn_age_cap_s=float("inf")).first_turn_cap_s == float("inf")
+    for bad in (-1.0, float("nan"), "10", True):
+        with pytest.raises(ValueError, match="first_turn_age_cap_s"):
+            PolicyConfig(first_turn_age_cap_s=bad)
 
 
 def test_queue_order_must_be_a_known_rule():

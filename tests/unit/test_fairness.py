@@ -45,6 +45,25 @@ def test_an_overdue_request_goes_before_a_younger_programs_turn_holding_a_lock()
     assert [r.rid for r in queue] == ["plain", "a2"]
 
 
+@pytest.mark.parametrize("waited, first", [(CAP + 10, "g2"), (4 * CAP + 10, "n1")])
+def test_a_new_programs_first_turn_waits_four_age_caps_behind_programs_under_way(
+        waited, first):
+    # A program's first turn (all of it to prefill) goes behind a continuation of a
+    # program under way past the age cap, and is overdue only after four of them.
+    ctl, clock = make()
+    first_turn = req("n1", "new", n_in=900)
+    ctl.on_queued(first_turn, False)
+    clock.t += 1
+    finished_turn(ctl, req("g1", "going"))  # a program that began after it
+    cont = req("g2", "going", n_in=120)
+    cont.num_matched_prefix_tokens = 110
+    ctl.on_queued(cont, False)
+    clock.t += waited - 1
+    queue = [first_turn, cont]
+    ctl.sort_waiting(queue)
+    assert queue[0].rid == first
+
+
 def test_a_request_within_the_age_cap_still_lets_a_locked_turn_go_first():
     ctl, clock = make()
     plain = req("plain")
