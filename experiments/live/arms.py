@@ -93,6 +93,17 @@ ARMS = (
              "the running requests' contexts give way to any waiting request"),
     Arm("overlay-busy4", True, config="lock-running-4.json",
         note="overlay-busy1 with lock_running_ratio 4"),
+    # The admission gate (a comparison mode, core/admission_gate.py): SGLang's own
+    # order and eviction, no locks, new programs' first turns held while the resident
+    # programs' KV would not fit the device pool; and the overlay's default with it.
+    Arm("gate", True, config="gate-device.json",
+        note="admission gate (ThunderAgent-style, a comparison mode) over stock FCFS: no "
+             "locks, new programs held while resident KV would not fit the device pool"),
+    Arm("gate-spf", True, ("--schedule-policy", "shortest-prefill-first"),
+        config="gate-device.json", note="the admission gate over stock "
+        "shortest-prefill-first"),
+    Arm("overlay-gate", True, config="overlay-gate.json",
+        note="the overlay's default plus the admission gate (mechanism c)"),
     # Requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),
@@ -227,6 +238,10 @@ ARMS = (
     *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
                     "the overlay's default before host_locks room: locks with a host tier "
                     "as without one", pools=("2", "1")),
+    *_per_host_pool("gate-hicache-lpm", ("--hicache-write-policy", "write_back",
+                                          "--schedule-policy", "lpm"), "gate-tiers.json",
+                    "the admission gate sized to device plus host tier over stock HiCache "
+                    "+ lpm (write-back): a comparison mode"),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "

@@ -22,6 +22,7 @@ from sglang_continuum.core import (
     turns,
 )
 from sglang_continuum.adapter import feedback
+from sglang_continuum.adapter.gate import gate_for, output_budget
 from sglang_continuum.adapter.settings import Settings
 from sglang_continuum.core.tenants import tenant
 
@@ -104,6 +105,9 @@ class Controller:
         self.inference = ProgramInference(settings.first_turns == "learned") \
             if settings.infer_programs else None
         turns.start(self.policy, self.inference, cache)
+        # The admission gate (a comparison mode; None: off)
+        self.gate = gate_for(settings.admission_gate, capacity_tokens,
+                             turns.host_capacity(cache), settings.policy.max_ttl_s)
         self.program_fcfs = settings.policy.program_fcfs
         # queue_order "srpt" orders by uncached prefill tokens (uncached_tokens)
         self.srpt = settings.policy.queue_order == "srpt"
@@ -169,6 +173,8 @@ class Controller:
                           preempted=bool(getattr(req, "is_retracted", False)))
         if hit:
             setattr(req, _LOCK_HIT, True)
+        if self.gate is not None and prog.queue_key is not None:
+            self.gate.started(prog.key, len(req.origin_input_ids) + output_budget(req), now)
 
     def on_aborted(self, req) -> None:
         # A request refused at the queue's door (queue full, priority refused: a
@@ -178,6 +184,15 @@ class Controller:
         prog = program_of(req)
         if prog is not None:
             turns.drop(self.policy, self.cache, prog.key)
+            if self.gate is not None:
+                self.gate.dropped(prog.key)
+
+    def gate_holds(self, req, holding: bool) -> bool:
+        """The admission gate passes over this waiting request this step (a new
+        program's first turn; `holding`: one was already passed over this step)."""
+        prog = program_of(req)
+        key = None if prog is None else prog.queue_key
+        return self.gate.holds(key, len(req.origin_input_ids), holding, self.now())
 
     def on_release(self, req, *, checkpointed: bool) -> None:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""
@@ -192,6 +207,8 @@ class Controller:
 
         if isinstance(req.finished_reason, FINISH_ABORT) or not checkpointed:
             turns.drop(self.policy, self.cache, key)
+            if self.gate is not None:
+                self.gate.dropped(key)
             return
         node = req.last_node
         target = None if node is None or self.cache.is_root(node) else node
@@ -214,6 +231,8 @@ class Controller:
         if self.metrics is not None:
             self.metrics.observe_ttl(decision.ttl_s, decision.reason)
         last_turn = decision.reason == "last_turn"
+        if self.gate is not None and prog.queue_key is not None:
+            self.gate.finished(key, context_tokens, last_turn or hints.last_turn, now)
         if last_turn and self.metrics is not None:
             # A program ended (once per program, not per step): export now, so a client
             # that saw its last answer reads /metrics that already count it.
@@ -325,6 +344,10 @@ class Controller:
         """The policy's snapshot (with `now`: the overdue-lock metric too), with the
         identity table's counts."""
         snap = self.policy.snapshot(now)
+        if self.gate is not None:
+            snap = dataclasses.replace(snap, gate_held=self.gate.held,
+                                       gate_held_total=self.gate.held_total,
+                                       gate_resident_tokens=self.gate.residents.total)
         if self.inference is None:
             return snap
         return dataclasses.replace(snap, programs_inferred=self.inference.started,

@@ -89,11 +89,26 @@ def _match_prefixes(tree_cache, waiting_queue) -> None:
         match_kv_cache(req, tree_cache)
 
 
+# Set on a PrefillAdder (one per admission pass): a new program's first turn was held.
+_GATE_HOLDING = "_continuum_gate_holding"
+
+
 def around_add_one_req(original, self, req, *args, **kwargs):
     from sglang.srt.managers.schedule_policy import AddReqResult
 
-    result = original(self, req, *args, **kwargs)
     ctl = _ctl(self)
+    if ctl is not None and ctl.gate is not None:
+        # The admission gate (a comparison mode) passes over a new program's first turn:
+        # CONTINUE without adding it leaves it queued and lets the scheduler try the
+        # requests after it (continuing turns of resident programs).
+        holding = getattr(self, _GATE_HOLDING, None)
+        if holding is None:
+            ctl.gate.new_pass()
+        if ctl.gate_holds(req, bool(holding)):
+            setattr(self, _GATE_HOLDING, True)
+            return AddReqResult.CONTINUE
+        setattr(self, _GATE_HOLDING, bool(holding))
+    result = original(self, req, *args, **kwargs)
     if ctl is None:
         return result
     # Locks give way before anything else does: release the youngest program's

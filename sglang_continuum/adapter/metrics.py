@@ -75,6 +75,11 @@ class PrometheusExporter:
                                      "programs' latest contexts, summed")
         self.host_capacity_tokens = g("host_capacity_tokens", "host_locks fits: the tokens "
                                       "the device and host tiers hold together")
+        self.gate_held = g("gate_waiting_programs", "admission_gate (a comparison "
+                           "mode): new programs' first turns passed over at the last "
+                           "admission pass")
+        self.gate_resident_tokens = g("gate_resident_tokens", "admission_gate: the KV "
+                                      "tokens of the resident programs it counts")
         self.first_turn_share = g("first_turn_continued_share", "Learned share of requests "
                                   "with no program id that a later prompt continued (agents' "
                                   "first turns)")
@@ -97,6 +102,8 @@ class PrometheusExporter:
                                    "Requests with no program id that started a new program"),
             "turns_inferred": c("turns_inferred", "Requests with no program id found to "
                                 "continue a finished turn of a program"),
+            "gate_held_total": c("gate_holds", "admission_gate: passes over a new "
+                                 "program's first turn, summed over admission passes"),
             "turns_unlocked_host": c("turns_unlocked_host", "Finished turns left unlocked "
                                      "because the host tier holds the programs' contexts"),
         }
@@ -125,6 +132,8 @@ class PrometheusExporter:
         self.first_turn_share.set(snap.first_turn_share)
         self.live_context_tokens.set(snap.live_context_tokens)
         self.host_capacity_tokens.set(snap.host_capacity_tokens)
+        self.gate_held.set(snap.gate_held)
+        self.gate_resident_tokens.set(snap.gate_resident_tokens)
         for name, counter in self.counters.items():
             total = getattr(snap, name)
             delta = total - self._seen.get(name, 0)

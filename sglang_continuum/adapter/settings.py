@@ -32,6 +32,10 @@ POLICIES = {"hold": HOLD_MODE, "paper": "paper", "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
 DP_ROUTING = ("sticky", "sglang")
 FIRST_TURNS = ("learned", "plain")
+# The program admission gate, a comparison mode (core/admission_gate.py): "off", or new
+# programs held while the resident programs' KV would not fit the device pool
+# ("device") or what the device and host tiers hold together ("tiers").
+ADMISSION_GATES = ("off", "device", "tiers")
 # Keys of the profiler's file that are notes, not coefficients.
 _PROFILE_NOTES = ("source", "max_tokens", "samples", "host_reload")
 # PolicyConfig fields that are not settings: "mode" is spelled "policy", and the cache
@@ -41,7 +45,8 @@ _NOT_KEYS = {
     "host_tier": "not a setting: the overlay turns it on when SGLang runs with "
                  "--enable-hierarchical-cache",
 }
-_SERVER_KEYS = ("status_interval_s", "infer_programs", "dp_routing", "first_turns")
+_SERVER_KEYS = ("status_interval_s", "infer_programs", "dp_routing", "first_turns",
+                "admission_gate")
 
 
 def config_keys() -> tuple[str, ...]:
@@ -66,6 +71,8 @@ class Settings:
     # them by the learned share that is continued (core/inference.py FirstTurns); "plain"
     # serves them as requests without a program until a later prompt continues them.
     first_turns: str = "learned"
+    # A comparison mode, not a mechanism of the overlay's (ADMISSION_GATES).
+    admission_gate: str = "off"
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):
@@ -81,6 +88,9 @@ class Settings:
         if self.first_turns not in FIRST_TURNS:
             raise ValueError(f"continuum setting 'first_turns'={self.first_turns!r}: accepted "
                              f"values are {', '.join(FIRST_TURNS)}")
+        if self.admission_gate not in ADMISSION_GATES:
+            raise ValueError(f"continuum setting 'admission_gate'={self.admission_gate!r}: "
+                             f"accepted values are {', '.join(ADMISSION_GATES)}")
         if self.dp_routing not in DP_ROUTING:
             raise ValueError(f"continuum setting 'dp_routing'={self.dp_routing!r}: accepted "
                              f"values are {', '.join(DP_ROUTING)}")

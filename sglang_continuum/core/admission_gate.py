@@ -50,3 +50,51 @@ class AdmissionGate:
             resident_programs += 1
             n += 1
         return n
+
+
+class Residents:
+    """The gate's input in a server: the programs started (a turn admitted) and not
+    ended, each with its KV tokens (its latest context, or a running turn's prompt plus
+    its output budget), in order of their last admission or finish.
+
+    A program leaves on its last turn, on an abort, or after ``idle_s`` without a turn
+    admitted or finished (a client that never sends its last turn cannot hold new
+    programs back for longer). Every input is an event the scheduler sees and the
+    step's shared time, so every TP rank holds the same table."""
+
+    def __init__(self, idle_s: float) -> None:
+        if not idle_s > 0:
+            raise ValueError(f"Residents.idle_s={idle_s!r}: expected seconds > 0")
+        self._idle_s = idle_s
+        self._tokens: dict[object, int] = {}
+        self._seen: dict[object, float] = {}  # insertion order = last activity order
+        self.total = 0
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tokens
+
+    def update(self, key: object, tokens: int, now: float) -> None:
+        """A turn of `key` was admitted (`tokens`: prompt plus output budget) or
+        finished (`tokens`: its context)."""
+        self.drop(key)
+        self._tokens[key] = tokens
+        self._seen[key] = now
+        self.total += tokens
+
+    def drop(self, key: object) -> None:
+        """The program ended or was aborted."""
+        tokens = self._tokens.pop(key, None)
+        if tokens is not None:
+            del self._seen[key]
+            self.total -= tokens
+
+    def expire(self, now: float) -> None:
+        """Forget programs idle longer than ``idle_s``."""
+        while self._seen:
+            key, seen = next(iter(self._seen.items()))
+            if now - seen <= self._idle_s:
+                return
+            self.drop(key)

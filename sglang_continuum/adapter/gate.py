@@ -1,0 +1,78 @@
+"""The program admission gate in a server: a comparison mode (``admission_gate`` in the
+config file), not a mechanism of the overlay's default.
+
+``core/admission_gate.py`` decides; this keeps its input (the resident programs and
+their KV, ``Residents``) from the scheduler's events and tells the admission hook
+(``hooks.around_add_one_req``) which waiting requests to pass over this step: a new
+program's first turn while the resident programs' KV plus its prompt would not fit the
+limit, and, once one is held, every other new program's in the same step (none
+overtakes an older held one: the queue is sorted before admission). Continuing turns,
+requests without a program id and inferred programs not yet proven are never held.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sglang_continuum.core.admission_gate import AdmissionGate, Residents
+
+
+def output_budget(req) -> int:
+    """The output tokens SGLang reserves for a request (its clipped max_new_tokens)."""
+    from sglang.srt.managers.schedule_policy import CLIP_MAX_NEW_TOKENS
+
+    return min(max(req.sampling_params.max_new_tokens - len(req.output_ids), 0),
+               CLIP_MAX_NEW_TOKENS)
+
+
+class Gate:
+    """``limit_tokens``: the device pool ("device") or what the tiers hold together
+    ("tiers"); ``idle_s``: how long a program with no turn stays resident."""
+
+    def __init__(self, limit_tokens: float, idle_s: float) -> None:
+        self.gate = AdmissionGate(limit_tokens)
+        self.residents = Residents(idle_s)
+        self.held = 0        # requests passed over at the last admission pass
+        self.held_total = 0  # passes over, summed over steps
+
+    def started(self, key, tokens: int, now: float) -> None:
+        self.residents.update(key, tokens, now)
+
+    def finished(self, key, context_tokens: int, last_turn: bool, now: float) -> None:
+        if last_turn:
+            self.residents.drop(key)
+        else:
+            self.residents.update(key, context_tokens, now)
+
+    def dropped(self, key) -> None:
+        self.residents.drop(key)
+
+    def new_pass(self) -> None:
+        """An admission pass begins (one per scheduler step that admits)."""
+        self.held = 0
+
+    def holds(self, key, prompt_tokens: int, holding: bool, now: float) -> bool:
+        """Whether the first turn of a program `key` (None: not gated) waits this
+        pass; `holding`: a new program was already held in it."""
+        if key is None or key in self.residents:
+            return False
+        if not holding:
+            self.residents.expire(now)
+            holding = not self.gate.admits(self.residents.total, len(self.residents),
+                                           prompt_tokens)
+        if holding:
+            self.held += 1
+            self.held_total += 1
+        return holding
+
+
+def gate_for(mode: str, capacity_tokens: int, tiers_tokens: Optional[float],
+             idle_s: float) -> Optional[Gate]:
+    """The gate a server runs with (None: "off"). "tiers" without a host tier is the
+    device pool."""
+    if mode == "off":
+        return None
+    limit = capacity_tokens
+    if mode == "tiers" and tiers_tokens is not None:
+        limit = max(capacity_tokens, tiers_tokens)
+    return Gate(limit, idle_s)

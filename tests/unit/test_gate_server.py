@@ -1,0 +1,148 @@
+"""The admission gate (a comparison mode) in a server, driven through the Controller and
+the admission hook (fake cache, fake requests and PrefillAdder): new programs' first
+turns are passed over while the resident programs' KV would not fit, continuing turns
+and plain requests never are, none overtakes an older held program, and a program
+stops counting once it ends, is aborted or has been idle for max_ttl_s."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from sglang_continuum.adapter import hooks
+from sglang_continuum.adapter.controller import Controller
+from sglang_continuum.adapter.settings import Settings
+from sglang_continuum.core import PolicyConfig
+from tests.unit.test_controller import Clock, FakeCache, req
+
+CAPACITY = 1000
+
+
+class HostCache(FakeCache):
+    def host_capacity_tokens(self):  # the tiers hold 4,000 tokens together
+        return 4000
+
+
+def make(gate="device", cache=None, **cfg):
+    clock = Clock()
+    ctl = Controller(cache or FakeCache(), Settings(PolicyConfig(**{"max_ttl_s": 60.0, **cfg}),
+                                           admission_gate=gate),
+                     capacity_tokens=CAPACITY, clock=clock)
+    return ctl, clock
+
+
+def turn(rid, program=None, n_in=100, max_new=10, last=False):
+    r = req(rid, program, n_in=n_in, last=last)
+    r.output_ids = []
+    r.sampling_params.max_new_tokens = max_new
+    return r
+
+
+def admit_pass(ctl, queue):
+    """One admission pass over `queue` (as the scheduler's loop): what it admitted."""
+    from sglang.srt.managers.schedule_policy import AddReqResult
+
+    adder = SimpleNamespace(tree_cache=SimpleNamespace(continuum=ctl), can_run_list=[],
+                            running_batch=None)
+
+    def original(self, r, *a, **k):
+        self.can_run_list.append(r)
+        return AddReqResult.CONTINUE
+
+    for r in queue:
+        assert hooks.around_add_one_req(original, adder, r, False, None) \
+            is AddReqResult.CONTINUE
+    return [r.rid for r in adder.can_run_list]
+
+
+def finish(ctl, r, n_out=10):
+    r.output_ids = [2] * n_out
+    ctl.on_release(r, checkpointed=True)
+
+
+def test_a_new_program_waits_while_the_resident_ones_would_not_fit():
+    ctl, clock = make()
+    a1 = turn("a1", "A", n_in=600)
+    ctl.on_queued(a1, False)
+    assert admit_pass(ctl, [a1]) == ["a1"]           # nothing resident: admitted
+    finish(ctl, a1)                                   # A holds 610 tokens, in its tool
+    b1, c1 = turn("b1", "B", n_in=500), turn("c1", "C", n_in=100)
+    plain = turn("plain", None, n_in=900)
+    for r in (b1, c1, plain):
+        ctl.on_queued(r, False)
+    clock.t += 1
+    a2 = turn("a2", "A", n_in=620)
+    ctl.on_queued(a2, False)
+    # B does not fit beside A; C would, but does not overtake B; A and plain go
+    assert admit_pass(ctl, [b1, c1, a2, plain]) == ["a2", "plain"]
+    assert ctl.snapshot().gate_held == 2 and ctl.snapshot().gate_held_total == 2
+    finish(ctl, a2)
+    a3 = turn("a3", "A", n_in=640, last=True)
+    ctl.on_queued(a3, False)
+    assert admit_pass(ctl, [b1, c1, a3]) == ["a3"]
+    finish(ctl, a3)                                   # A ended: nothing resident
+    assert ctl.snapshot().gate_resident_tokens == 0
+    assert admit_pass(ctl, [b1, c1]) == ["b1", "c1"]  # B, then C beside it (520 + 110)
+    assert ctl.snapshot().gate_held == 0
+
+
+def test_an_aborted_or_idle_program_stops_counting():
+    ctl, clock = make()
+    a1 = turn("a1", "A", n_in=900)
+    ctl.on_queued(a1, False)
+    admit_pass(ctl, [a1])
+    finish(ctl, a1)
+    b1 = turn("b1", "B", n_in=500)
+    ctl.on_queued(b1, False)
+    assert admit_pass(ctl, [b1]) == []
+    clock.t += 60.5                                   # A idle past max_ttl_s
+    assert admit_pass(ctl, [b1]) == ["b1"]
+    c1 = turn("c1", "C", n_in=600)
+    ctl.on_queued(c1, False)
+    assert admit_pass(ctl, [c1]) == []                # B resident (510)
+    ctl.on_aborted(b1)
+    assert admit_pass(ctl, [c1]) == ["c1"]
+
+
+@pytest.mark.parametrize("gate, held", [("off", False), ("tiers", False), ("device", True)])
+def test_off_and_the_tiers_limit(gate, held):
+    ctl, _ = make(gate, HostCache())
+    a1 = turn("a1", "A", n_in=900)
+    ctl.on_queued(a1, False)
+    admit_pass(ctl, [a1])
+    b1 = turn("b1", "B", n_in=500)
+    ctl.on_queued(b1, False)
+    assert admit_pass(ctl, [b1]) == ([] if held else ["b1"])
+
+
+def test_the_tiers_limit_reads_the_host_capacity():
+    from sglang_continuum.adapter.gate import gate_for
+
+    assert gate_for("off", 1000, 5000.0, 60.0) is None
+    assert gate_for("device", 1000, 5000.0, 60.0).gate.limit_tokens == 1000
+    assert gate_for("tiers", 1000, 5000.0, 60.0).gate.limit_tokens == 5000
+    assert gate_for("tiers", 1000, None, 60.0).gate.limit_tokens == 1000
+
+
+def test_an_unknown_gate_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers"):
+        Settings(admission_gate="on")
+    assert Settings.from_mapping({"admission_gate": "tiers"}).admission_gate == "tiers"
+
+
+def test_residents_count_each_program_once_and_expire_in_order():
+    from sglang_continuum.core.admission_gate import Residents
+
+    r = Residents(idle_s=10.0)
+    r.update("a", 100, 0.0)
+    r.update("b", 50, 5.0)
+    r.update("a", 120, 6.0)          # a's latest context replaces its first
+    assert (len(r), r.total) == (2, 170)
+    r.expire(15.5)                   # b idle 10.5 s; a 9.5 s
+    assert ("b" in r, "a" in r, r.total) == (False, True, 120)
+    r.drop("a")
+    r.drop("a")                      # twice: no effect
+    assert (len(r), r.total) == (0, 0)
+    with pytest.raises(ValueError, match="idle_s"):
+        Residents(0)
