@@ -242,6 +242,10 @@ ARMS = (
                                           "--schedule-policy", "lpm"), "gate-tiers.json",
                     "the admission gate sized to device plus host tier over stock HiCache "
                     "+ lpm (write-back): a comparison mode"),
+    *_per_host_pool("overlay-hicache-gate-wb", ("--hicache-write-policy", "write_back"),
+                    "overlay-gate-tiers.json",
+                    "overlay-hicache-fits-wb plus the admission gate sized to what the "
+                    "device and host tiers hold together (mechanism c)", pools=("1", "0.5")),
     Arm("overlay-hicache-any", True, HICACHE + ("--hicache-write-policy", "write_through"),
         config="scope-any.json",
         note="overlay-hicache where any lock (youngest first) gives way to a waiting "
