@@ -38,8 +38,8 @@ def queue_key(program: Program | None, arrival: float, preempted: bool,
     starve behind old programs). A program's first turn (no turn of it finished yet) is
     overdue only if it arrived before `first_overdue_before` (None: `overdue_before`):
     it is the program's admission, and turns of programs under way go before it for
-    longer (docs/design.md, "New programs wait longer"). Without a known program (a plain request) the request's
-    own arrival stands in for the program's. With `program_fcfs` off the third element
+    longer (docs/design.md, "New programs wait longer"). Without a known program (a
+    plain request) the request's own arrival stands in for the program's. With `program_fcfs` off the third element
     is the request's arrival for every request, with or without a program (plain FCFS,
     as stock SGLang), but a program holding a lock still goes ahead. Otherwise a
     request without a program (`program` None) ranks by `plain`
