@@ -189,9 +189,13 @@ class Controller:
 
     def gate_holds(self, req, holding: bool) -> bool:
         """The admission gate passes over this waiting request this step (a new
-        program's first turn; `holding`: one was already passed over this step)."""
+        program's first turn, not one SGLang preempted; `holding`: one was already
+        passed over this step). A later turn of a program that left the resident table
+        (idle past max_ttl_s: a long tool) is not held: it joins the table again."""
         prog = program_of(req)
-        key = None if prog is None else prog.queue_key
+        first = prog is not None and not getattr(req, "is_retracted", False) \
+            and self.policy.turns_done(prog.key) == 0
+        key = prog.queue_key if first else None
         return self.gate.holds(key, len(req.origin_input_ids), holding, self.now())
 
     def on_release(self, req, *, checkpointed: bool) -> None:

@@ -105,6 +105,27 @@ def test_an_aborted_or_idle_program_stops_counting():
     assert admit_pass(ctl, [c1]) == ["c1"]
 
 
+def test_a_later_turn_of_a_program_idle_past_max_ttl_is_not_held():
+    ctl, clock = make()
+    a1, b1 = turn("a1", "A", n_in=600), turn("b1", "B", n_in=300)
+    for r in (a1, b1):
+        ctl.on_queued(r, False)
+    assert admit_pass(ctl, [a1, b1]) == ["a1", "b1"]
+    finish(ctl, a1)
+    finish(ctl, b1)
+    clock.t += 61.0                                   # A's tool ran past max_ttl_s
+    b2 = turn("b2", "B", n_in=320)
+    ctl.on_queued(b2, False)
+    assert admit_pass(ctl, [b2]) == ["b2"]            # B resident again; A expired
+    a2 = turn("a2", "A", n_in=900)                    # would not fit beside B: a new
+    ctl.on_queued(a2, False)                          # program's turn would wait
+    assert admit_pass(ctl, [a2]) == ["a2"]
+    c1 = turn("c1", "C", n_in=900)
+    c1.is_retracted = True                            # preempted: never held
+    ctl.on_queued(c1, True)
+    assert admit_pass(ctl, [c1]) == ["c1"]
+
+
 @pytest.mark.parametrize("gate, held", [("off", False), ("tiers", False), ("device", True)])
 def test_off_and_the_tiers_limit(gate, held):
     ctl, _ = make(gate, HostCache())
