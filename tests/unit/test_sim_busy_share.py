@@ -2,25 +2,12 @@
 any waiting request, as to an idle engine, while they hold more than the running
 requests' contexts (docs/design.md, "Below the knee"). Not a server mechanism."""
 
-from sglang_continuum.sim import Profile, Simulator, StepCoefficients
-from sglang_continuum.sim.workload import ProgramSpec, Turn
-
-
-def _older_lock_younger_head():
-    # A (oldest) pauses 20 s holding ~600 of 2,000 tokens; C (a 100-token prompt)
-    # decodes for ~10 s, so the engine is busy; B (youngest) needs 1,000 tokens at 1 s:
-    # it fits only if A's lock gives way. No host tier.
-    k = StepCoefficients(a=0.0, b=0.001, c=0.0, d0=0.01, d1=0.0, d2=0.0,
-                         reload_tokens_per_s=1e5)
-    prof = Profile("tiny", k, 2000, chunk_size=4096, max_running=256)
-    progs = [ProgramSpec("A", (Turn(600, 2, ("bash",), 20.0), Turn(610, 2))),
-             ProgramSpec("C", (Turn(100, 1000),)),
-             ProgramSpec("B", (Turn(1000, 2),))]
-    return progs, [0.0, 0.5, 1.0], prof
+from sglang_continuum.sim import Simulator
+from tests.unit.test_sim_host_tier import _paused_older_program
 
 
 def _admitted(policy: str) -> dict:
-    progs, arrivals, prof = _older_lock_younger_head()
+    progs, arrivals, prof = _paused_older_program()
     sim = Simulator(progs, arrivals, prof, policy)
     sim.run()
     return {(t.program_id, t.turn): t for t in sim.turn_records}
