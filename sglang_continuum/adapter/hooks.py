@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from sglang_continuum.adapter import edge, feedback
+from sglang_continuum.adapter.gate import output_budget
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,9 @@ def around_add_one_req(original, self, req, *args, **kwargs):
         idle = not self.can_run_list and (running is None or running.is_empty())
         # lock_running_ratio: locks that outweigh the running contexts give way as to an
         # idle engine (the running batch is the same on every TP rank)
-        idle = idle or ctl.locks_outweigh(_running_tokens(self, running))
+        # (off by default: the running batch is then not summed)
+        if not idle and ctl.policy.config.lock_running_ratio:
+            idle = ctl.locks_outweigh(_running_tokens(self, running))
         if ctl.pressure_could_fit(req, _deficit(self, req), idle):
             while result is AddReqResult.NO_TOKEN and ctl.relieve_pressure(req, idle):
                 _rematch(self, req)
@@ -150,11 +153,7 @@ def _deficit(adder, req) -> float:
     """Tokens the request lacks to be admitted, as PrefillAdder.add_one_req counts them
     (its prompt past the cached prefix and its clipped output budget, against the
     adder's remaining total), without the page and slot reserves: a lower bound."""
-    from sglang.srt.managers.schedule_policy import CLIP_MAX_NEW_TOKENS
-
-    max_new = min(max(req.sampling_params.max_new_tokens - len(req.output_ids), 0),
-                  CLIP_MAX_NEW_TOKENS)
-    need = len(req.full_untruncated_fill_ids) - req.prefix_len + max_new
+    need = len(req.full_untruncated_fill_ids) - req.prefix_len + output_budget(req)
     return need - adder.rem_total_tokens
 
 

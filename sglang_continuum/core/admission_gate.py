@@ -66,35 +66,33 @@ class Residents:
         if not idle_s > 0:
             raise ValueError(f"Residents.idle_s={idle_s!r}: expected seconds > 0")
         self._idle_s = idle_s
-        self._tokens: dict[object, int] = {}
-        self._seen: dict[object, float] = {}  # insertion order = last activity order
+        # key -> (tokens, last activity); insertion order = last activity order
+        self._programs: dict[object, tuple[int, float]] = {}
         self.total = 0
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self._programs)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._tokens
+        return key in self._programs
 
     def update(self, key: object, tokens: int, now: float) -> None:
         """A turn of `key` was admitted (`tokens`: prompt plus output budget) or
         finished (`tokens`: its context)."""
         self.drop(key)
-        self._tokens[key] = tokens
-        self._seen[key] = now
+        self._programs[key] = (tokens, now)
         self.total += tokens
 
     def drop(self, key: object) -> None:
         """The program ended or was aborted."""
-        tokens = self._tokens.pop(key, None)
-        if tokens is not None:
-            del self._seen[key]
-            self.total -= tokens
+        entry = self._programs.pop(key, None)
+        if entry is not None:
+            self.total -= entry[0]
 
     def expire(self, now: float) -> None:
         """Forget programs idle longer than ``idle_s``."""
-        while self._seen:
-            key, seen = next(iter(self._seen.items()))
+        while self._programs:
+            key, (_, seen) = next(iter(self._programs.items()))
             if now - seen <= self._idle_s:
                 return
             self.drop(key)

@@ -215,9 +215,12 @@ class Engine:
     def _locks_outweigh_running(self) -> bool:
         """The core's lock_running_ratio: the locks pin more than that many times the
         running requests' contexts (the engine then counts as idle to them)."""
+        core = self.bridge.core
+        if not core.config.lock_running_ratio:  # off (the default): no sum per check
+            return False
         running = sum(self.cache.cached(r.program.index)
                       for r in self.running + self.prefilling)
-        return self.bridge.core.locks_outweigh(running)
+        return core.locks_outweigh(running)
 
     def _take(self, req: Request, now: float) -> None:
         run, cache = req.program, self.cache
