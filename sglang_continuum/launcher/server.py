@@ -146,12 +146,25 @@ def launch(args: list[str], log_dir: Path, overlay: bool = True, timeout: float 
         stop_process_group(proc, timeout=30)
 
 
-def stop_process_group(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the process group started with start_new_session; SIGKILL after timeout."""
+# After SIGTERM reaches the whole group, SGLang's scheduler and detokenizer exit at
+# once; the launcher process then sees a child that died and sleeps 5 s "before crash
+# diagnostics" (py-spy, CUDA coredumps) that have nothing to diagnose here. This long
+# after the SIGTERM the group is SIGKILLed.
+STOP_GRACE_S = 2.0
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float,
+                       grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the process group started with start_new_session; SIGKILL the group
+    after ``min(grace_s, timeout)`` (its children had the SIGTERM and exited)."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=min(grace_s, timeout))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent, and any child left behind
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()

@@ -40,7 +40,13 @@ def _post(url: str, route: str, body: dict) -> requests.Response:
 
 
 def _healthy(server) -> bool:
-    return server.alive() and requests.get(f"{server.url}/health", timeout=60).status_code == 200
+    """The process lives and the scheduler serves a one-token request (SGLang's /health
+    does the same but sleeps a second before it looks)."""
+    if not server.alive():
+        return False
+    r = requests.post(f"{server.url}/generate", timeout=60, json={
+        "input_ids": [11, 12], "sampling_params": {"max_new_tokens": 1}})
+    return r.status_code == 200 and len(r.json()["output_ids"]) == 1
 
 
 def test_short_campaign_keeps_the_server_up_and_the_pool_whole(server):
