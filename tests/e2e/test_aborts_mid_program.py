@@ -25,6 +25,7 @@ pytestmark = pytest.mark.server
 ARGS = ["--max-running-requests", "1", "--continuum-max-ttl", "600"]
 PROMPT, OUT = 600, 8
 DEADLINE_S = 300  # bounds a failure only; every wait below is for state
+PROBES = 50  # fresh requests read before a used-token count counts as a leak
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +113,15 @@ def test_abort_and_disconnect_while_locked_drop_the_lock_and_leak_nothing(server
     assert out["meta_info"]["cached_tokens"] >= PROMPT  # its context had been kept
     server.wait_metric("sglang_continuum_locked_tokens", 0, DEADLINE_S)
     assert server.metric("sglang_continuum_locks_dropped_total") == dropped + 2
-    # The gauge is sampled while the probe runs (its own tokens may count): a leaked
-    # lock or request would add hundreds of tokens over the idle reading.
-    assert _used_tokens(server, 2) <= idle_used
+    # The gauge is sampled while a probe runs (its own tokens may count), and on a
+    # loaded machine it can be sampled before the scheduler has released the request
+    # served just before (seen: 625 tokens, the kept program's last turn): probe until
+    # the reading is back at the idle one. A leaked lock or request never comes back.
+    used = _used_tokens(server, 2)
+    for seed in range(3, 3 + PROBES):
+        if used <= idle_used:
+            break
+        used = _used_tokens(server, seed)
+    assert used <= idle_used, f"{used} tokens used after {PROBES} probes (idle: {idle_used})"
     assert server.alive()
     assert "Traceback" not in server.log()
