@@ -104,6 +104,9 @@ ARMS = (
         "shortest-prefill-first"),
     Arm("overlay-gate", True, config="overlay-gate.json",
         note="the overlay's default plus the admission gate (mechanism c)"),
+    Arm("overlay-gate-auto", True, config="overlay-gate-auto.json",
+        note="the overlay's default plus the admission gate \"auto\": new programs held "
+             "while resident KV would pass twice the device pool (or both tiers)"),
     # Requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),

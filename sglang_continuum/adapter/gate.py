@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sglang_continuum.core.admission_gate import AdmissionGate, Residents
+from sglang_continuum.core.admission_gate import AdmissionGate, Residents, gate_limit
 
 
 def output_budget(req) -> int:
@@ -68,11 +68,8 @@ class Gate:
 
 def gate_for(mode: str, capacity_tokens: int, tiers_tokens: Optional[float],
              idle_s: float) -> Optional[Gate]:
-    """The gate a server runs with (None: "off"). "tiers" without a host tier is the
-    device pool."""
+    """The gate a server runs with (None: "off"); its limit: core gate_limit ("tiers"
+    without a host tier is the device pool)."""
     if mode == "off":
         return None
-    limit = capacity_tokens
-    if mode == "tiers" and tiers_tokens is not None:
-        limit = max(capacity_tokens, tiers_tokens)
-    return Gate(limit, idle_s)
+    return Gate(gate_limit(mode, capacity_tokens, tiers_tokens), idle_s)

@@ -32,10 +32,11 @@ POLICIES = {"hold": HOLD_MODE, "paper": "paper", "fixed": "fixed", "off": "off"}
 _POLICY_NAMES = {mode: name for name, mode in POLICIES.items()}
 DP_ROUTING = ("sticky", "sglang")
 FIRST_TURNS = ("learned", "plain")
-# The program admission gate, a comparison mode (core/admission_gate.py): "off", or new
-# programs held while the resident programs' KV would not fit the device pool
-# ("device") or what the device and host tiers hold together ("tiers").
-ADMISSION_GATES = ("off", "device", "tiers")
+# The program admission gate (core/admission_gate.py): "off", or new programs held
+# while the resident programs' KV would not fit the device pool ("device"), what the
+# device and host tiers hold together ("tiers"), or the larger of twice the device pool
+# and both tiers ("auto").
+ADMISSION_GATES = ("off", "device", "tiers", "auto")
 # Keys of the profiler's file that are notes, not coefficients.
 _PROFILE_NOTES = ("source", "max_tokens", "samples", "host_reload")
 # PolicyConfig fields that are not settings: "mode" is spelled "policy", and the cache

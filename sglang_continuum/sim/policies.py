@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from ..core import ContinuumPolicy, PolicyConfig, PrefillModel
-from ..core.admission_gate import AdmissionGate
+from ..core.admission_gate import AdmissionGate, gate_limit
 from .eviction import LRU, SLRU, TLRU, EvictionOrder, Sessions
 from .request import Request
 
@@ -176,6 +176,17 @@ def _gate(with_host: bool):
 _lpm = _cache_aware(lpm_key, fcfs_past=True)
 
 
+def _with_gate(mode: str):
+    """The default ("continuum") with the server's admission_gate `mode`
+    (core/admission_gate.gate_limit)."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = POLICIES["continuum"](name, ctx)
+        tiers = ctx.capacity_tokens + ctx.host_capacity_tokens if ctx.host_tier else None
+        pol.gate = AdmissionGate(gate_limit(mode, ctx.capacity_tokens, tiers))
+        return pol
+    return make
+
+
 def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool = False,
              **cfg):
     """The server's default locks with the queue left in a stock cache-aware order
@@ -260,6 +271,10 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     **{f"continuum_busy{n}": _simple("hold", True, True,
                                      **{**_SERVER_ORDER, "lock_running_ratio": float(n)})
        for n in (1, 2, 4, 8)},
+    # The default with the admission gate "auto" (new programs held while resident KV
+    # would pass the larger of twice the device pool and both tiers), "device" (the
+    # device pool) and "tiers" (both tiers): adapter setting admission_gate.
+    **{f"continuum_gate_{mode}": _with_gate(mode) for mode in ("auto", "device", "tiers")},
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),

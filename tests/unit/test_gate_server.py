@@ -6,6 +6,7 @@ stops counting once it ends, is aborted or has been idle for max_ttl_s."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,7 @@ from sglang_continuum.adapter import hooks
 from sglang_continuum.adapter.controller import Controller
 from sglang_continuum.adapter.settings import Settings
 from sglang_continuum.core import PolicyConfig
+from sglang_continuum.core.admission_gate import gate_limit
 from tests.unit.test_controller import Clock, FakeCache, req
 
 CAPACITY = 1000
@@ -126,7 +128,8 @@ def test_a_later_turn_of_a_program_idle_past_max_ttl_is_not_held():
     assert admit_pass(ctl, [c1]) == ["c1"]
 
 
-@pytest.mark.parametrize("gate, held", [("off", False), ("tiers", False), ("device", True)])
+@pytest.mark.parametrize("gate, held", [("off", False), ("tiers", False), ("device", True),
+                                        ("auto", False)])
 def test_off_and_the_tiers_limit(gate, held):
     ctl, _ = make(gate, HostCache())
     a1 = turn("a1", "A", n_in=900)
@@ -137,6 +140,21 @@ def test_off_and_the_tiers_limit(gate, held):
     assert admit_pass(ctl, [b1]) == ([] if held else ["b1"])
 
 
+def test_auto_without_a_host_tier_admits_up_to_twice_the_device_pool():
+    """Resident programs spend part of their time in tool calls: "auto" lets their KV
+    pass the device pool up to twice its size, then holds the next new program."""
+    ctl, _ = make("auto")
+    admitted = []
+    for i, n_in in enumerate((900, 500, 300)):       # 910, then 1,420, then 1,730 tokens
+        r = turn(f"p{i}", f"P{i}", n_in=n_in)
+        ctl.on_queued(r, False)
+        admitted += admit_pass(ctl, [r])
+    assert admitted == ["p0", "p1", "p2"]
+    r = turn("p3", "P3", n_in=300)                  # 1,730 + 310 > 2,000: held
+    ctl.on_queued(r, False)
+    assert admit_pass(ctl, [r]) == []
+
+
 def test_the_tiers_limit_reads_the_host_capacity():
     from sglang_continuum.adapter.gate import gate_for
 
@@ -144,10 +162,17 @@ def test_the_tiers_limit_reads_the_host_capacity():
     assert gate_for("device", 1000, 5000.0, 60.0).gate.limit_tokens == 1000
     assert gate_for("tiers", 1000, 5000.0, 60.0).gate.limit_tokens == 5000
     assert gate_for("tiers", 1000, None, 60.0).gate.limit_tokens == 1000
+    # auto: the larger of twice the device pool and both tiers
+    assert gate_for("auto", 1000, None, 60.0).gate.limit_tokens == 2000
+    assert gate_for("auto", 1000, 1500.0, 60.0).gate.limit_tokens == 2000
+    assert gate_for("auto", 1000, 5000.0, 60.0).gate.limit_tokens == 5000
+    assert gate_for("auto", 1000, math.inf, 60.0).gate.admits(10**12, 3, 10**6)
+    with pytest.raises(ValueError, match="'sometimes'.*device, tiers, auto"):
+        gate_limit("sometimes", 1000, None)
 
 
 def test_an_unknown_gate_is_refused_naming_the_key():
-    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers"):
+    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers, auto"):
         Settings(admission_gate="on")
     assert Settings.from_mapping({"admission_gate": "tiers"}).admission_gate == "tiers"
 
