@@ -107,6 +107,9 @@ ARMS = (
     Arm("overlay-gate-auto", True, config="overlay-gate-auto.json",
         note="the overlay's default plus the admission gate \"auto\": new programs held "
              "while resident KV would pass twice the device pool (or both tiers)"),
+    Arm("overlay-gate-thrash", True, config="overlay-gate-thrash.json",
+        note="the overlay's default plus the admission gate \"thrash\": \"auto\", but "
+             "the device pool while recent resumptions met memory pressure (no host tier)"),
     # Requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),

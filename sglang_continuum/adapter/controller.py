@@ -196,7 +196,8 @@ class Controller:
         first = prog is not None and not getattr(req, "is_retracted", False) \
             and self.policy.turns_done(prog.key) == 0
         key = prog.queue_key if first else None
-        return self.gate.holds(key, len(req.origin_input_ids), holding, self.now())
+        return self.gate.holds(key, len(req.origin_input_ids), holding, self.now(),
+                               self.policy.contention)
 
     def on_release(self, req, *, checkpointed: bool) -> None:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""

@@ -29,8 +29,10 @@ class Gate:
     """``limit_tokens``: the device pool ("device") or what the tiers hold together
     ("tiers"); ``idle_s``: how long a program with no turn stays resident."""
 
-    def __init__(self, limit_tokens: float, idle_s: float) -> None:
-        self.gate = AdmissionGate(limit_tokens)
+    def __init__(self, mode: str, capacity_tokens: int, tiers_tokens: Optional[float],
+                 idle_s: float) -> None:
+        self._limit = (mode, capacity_tokens, tiers_tokens)
+        self.gate = AdmissionGate(gate_limit(*self._limit))  # at contention 0
         self.residents = Residents(idle_s)
         self.held = 0        # requests passed over at the last admission pass
         self.held_total = 0  # passes over, summed over steps
@@ -51,15 +53,18 @@ class Gate:
         """An admission pass begins (one per scheduler step that admits)."""
         self.held = 0
 
-    def holds(self, key, prompt_tokens: int, holding: bool, now: float) -> bool:
+    def holds(self, key, prompt_tokens: int, holding: bool, now: float,
+              contention: float = 0.0) -> bool:
         """Whether the first turn of a program `key` (None: not gated) waits this
-        pass; `holding`: a new program was already held in it."""
+        pass; `holding`: a new program was already held in it; `contention`: the
+        policy's contention gauge (mode "thrash" reads it)."""
         if key is None or key in self.residents:
             return False
         if not holding:
             self.residents.expire(now)
-            holding = not self.gate.admits(self.residents.total, len(self.residents),
-                                           prompt_tokens)
+            gate = AdmissionGate(gate_limit(*self._limit, contention))
+            holding = not gate.admits(self.residents.total, len(self.residents),
+                                      prompt_tokens)
         if holding:
             self.held += 1
             self.held_total += 1
@@ -72,4 +77,4 @@ def gate_for(mode: str, capacity_tokens: int, tiers_tokens: Optional[float],
     without a host tier is the device pool)."""
     if mode == "off":
         return None
-    return Gate(gate_limit(mode, capacity_tokens, tiers_tokens), idle_s)
+    return Gate(mode, capacity_tokens, tiers_tokens, idle_s)

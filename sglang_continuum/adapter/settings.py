@@ -34,9 +34,10 @@ DP_ROUTING = ("sticky", "sglang")
 FIRST_TURNS = ("learned", "plain")
 # The program admission gate (core/admission_gate.py): "off", or new programs held
 # while the resident programs' KV would not fit the device pool ("device"), what the
-# device and host tiers hold together ("tiers"), or the larger of twice the device pool
-# and both tiers ("auto").
-ADMISSION_GATES = ("off", "device", "tiers", "auto")
+# device and host tiers hold together ("tiers"), the larger of twice the device pool
+# and both tiers ("auto"), or "auto" turning to the device pool while the pool thrashes
+# without a host tier ("thrash").
+ADMISSION_GATES = ("off", "device", "tiers", "auto", "thrash")
 # Keys of the profiler's file that are notes, not coefficients.
 _PROFILE_NOTES = ("source", "max_tokens", "samples", "host_reload")
 # PolicyConfig fields that are not settings: "mode" is spelled "policy", and the cache

@@ -22,22 +22,29 @@ from typing import Iterable
 # Limits the gate runs with (``gate_limit``): "device" the device pool, "tiers" what the
 # device and host tiers hold together, "auto" the larger of OVERCOMMIT times the device
 # pool and both tiers: resident programs spend part of their time in tool calls, so
-# their contexts need not all be on the device at once (measured in the simulator's
-# regime map: 1 x the device pool held programs the engine had room for, 1.5 x lost
-# targets, 2 x and 2.5 x met the most; docs/design.md "Program admission").
-GATE_MODES = ("device", "tiers", "auto")
+# their contexts need not all be on the device at once (the simulator's regime map:
+# 1 x the device pool held programs the engine had room for, 1.5 x lost targets, 2 x and
+# 2.5 x met the most). "thrash": "auto", but the device pool while the pool thrashes
+# without a host tier: while more than THRASH_LEVEL of recent resumptions met memory
+# pressure (the core's contention gauge: locks gave way or contexts were lost)
+# (docs/design.md, "The admission gate that reads thrash").
+GATE_MODES = ("device", "tiers", "auto", "thrash")
 OVERCOMMIT = 2.0
+THRASH_LEVEL = 0.2
 
 
-def gate_limit(mode: str, device_tokens: float, tiers_tokens: float | None) -> float:
+def gate_limit(mode: str, device_tokens: float, tiers_tokens: float | None,
+               contention: float = 0.0) -> float:
     """The resident KV (tokens) a gate of `mode` admits new programs up to;
     `tiers_tokens`: what device and host tiers hold together (None: no host tier;
-    math.inf: a host tier without bound, then "tiers" and "auto" never hold)."""
+    math.inf: a host tier without bound, then "tiers" and "auto" never hold);
+    `contention`: the contention gauge's level (0..1), read by "thrash"."""
     if mode not in GATE_MODES:
         raise ValueError(f"admission gate mode {mode!r}: expected one of "
                          f"{', '.join(GATE_MODES)}")
     both = device_tokens if tiers_tokens is None else max(device_tokens, tiers_tokens)
-    if mode == "device":
+    if mode == "device" or (mode == "thrash" and tiers_tokens is None
+                            and contention > THRASH_LEVEL):
         return device_tokens
     if mode == "tiers":
         return both

@@ -415,6 +415,12 @@ class ContinuumPolicy:
                    now - lock.set_at > quantile(getattr(get(lock.key), "last_tool", None), q,
                                                 lock.key[0]))
 
+    @property
+    def contention(self) -> float:
+        """The contention gauge's level: the share (0..1) of recent resumptions that met
+        memory pressure (every TP rank sees the same events)."""
+        return self._contention.level
+
     def snapshot(self, now: float | None = None) -> PolicySnapshot:
         """Counters and estimates; with `now`, also overdue_locked_tokens(now)."""
         c = self._counts

@@ -31,7 +31,7 @@ class SimPolicy:
     # sorts the waiting list in place given (now, cache, prefill tokens processed so
     # far); default: by queue_key
     sort_fn: Callable[[list[Request], float, "PrefixCache", int], None] | None = None
-    gate: AdmissionGate | None = None   # holds new programs (a comparison mode)
+    gate: "AdmissionGate | LevelGate | None" = None   # holds new programs (admits())
     # An oracle, not a mechanism: every reload from the host tier is free (as if each
     # had been prefetched in the background before its turn, at no device cost): the
     # most demote-and-prefetch could buy (docs/design.md).
@@ -176,13 +176,27 @@ def _gate(with_host: bool):
 _lpm = _cache_aware(lpm_key, fcfs_past=True)
 
 
+@dataclass(frozen=True)
+class LevelGate:
+    """The server's admission gate of `mode` (adapter/gate.py): its limit
+    (core/admission_gate.gate_limit) at the policy core's contention level now."""
+    mode: str
+    device_tokens: int
+    tiers_tokens: float | None
+    core: ContinuumPolicy
+
+    def admits(self, resident_tokens: int, resident_programs: int, first_prompt: int) -> bool:
+        limit = gate_limit(self.mode, self.device_tokens, self.tiers_tokens,
+                           self.core.contention)
+        return AdmissionGate(limit).admits(resident_tokens, resident_programs, first_prompt)
+
+
 def _with_gate(mode: str):
-    """The default ("continuum") with the server's admission_gate `mode`
-    (core/admission_gate.gate_limit)."""
+    """The default ("continuum") with the server's admission_gate `mode`."""
     def make(name: str, ctx: PolicyContext) -> SimPolicy:
         pol = POLICIES["continuum"](name, ctx)
         tiers = ctx.capacity_tokens + ctx.host_capacity_tokens if ctx.host_tier else None
-        pol.gate = AdmissionGate(gate_limit(mode, ctx.capacity_tokens, tiers))
+        pol.gate = LevelGate(mode, ctx.capacity_tokens, tiers, pol.core)
         return pol
     return make
 
@@ -273,8 +287,10 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
        for n in (1, 2, 4, 8)},
     # The default with the admission gate "auto" (new programs held while resident KV
     # would pass the larger of twice the device pool and both tiers), "device" (the
-    # device pool) and "tiers" (both tiers): adapter setting admission_gate.
-    **{f"continuum_gate_{mode}": _with_gate(mode) for mode in ("auto", "device", "tiers")},
+    # device pool), "tiers" (both tiers) and "thrash" ("auto", the device pool while
+    # the pool thrashes without a host tier): adapter setting admission_gate.
+    **{f"continuum_gate_{mode}": _with_gate(mode)
+       for mode in ("auto", "device", "tiers", "thrash")},
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),

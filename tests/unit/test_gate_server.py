@@ -129,7 +129,7 @@ def test_a_later_turn_of_a_program_idle_past_max_ttl_is_not_held():
 
 
 @pytest.mark.parametrize("gate, held", [("off", False), ("tiers", False), ("device", True),
-                                        ("auto", False)])
+                                        ("auto", False), ("thrash", False)])
 def test_off_and_the_tiers_limit(gate, held):
     ctl, _ = make(gate, HostCache())
     a1 = turn("a1", "A", n_in=900)
@@ -155,6 +155,29 @@ def test_auto_without_a_host_tier_admits_up_to_twice_the_device_pool():
     assert admit_pass(ctl, [r]) == []
 
 
+def test_thrash_holds_at_the_device_pool_only_while_the_pool_thrashes():
+    """"thrash" is "auto" until the contention gauge (the share of recent resumptions
+    that met memory pressure) passes THRASH_LEVEL; then, without a host tier, the device
+    pool is the limit. The controller passes the policy's gauge."""
+    from sglang_continuum.core.admission_gate import THRASH_LEVEL
+
+    held = []
+    for level in (0.0, THRASH_LEVEL + 0.1):
+        ctl, _ = make("thrash")
+        ctl.policy._contention._level = level        # as if locks had given way
+        a1 = turn("a1", "A", n_in=900)
+        ctl.on_queued(a1, False)
+        admit_pass(ctl, [a1])
+        b1 = turn("b1", "B", n_in=500)                # 910 + 500: past the device pool
+        ctl.on_queued(b1, False)
+        held.append(admit_pass(ctl, [b1]) == [])
+    assert held == [False, True]
+    # with a host tier it stays "auto" however hot the pool
+    assert gate_limit("thrash", 1000, 4000.0, contention=1.0) == 4000
+    assert gate_limit("thrash", 1000, None, contention=1.0) == 1000
+    assert gate_limit("thrash", 1000, None, contention=THRASH_LEVEL) == 2000
+
+
 def test_the_tiers_limit_reads_the_host_capacity():
     from sglang_continuum.adapter.gate import gate_for
 
@@ -167,12 +190,12 @@ def test_the_tiers_limit_reads_the_host_capacity():
     assert gate_for("auto", 1000, 1500.0, 60.0).gate.limit_tokens == 2000
     assert gate_for("auto", 1000, 5000.0, 60.0).gate.limit_tokens == 5000
     assert gate_for("auto", 1000, math.inf, 60.0).gate.admits(10**12, 3, 10**6)
-    with pytest.raises(ValueError, match="'sometimes'.*device, tiers, auto"):
+    with pytest.raises(ValueError, match="'sometimes'.*device, tiers, auto, thrash"):
         gate_limit("sometimes", 1000, None)
 
 
 def test_an_unknown_gate_is_refused_naming_the_key():
-    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers, auto"):
+    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers, auto, thrash"):
         Settings(admission_gate="on")
     assert Settings.from_mapping({"admission_gate": "tiers"}).admission_gate == "tiers"
 
