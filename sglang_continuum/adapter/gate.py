@@ -26,8 +26,9 @@ def output_budget(req) -> int:
 
 
 class Gate:
-    """``limit_tokens``: the device pool ("device") or what the tiers hold together
-    ("tiers"); ``idle_s``: how long a program with no turn stays resident."""
+    """A gate of `mode` (core gate_limit: "device", "tiers", "auto", "thrash") over a
+    device pool of ``capacity_tokens`` and tiers holding ``tiers_tokens`` together (None:
+    no host tier); ``idle_s``: how long a program with no turn stays resident."""
 
     def __init__(self, mode: str, capacity_tokens: int, tiers_tokens: Optional[float],
                  idle_s: float) -> None:
