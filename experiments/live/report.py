@@ -18,6 +18,8 @@ from pathlib import Path
 
 from arms import ARMS, DEFAULT_ARM
 
+from sglang_continuum.plots import save_png
+
 STATS = ("jct_mean_s", "jct_p95_s", "programs_per_min", "cache_hit_ratio")
 PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s", "missed_tokens")
 
@@ -397,7 +399,7 @@ def plots(summary: dict, out: Path) -> list[Path]:
         ax.legend(fontsize=7)
         path = out / f"jct-cdf-{cell.replace('/', '-')}.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        save_png(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     rank = {"solo": 0, "light": 1, "open": 2, "contended": 3, "mixed": 4}  # lightest left
@@ -422,7 +424,7 @@ def plots(summary: dict, out: Path) -> list[Path]:
         ax.legend(fontsize=7)
         path = out / "jct-vs-load.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        save_png(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     return paths

@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sglang_continuum.plots import save_png  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 # file stem -> legend label
 RUNS = {
@@ -37,11 +39,7 @@ def main() -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.68))
     fig.tight_layout()
-    fig.savefig(HERE / "rss.png", dpi=80)
-    from PIL import Image  # a palette PNG: a few KB in the repository
-
-    Image.open(HERE / "rss.png").convert("RGB").quantize(64).save(HERE / "rss.png",
-                                                                   optimize=True)
+    save_png(fig, HERE / "rss.png", dpi=80)  # a palette PNG: a few KB in the repository
 
 
 if __name__ == "__main__":

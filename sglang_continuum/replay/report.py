@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from sglang_continuum.plots import save_png
+
 COLUMNS = (
     ("label", "run", "{}"), ("completed", "done", "{}"),
     ("jct_mean_s", "JCT mean s", "{:.1f}"), ("jct_p50_s", "p50", "{:.1f}"),
@@ -68,7 +70,7 @@ def plot_jct_cdf(series: Mapping[str, Sequence[float]], path: Path, title: str =
     ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_png(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -94,5 +96,5 @@ def plot_vs_load(points: Mapping[str, Sequence[tuple[float, float, float]]], pat
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_png(fig, path, dpi=120)
     plt.close(fig)

@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from dataclasses import replace  # noqa: E402
 
+from sglang_continuum.plots import save_png  # noqa: E402
 from sglang_continuum.sim import Simulator, load_profile  # noqa: E402
 from sglang_continuum.sim.policies import BEST_STOCK  # noqa: E402
 from sglang_continuum.sim.sweep import RunSpec, _programs, sweep  # noqa: E402
@@ -447,7 +448,7 @@ def heatmap(res: dict, out: Path) -> None:
                  "blank: not reachable at that N)", fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.6)
     fig.tight_layout()
-    fig.savefig(out / "regime.png", dpi=60)
+    save_png(fig, out / "regime.png", dpi=60)
 
 
 def main(argv=None) -> int:
