@@ -110,6 +110,9 @@ ARMS = (
     Arm("overlay-gate-thrash", True, config="overlay-gate-thrash.json",
         note="the overlay's default plus the admission gate \"thrash\": \"auto\", but "
              "the device pool while recent resumptions met memory pressure (no host tier)"),
+    Arm("overlay-gate-park", True, config="overlay-gate-park.json",
+        note="the overlay's default plus the admission gate \"park\": \"thrash\", and "
+             "while the pool thrashes the youngest resident programs' turns wait too"),
     # Requests without a program id beside agents (the mixed cell).
     Arm("overlay-plain-aged", True, config="plain-aged.json",
         note="the overlay's default, plain requests ranked as a program one age cap old"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from arms import ARMS, DEFAULT_ARM
 
-from sglang_continuum.plots import save_png
+from sglang_continuum.replay.plots import save_png
 
 STATS = ("jct_mean_s", "jct_p95_s", "programs_per_min", "cache_hit_ratio")
 PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s", "missed_tokens")

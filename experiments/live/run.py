@@ -44,7 +44,7 @@ from sglang_continuum.workload import describe, load  # noqa: E402
 
 PRESET = "testbed-100m"
 OVERLAY_COUNTERS = ("locks_set", "locks_consumed", "locks_lapsed", "locks_released_pressure",
-                    "locks_refused")
+                    "locks_refused", "gate_holds")  # gate_holds: with an admission gate
 
 
 def order(names: list[str], rep: int) -> list[str]:

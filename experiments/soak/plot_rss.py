@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sglang_continuum.plots import save_png  # noqa: E402
+from sglang_continuum.replay.plots import save_png  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # file stem -> legend label

@@ -189,15 +189,18 @@ class Controller:
 
     def gate_holds(self, req, holding: bool) -> bool:
         """The admission gate passes over this waiting request this step (a new
-        program's first turn, not one SGLang preempted; `holding`: one was already
-        passed over this step). A later turn of a program that left the resident table
-        (idle past max_ttl_s: a long tool) is not held: it joins the table again."""
+        program's first turn, or in mode "park" a resident program's later turn; never
+        one SGLang preempted; `holding`: a new program was already passed over this
+        step). A later turn of a program that left the resident table (idle past
+        max_ttl_s: a long tool) is not held: it joins the table again."""
         prog = program_of(req)
-        first = prog is not None and not getattr(req, "is_retracted", False) \
-            and self.policy.turns_done(prog.key) == 0
-        key = prog.queue_key if first else None
-        return self.gate.holds(key, len(req.origin_input_ids), holding, self.now(),
-                               self.policy.contention)
+        if prog is None or prog.queue_key is None or getattr(req, "is_retracted", False):
+            return False
+        if self.policy.turns_done(prog.key) > 0:  # mode "park" may hold a resident's turn
+            return self.gate.parks(prog.key, len(req.origin_input_ids) + output_budget(req),
+                                   self.now(), self.policy.contention)
+        return self.gate.holds(prog.queue_key, len(req.origin_input_ids), holding,
+                               self.now(), self.policy.contention)
 
     def on_release(self, req, *, checkpointed: bool) -> None:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""

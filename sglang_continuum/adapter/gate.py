@@ -6,15 +6,20 @@ their KV, ``Residents``) from the scheduler's events and tells the admission hoo
 (``hooks.around_add_one_req``) which waiting requests to pass over this step: a new
 program's first turn while the resident programs' KV plus its prompt would not fit the
 limit, and, once one is held, every other new program's in the same step (none
-overtakes an older held one: the queue is sorted before admission). Continuing turns,
-requests without a program id and inferred programs not yet proven are never held.
+overtakes an older held one: the queue is sorted before admission). Mode "park"
+also passes over a resident program's later turn while the pool thrashes and the
+programs that started before it would not fit the device pool beside it (``parks``).
+Preempted turns, requests without a program id and inferred programs not yet proven
+are never held.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
-from sglang_continuum.core.admission_gate import AdmissionGate, Residents, gate_limit
+from sglang_continuum.core.admission_gate import (AdmissionGate, Residents, gate_limit,
+                                                  park_limit)
 
 
 def output_budget(req) -> int:
@@ -70,6 +75,25 @@ class Gate:
             self.held += 1
             self.held_total += 1
         return holding
+
+
+    def parks(self, key, own_tokens: int, now: float, contention: float = 0.0) -> bool:
+        """Whether a later turn of the resident program `key` (``own_tokens``: its
+        prompt plus output budget) waits this pass (mode "park" while the pool thrashes:
+        the resident programs that started before it would not fit the device pool
+        beside it; the oldest never waits)."""
+        limit = park_limit(*self._limit, contention)
+        if math.isinf(limit):
+            return False
+        self.residents.expire(now)
+        if key not in self.residents:
+            return False
+        parked = not AdmissionGate(limit, limit).keeps(*self.residents.older(key),
+                                                       own_tokens)
+        if parked:
+            self.held += 1
+            self.held_total += 1
+        return parked
 
 
 def gate_for(mode: str, capacity_tokens: int, tiers_tokens: Optional[float],

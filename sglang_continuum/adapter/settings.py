@@ -35,9 +35,10 @@ FIRST_TURNS = ("learned", "plain")
 # The program admission gate (core/admission_gate.py): "off", or new programs held
 # while the resident programs' KV would not fit the device pool ("device"), what the
 # device and host tiers hold together ("tiers"), the larger of twice the device pool
-# and both tiers ("auto"), or "auto" turning to the device pool while the pool thrashes
-# without a host tier ("thrash").
-ADMISSION_GATES = ("off", "device", "tiers", "auto", "thrash")
+# and both tiers ("auto"), "auto" turning to the device pool while the pool thrashes
+# without a host tier ("thrash"), or "thrash" that then also parks the youngest resident
+# programs' later turns ("park").
+ADMISSION_GATES = ("off", "device", "tiers", "auto", "thrash", "park")
 # Keys of the profiler's file that are notes, not coefficients.
 _PROFILE_NOTES = ("source", "max_tokens", "samples", "host_reload")
 # PolicyConfig fields that are not settings: "mode" is spelled "policy", and the cache

@@ -27,8 +27,11 @@ from typing import Iterable
 # 2.5 x met the most). "thrash": "auto", but the device pool while the pool thrashes
 # without a host tier: while more than THRASH_LEVEL of recent resumptions met memory
 # pressure (the core's contention gauge: locks gave way or contexts were lost)
-# (docs/design.md, "The admission gate that reads thrash").
-GATE_MODES = ("device", "tiers", "auto", "thrash")
+# (docs/design.md, "The admission gate that reads thrash"). "park": "thrash", and while
+# the pool thrashes a resident program's later turn also waits while the resident
+# programs that started before it would not fit the device pool beside it
+# (``park_limit``, ``AdmissionGate.keeps``): the youngest park, the oldest go on.
+GATE_MODES = ("device", "tiers", "auto", "thrash", "park")
 OVERCOMMIT = 2.0
 THRASH_LEVEL = 0.2
 
@@ -43,12 +46,29 @@ def gate_limit(mode: str, device_tokens: float, tiers_tokens: float | None,
         raise ValueError(f"admission gate mode {mode!r}: expected one of "
                          f"{', '.join(GATE_MODES)}")
     both = device_tokens if tiers_tokens is None else max(device_tokens, tiers_tokens)
-    if mode == "device" or (mode == "thrash" and tiers_tokens is None
-                            and contention > THRASH_LEVEL):
+    if mode == "device" or (mode in ("thrash", "park")
+                            and thrashing(tiers_tokens, contention)):
         return device_tokens
     if mode == "tiers":
         return both
     return max(OVERCOMMIT * device_tokens, both)
+
+
+def thrashing(tiers_tokens: float | None, contention: float) -> bool:
+    """The device pool thrashes: no host tier and the contention gauge past
+    THRASH_LEVEL."""
+    return tiers_tokens is None and contention > THRASH_LEVEL
+
+
+def park_limit(mode: str, device_tokens: float, tiers_tokens: float | None,
+               contention: float = 0.0) -> float:
+    """The KV (tokens) of the resident programs that started before it, plus its own,
+    that a resident program's next turn may start within (``AdmissionGate.keeps``):
+    math.inf (never parked) but in mode "park" while the pool thrashes: the device
+    pool."""
+    if mode == "park" and thrashing(tiers_tokens, contention):
+        return device_tokens
+    return math.inf
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,7 @@ class AdmissionGate:
     (``math.inf``: never holds)."""
 
     limit_tokens: float
+    park_tokens: float = math.inf
 
     def __post_init__(self):
         if not (isinstance(self.limit_tokens, (int, float)) and self.limit_tokens > 0):
@@ -69,6 +90,15 @@ class AdmissionGate:
         if resident_programs == 0 or math.isinf(self.limit_tokens):
             return True
         return resident_tokens + first_prompt <= self.limit_tokens
+
+    def keeps(self, older_tokens: int, older_programs: int, own_tokens: int) -> bool:
+        """Whether a resident program's next turn (``own_tokens``: its context plus
+        output budget) may start while the ``older_programs`` resident programs that
+        started before it hold ``older_tokens``: the oldest always may, the others
+        while all of them fit ``park_tokens``, so the youngest park first."""
+        if older_programs == 0 or math.isinf(self.park_tokens):
+            return True
+        return older_tokens + own_tokens <= self.park_tokens
 
     def admitted(self, resident_tokens: int, resident_programs: int,
                  first_prompts: Iterable[int]) -> int:
@@ -100,6 +130,8 @@ class Residents:
         self._idle_s = idle_s
         # key -> (tokens, last activity); insertion order = last activity order
         self._programs: dict[object, tuple[int, float]] = {}
+        self._started: dict[object, int] = {}  # key -> its start's sequence number
+        self._starts = 0
         self.total = 0
 
     def __len__(self) -> int:
@@ -111,15 +143,31 @@ class Residents:
     def update(self, key: object, tokens: int, now: float) -> None:
         """A turn of `key` was admitted (`tokens`: prompt plus output budget) or
         finished (`tokens`: its context)."""
+        started = self._started.get(key)
         self.drop(key)
+        if started is None:
+            started, self._starts = self._starts, self._starts + 1
+        self._started[key] = started
         self._programs[key] = (tokens, now)
         self.total += tokens
 
     def drop(self, key: object) -> None:
         """The program ended or was aborted."""
         entry = self._programs.pop(key, None)
+        self._started.pop(key, None)
         if entry is not None:
             self.total -= entry[0]
+
+    def older(self, key: object) -> tuple[int, int]:
+        """The KV tokens and the count of the resident programs that started before
+        `key` (all of them for a program not resident)."""
+        mine = self._started.get(key, self._starts)
+        tokens = count = 0
+        for other, (kv, _) in self._programs.items():
+            if self._started[other] < mine:
+                tokens += kv
+                count += 1
+        return tokens, count
 
     def expire(self, now: float) -> None:
         """Forget programs idle longer than ``idle_s``."""

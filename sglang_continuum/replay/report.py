@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from sglang_continuum.plots import save_png
+from sglang_continuum.replay.plots import save_png
 
 COLUMNS = (
     ("label", "run", "{}"), ("completed", "done", "{}"),

@@ -13,8 +13,10 @@ Semantics follow SGLang 0.5 defaults (``--enable-mixed-chunk`` off):
   releases locks (if allowed), then retracts the most recently admitted request,
   whose KV computed by this admission is freed and which re-queues as preempted.
 - A policy with an admission gate (``core/admission_gate.py``, a comparison mode) holds
-  new programs' first turns while the resident programs' KV would not fit its limit;
-  held first turns do not block the turns behind them.
+  new programs' first turns while the resident programs' KV would not fit its limit
+  (mode "park" while the pool thrashes: also a resident program's later turn while the
+  programs admitted before it would not fit beside it); held turns do not block the
+  turns behind them.
 - Consecutive pure-decode steps are simulated as one macro step, ended before the
   next event (arrival, expiry) or the first request finishing: exact, since nothing
   that changes admission happens in between (decode only consumes headroom).
@@ -179,6 +181,7 @@ class Engine:
         taken: list[Request] = []
         blocked = holding = False
         held = 0
+        older = _older_sums(self.resident) if gate is not None else {}
         for req in self.waiting:
             if budget <= 0 or len(self.running) + len(self.prefilling) >= self.cfg.max_running:
                 break
@@ -188,6 +191,10 @@ class Engine:
                 if holding:
                     held += 1
                     continue
+            elif gate is not None and not req.preempted and not gate.keeps(
+                    *older[req.program.index], req.prompt + req.remaining):
+                held += 1  # a resident program parked behind older ones
+                continue
             if not self._fits(req):
                 blocked = True
                 break
@@ -325,3 +332,13 @@ class Engine:
         if done:
             self.dirty = True
         return done
+
+
+def _older_sums(resident: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Per resident program (in order of first admission): the KV tokens and the count
+    of the resident programs admitted before it."""
+    out, tokens = {}, 0
+    for n, (p, kv) in enumerate(resident.items()):
+        out[p] = (tokens, n)
+        tokens += kv
+    return out

@@ -8,11 +8,12 @@ registry is a dict: add a factory, not an elif.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from ..core import ContinuumPolicy, PolicyConfig, PrefillModel
-from ..core.admission_gate import AdmissionGate, gate_limit
+from ..core.admission_gate import AdmissionGate, gate_limit, park_limit
 from .eviction import LRU, SLRU, TLRU, EvictionOrder, Sessions
 from .request import Request
 
@@ -190,6 +191,12 @@ class LevelGate:
                            self.core.contention)
         return AdmissionGate(limit).admits(resident_tokens, resident_programs, first_prompt)
 
+    def keeps(self, older_tokens: int, older_programs: int, own_tokens: int) -> bool:
+        park = park_limit(self.mode, self.device_tokens, self.tiers_tokens,
+                          self.core.contention)
+        return math.isinf(park) or AdmissionGate(park, park).keeps(
+            older_tokens, older_programs, own_tokens)
+
 
 def _with_gate(mode: str):
     """The default ("continuum") with the server's admission_gate `mode`."""
@@ -290,7 +297,7 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # device pool), "tiers" (both tiers) and "thrash" ("auto", the device pool while
     # the pool thrashes without a host tier): adapter setting admission_gate.
     **{f"continuum_gate_{mode}": _with_gate(mode)
-       for mode in ("auto", "device", "tiers", "thrash")},
+       for mode in ("auto", "device", "tiers", "thrash", "park")},
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),

@@ -178,6 +178,49 @@ def test_thrash_holds_at_the_device_pool_only_while_the_pool_thrashes():
     assert gate_limit("thrash", 1000, None, contention=THRASH_LEVEL) == 2000
 
 
+def test_park_holds_the_youngest_residents_turns_only_while_the_pool_thrashes():
+    """"park" is "thrash" for new programs; while the pool thrashes (no host tier), a
+    resident program's later turn also waits while the programs that started before it
+    would not fit the device pool beside it. The oldest never waits; once it ends the
+    younger one goes; a preempted turn is never held."""
+    from sglang_continuum.core.admission_gate import THRASH_LEVEL
+
+    parked = []
+    for level in (0.0, THRASH_LEVEL + 0.1):
+        ctl, clock = make("park")
+        ctl.policy._contention._level = level        # as if locks had given way
+        a1, b1 = turn("a1", "A", n_in=600), turn("b1", "B", n_in=300)
+        for r in (a1, b1):
+            ctl.on_queued(r, False)
+        assert admit_pass(ctl, [a1, b1]) == ["a1", "b1"]   # 610 + 310 fit
+        finish(ctl, a1)
+        finish(ctl, b1)
+        clock.t += 1
+        b2, a2 = turn("b2", "B", n_in=500), turn("a2", "A", n_in=700)
+        for r in (b2, a2):
+            ctl.on_queued(r, False)
+        # A (started first) goes; B's turn (510) beside A's 610 passes the pool
+        admitted = admit_pass(ctl, [b2, a2])
+        parked.append(admitted == ["a2"])
+        if level:
+            assert ctl.snapshot().gate_held == 1
+            finish(ctl, a2)
+            a3 = turn("a3", "A", n_in=720, last=True)
+            ctl.on_queued(a3, False)
+            assert admit_pass(ctl, [b2, a3]) == ["a3"]
+            finish(ctl, a3)                              # A ended: B is the oldest
+            assert admit_pass(ctl, [b2]) == ["b2"]
+            finish(ctl, b2)
+            b3 = turn("b3", "B", n_in=900)
+            c1 = turn("c1", "C", n_in=600)
+            for r in (c1, b3):
+                ctl.on_queued(r, False)
+            assert admit_pass(ctl, [c1, b3]) == ["b3"]      # C (610) would not fit
+            b3.is_retracted = True
+            assert admit_pass(ctl, [b3]) == ["b3"]
+    assert parked == [False, True]
+
+
 def test_the_tiers_limit_reads_the_host_capacity():
     from sglang_continuum.adapter.gate import gate_for
 
@@ -195,7 +238,7 @@ def test_the_tiers_limit_reads_the_host_capacity():
 
 
 def test_an_unknown_gate_is_refused_naming_the_key():
-    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers, auto, thrash"):
+    with pytest.raises(ValueError, match="admission_gate.*off, device, tiers, auto, thrash, park"):
         Settings(admission_gate="on")
     assert Settings.from_mapping({"admission_gate": "tiers"}).admission_gate == "tiers"
 
@@ -215,3 +258,24 @@ def test_residents_count_each_program_once_and_expire_in_order():
     assert (len(r), r.total) == (0, 0)
     with pytest.raises(ValueError, match="idle_s"):
         Residents(0)
+
+
+def test_residents_know_who_started_first_and_the_gate_parks_the_youngest():
+    from sglang_continuum.core.admission_gate import AdmissionGate, Residents, park_limit
+
+    r = Residents(idle_s=10.0)
+    r.update("a", 100, 0.0)
+    r.update("b", 50, 1.0)
+    r.update("c", 70, 2.0)
+    r.update("a", 300, 3.0)          # a's later turn: still the first to have started
+    assert r.older("a") == (0, 0) and r.older("b") == (300, 1) and r.older("c") == (350, 2)
+    r.drop("b")
+    assert r.older("c") == (300, 1) and r.older("zz") == (370, 2)
+    gate = AdmissionGate(1000, park_tokens=400)
+    assert gate.keeps(0, 0, 5000)    # the oldest always goes
+    assert gate.keeps(300, 1, 100) and not gate.keeps(300, 1, 101)
+    assert AdmissionGate(1000).keeps(10**9, 9, 10**9)
+    assert park_limit("park", 1000, None, contention=0.5) == 1000
+    assert math.isinf(park_limit("park", 1000, None, contention=0.1))
+    assert math.isinf(park_limit("park", 1000, 4000.0, contention=1.0))  # host tier
+    assert math.isinf(park_limit("thrash", 1000, None, contention=1.0))

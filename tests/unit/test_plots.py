@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sglang_continuum.plots import PALETTE_COLOURS, save_png  # noqa: E402
+from sglang_continuum.replay.plots import PALETTE_COLOURS, save_png  # noqa: E402
 
 
 def test_a_plot_is_saved_as_a_small_palette_png(tmp_path):

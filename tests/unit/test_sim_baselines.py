@@ -127,3 +127,22 @@ def test_gate_holds_new_programs_while_resident_kv_would_not_fit():
     wide = Simulator(progs, arrivals, prof, "gate_host", host_tier=True)
     wide.run()
     assert {t.program_id: t.admitted for t in wide.turn_records if t.turn == 0}["C"] < ends["A"]
+
+
+def test_a_parking_gate_holds_the_younger_programs_later_turn_until_the_older_ends():
+    # A and B start together; B's tool returns first with a 700-token turn that would
+    # not fit the 1,000-token pool beside A (402): with a park limit it waits until A
+    # ends; without one it runs at once. The oldest resident is never parked.
+    progs = [_prog("A", (400, 2, 1.0), (420, 2, None)),
+             _prog("B", (400, 2, 0.2), (700, 2, None))]
+    prof = Profile("tiny", K, 2000, chunk_size=4096, max_running=256)
+    starts = {}
+    for park in (1000, math.inf):
+        sim = Simulator(progs, [0.0, 0.0], prof, "gate")
+        sim.engine.bridge.policy.gate = AdmissionGate(math.inf, park)
+        sim.run()
+        ends = {p.program_id: p.finish for p in sim.program_records}
+        starts[park] = {(t.program_id, t.turn): t.admitted for t in sim.turn_records}
+        assert sim.engine.deadlocks == 0 and len(ends) == 2
+    assert starts[1000][("B", 1)] >= ends["A"] > starts[math.inf][("B", 1)]
+    assert starts[1000][("A", 1)] == starts[math.inf][("A", 1)]

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from dataclasses import replace  # noqa: E402
 
-from sglang_continuum.plots import save_png  # noqa: E402
+from sglang_continuum.replay.plots import save_png  # noqa: E402
 from sglang_continuum.sim import Simulator, load_profile  # noqa: E402
 from sglang_continuum.sim.policies import BEST_STOCK  # noqa: E402
 from sglang_continuum.sim.sweep import RunSpec, _programs, sweep  # noqa: E402
