@@ -76,7 +76,6 @@ class Gate:
             self.held_total += 1
         return holding
 
-
     def parks(self, key, own_tokens: int, now: float, contention: float = 0.0) -> bool:
         """Whether a later turn of the resident program `key` (``own_tokens``: its
         prompt plus output budget) waits this pass (mode "park" while the pool thrashes:
