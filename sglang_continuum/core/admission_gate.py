@@ -128,9 +128,9 @@ class Residents:
         if not idle_s > 0:
             raise ValueError(f"Residents.idle_s={idle_s!r}: expected seconds > 0")
         self._idle_s = idle_s
-        # key -> (tokens, last activity); insertion order = last activity order
-        self._programs: dict[object, tuple[int, float]] = {}
-        self._started: dict[object, int] = {}  # key -> its start's sequence number
+        # key -> (tokens, last activity, start's sequence number); insertion order =
+        # last activity order
+        self._programs: dict[object, tuple[int, float, int]] = {}
         self._starts = 0
         self.total = 0
 
@@ -143,28 +143,29 @@ class Residents:
     def update(self, key: object, tokens: int, now: float) -> None:
         """A turn of `key` was admitted (`tokens`: prompt plus output budget) or
         finished (`tokens`: its context)."""
-        started = self._started.get(key)
-        self.drop(key)
-        if started is None:
+        entry = self._programs.get(key)
+        if entry is None:
             started, self._starts = self._starts, self._starts + 1
-        self._started[key] = started
-        self._programs[key] = (tokens, now)
+        else:
+            started = entry[2]
+            self.drop(key)
+        self._programs[key] = (tokens, now, started)
         self.total += tokens
 
     def drop(self, key: object) -> None:
         """The program ended or was aborted."""
         entry = self._programs.pop(key, None)
-        self._started.pop(key, None)
         if entry is not None:
             self.total -= entry[0]
 
     def older(self, key: object) -> tuple[int, int]:
         """The KV tokens and the count of the resident programs that started before
         `key` (all of them for a program not resident)."""
-        mine = self._started.get(key, self._starts)
+        entry = self._programs.get(key)
+        mine = self._starts if entry is None else entry[2]
         tokens = count = 0
-        for other, (kv, _) in self._programs.items():
-            if self._started[other] < mine:
+        for kv, _, started in self._programs.values():
+            if started < mine:
                 tokens += kv
                 count += 1
         return tokens, count
@@ -172,7 +173,7 @@ class Residents:
     def expire(self, now: float) -> None:
         """Forget programs idle longer than ``idle_s``."""
         while self._programs:
-            key, (_, seen) = next(iter(self._programs.items()))
+            key, (_, seen, _) = next(iter(self._programs.items()))
             if now - seen <= self._idle_s:
                 return
             self.drop(key)

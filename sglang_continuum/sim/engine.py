@@ -181,7 +181,7 @@ class Engine:
         taken: list[Request] = []
         blocked = holding = False
         held = 0
-        older = _older_sums(self.resident) if gate is not None else {}
+        older = None  # per resident program, built once a resident turn meets the gate
         for req in self.waiting:
             if budget <= 0 or len(self.running) + len(self.prefilling) >= self.cfg.max_running:
                 break
@@ -191,10 +191,11 @@ class Engine:
                 if holding:
                     held += 1
                     continue
-            elif gate is not None and not req.preempted and not gate.keeps(
-                    *older[req.program.index], req.prompt + req.remaining):
-                held += 1  # a resident program parked behind older ones
-                continue
+            elif gate is not None and not req.preempted:
+                older = older or _older_sums(self.resident)
+                if not gate.keeps(*older[req.program.index], req.prompt + req.remaining):
+                    held += 1  # a resident program parked behind older ones
+                    continue
             if not self._fits(req):
                 blocked = True
                 break

@@ -8,7 +8,6 @@ registry is a dict: add a factory, not an elif.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
@@ -194,8 +193,7 @@ class LevelGate:
     def keeps(self, older_tokens: int, older_programs: int, own_tokens: int) -> bool:
         park = park_limit(self.mode, self.device_tokens, self.tiers_tokens,
                           self.core.contention)
-        return math.isinf(park) or AdmissionGate(park, park).keeps(
-            older_tokens, older_programs, own_tokens)
+        return AdmissionGate(park, park).keeps(older_tokens, older_programs, own_tokens)
 
 
 def _with_gate(mode: str):
