@@ -66,7 +66,8 @@ def make_req(rid: str, program: str | None, prompt: int, output: int,
         custom = {"program_id": program, "last_turn": last}
         if tool:
             custom["tool"] = tool
-    return FakeReq(rid, SimpleNamespace(custom_params=custom), range(prompt), range(output))
+    return FakeReq(rid, SimpleNamespace(custom_params=custom, max_new_tokens=output),
+                   range(prompt), range(output))
 
 
 def safe_tool(name: str | None) -> str | None:

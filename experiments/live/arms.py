@@ -81,6 +81,8 @@ ARMS = (
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
     Arm("overlay-default", True, (), note="the overlay's default policy"),
+    Arm("overlay-ungated", True, config="no-gate.json",
+        note="the default before session 18: no admission gate without a host tier"),
     Arm("overlay-priced", True, config="priced.json",
         note="the default before 2026-12-03: memory priced by contention, contended locks "
              "for the tool's top quantile"),
@@ -93,9 +95,10 @@ ARMS = (
              "the running requests' contexts give way to any waiting request"),
     Arm("overlay-busy4", True, config="lock-running-4.json",
         note="overlay-busy1 with lock_running_ratio 4"),
-    # The admission gate (a comparison mode, core/admission_gate.py): SGLang's own
-    # order and eviction, no locks, new programs' first turns held while the resident
-    # programs' KV would not fit the device pool; and the overlay's default with it.
+    # The admission gate (core/admission_gate.py): SGLang's own order and eviction, no
+    # locks, new programs' first turns held while the resident programs' KV would not
+    # fit the device pool; and the overlay's default with it (the default itself since
+    # session 18 without a host tier: "device-only").
     Arm("gate", True, config="gate-device.json",
         note="admission gate (ThunderAgent-style, a comparison mode) over stock FCFS: no "
              "locks, new programs held while resident KV would not fit the device pool"),
@@ -103,7 +106,8 @@ ARMS = (
         config="gate-device.json", note="the admission gate over stock "
         "shortest-prefill-first"),
     Arm("overlay-gate", True, config="overlay-gate.json",
-        note="the overlay's default plus the admission gate (mechanism c)"),
+        note="the overlay's default plus the admission gate sized to the device pool, "
+             "with a host tier too (without one: the default since session 18)"),
     Arm("overlay-gate-auto", True, config="overlay-gate-auto.json",
         note="the overlay's default plus the admission gate \"auto\": new programs held "
              "while resident KV would pass twice the device pool (or both tiers)"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -105,7 +106,7 @@ class Controller:
         self.inference = ProgramInference(settings.first_turns == "learned") \
             if settings.infer_programs else None
         turns.start(self.policy, self.inference, cache)
-        # The admission gate (a comparison mode; None: off)
+        # The admission gate (default "device-only"; None: off)
         self.gate = gate_for(settings.admission_gate, capacity_tokens,
                              turns.host_capacity(cache), settings.policy.max_ttl_s)
         self.program_fcfs = settings.policy.program_fcfs
@@ -161,6 +162,8 @@ class Controller:
         # An unproven request sorts as a plain one: until a proven program's request is
         # queued, sort_waiting keeps returning at once (plain traffic pays no scan).
         self._programs_seen = self._programs_seen or (prog is not None and prog.proven)
+        if self.gate is not None and prog is not None and prog.queue_key is not None:
+            self.gate.arrived(prog.key, now)  # its tool returned: no longer paused
 
     def on_admitted(self, req) -> None:
         prog = program_of(req)
@@ -187,20 +190,24 @@ class Controller:
             if self.gate is not None:
                 self.gate.dropped(prog.key)
 
-    def gate_holds(self, req, holding: bool) -> bool:
+    def gate_holds(self, req, holding: bool, idle: bool = False) -> bool:
         """The admission gate passes over this waiting request this step (a new
         program's first turn, or in mode "park" a resident program's later turn; never
         one SGLang preempted; `holding`: a new program was already passed over this
-        step). A later turn of a program that left the resident table (idle past
-        max_ttl_s: a long tool) is not held: it joins the table again."""
+        step; `idle`: nothing runs and nothing was admitted yet this pass: only then
+        do programs paused past the learned horizon (paused_horizon_s) stop counting, so a
+        busy engine never lets one in early and an idle one is never kept idle by a
+        client that did not mark its last turn). A later turn of a program that left
+        the resident table is not held: it joins the table again."""
         prog = program_of(req)
         if prog is None or prog.queue_key is None or getattr(req, "is_retracted", False):
             return False
+        paused_s = self.policy.paused_horizon_s() if idle else math.inf
         if self.policy.turns_done(prog.key) > 0:  # mode "park" may hold a resident's turn
             return self.gate.parks(prog.key, len(req.origin_input_ids) + output_budget(req),
-                                   self.now(), self.policy.contention)
+                                   self.now(), self.policy.contention, paused_s)
         return self.gate.holds(prog.queue_key, len(req.origin_input_ids), holding,
-                               self.now(), self.policy.contention)
+                               self.now(), self.policy.contention, paused_s)
 
     def on_release(self, req, *, checkpointed: bool) -> None:
         """A request gave its KV row back. Finished turns of programs may leave a lock."""

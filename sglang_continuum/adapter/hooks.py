@@ -99,13 +99,15 @@ def around_add_one_req(original, self, req, *args, **kwargs):
 
     ctl = _ctl(self)
     if ctl is not None and ctl.gate is not None:
-        # The admission gate (a comparison mode) passes over a new program's first turn:
+        # The admission gate passes over a new program's first turn:
         # CONTINUE without adding it leaves it queued and lets the scheduler try the
         # requests after it (continuing turns of resident programs).
         holding = getattr(self, _GATE_HOLDING, None)
         if holding is None:
             ctl.gate.new_pass()
-        if ctl.gate_holds(req, bool(holding)):
+        running = getattr(self, "running_batch", None)
+        idle = not self.can_run_list and (running is None or running.is_empty())
+        if ctl.gate_holds(req, bool(holding), idle):
             setattr(self, _GATE_HOLDING, True)
             return AddReqResult.CONTINUE
         setattr(self, _GATE_HOLDING, bool(holding))

@@ -75,8 +75,8 @@ class PrometheusExporter:
                                      "programs' latest contexts, summed")
         self.host_capacity_tokens = g("host_capacity_tokens", "host_locks fits: the tokens "
                                       "the device and host tiers hold together")
-        self.gate_held = g("gate_waiting_programs", "admission_gate (a comparison "
-                           "mode): new programs' first turns passed over at the last "
+        self.gate_held = g("gate_waiting_programs", "admission_gate: new programs' "
+                           "first turns (and in mode park residents' turns) passed over at the last "
                            "admission pass")
         self.gate_resident_tokens = g("gate_resident_tokens", "admission_gate: the KV "
                                       "tokens of the resident programs it counts")

@@ -36,9 +36,10 @@ FIRST_TURNS = ("learned", "plain")
 # while the resident programs' KV would not fit the device pool ("device"), what the
 # device and host tiers hold together ("tiers"), the larger of twice the device pool
 # and both tiers ("auto"), "auto" turning to the device pool while the pool thrashes
-# without a host tier ("thrash"), or "thrash" that then also parks the youngest resident
-# programs' later turns ("park").
-ADMISSION_GATES = ("off", "device", "tiers", "auto", "thrash", "park")
+# without a host tier ("thrash"), "thrash" that then also parks the youngest resident
+# programs' later turns ("park"), or the default "device-only": "device" where the
+# device pool is the only tier, off with a host tier.
+ADMISSION_GATES = ("off", "device", "tiers", "auto", "thrash", "park", "device-only")
 # Keys of the profiler's file that are notes, not coefficients.
 _PROFILE_NOTES = ("source", "max_tokens", "samples", "host_reload")
 # PolicyConfig fields that are not settings: "mode" is spelled "policy", and the cache
@@ -74,8 +75,9 @@ class Settings:
     # them by the learned share that is continued (core/inference.py FirstTurns); "plain"
     # serves them as requests without a program until a later prompt continues them.
     first_turns: str = "learned"
-    # A comparison mode, not a mechanism of the overlay's (ADMISSION_GATES).
-    admission_gate: str = "off"
+    # Program admission (ADMISSION_GATES): by default the device gate without a host
+    # tier (docs/design.md, "The device gate becomes the default without a host tier").
+    admission_gate: str = "device-only"
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):

@@ -1,4 +1,5 @@
-"""Program admission gate: a comparison mode, not the overlay's default.
+"""Program admission gate: the overlay's default without a host tier ("device-only"),
+the other modes comparison modes.
 
 In the spirit of ThunderAgent's program-level admission: a new program's first turn is
 held while the KV of the programs already resident (started and not finished, running
@@ -6,8 +7,11 @@ or paused for a tool) plus the new program's first prompt would not fit a limit:
 device pool, or a variant sized to device plus host tier. Held programs resume in the
 order of their first arrival: once one new program is held, every younger new program
 waits behind it, so none overtakes an older held one. Continuing turns of resident
-programs are never held. With no program resident the head is always admitted, so the
-gate cannot deadlock an idle engine.
+programs are never held (but in mode "park"). With no program resident the head is
+always admitted, so the gate cannot deadlock an idle engine; while the engine idles, a
+program paused longer than tool calls take leaves the resident table
+(``Residents.expire``), so a client that never marks its last turn cannot keep it idle
+for long.
 
 Pure: the driver passes the resident token count and program count it sees.
 """
@@ -31,7 +35,10 @@ from typing import Iterable
 # the pool thrashes a resident program's later turn also waits while the resident
 # programs that started before it would not fit the device pool beside it
 # (``park_limit``, ``AdmissionGate.keeps``): the youngest park, the oldest go on.
-GATE_MODES = ("device", "tiers", "auto", "thrash", "park")
+# "device-only" (the server's default since session 18): "device" where the device
+# pool is the only tier, no gate with a host tier (docs/design.md, "The device gate
+# becomes the default without a host tier").
+GATE_MODES = ("device", "tiers", "auto", "thrash", "park", "device-only")
 OVERCOMMIT = 2.0
 THRASH_LEVEL = 0.2
 
@@ -46,6 +53,8 @@ def gate_limit(mode: str, device_tokens: float, tiers_tokens: float | None,
         raise ValueError(f"admission gate mode {mode!r}: expected one of "
                          f"{', '.join(GATE_MODES)}")
     both = device_tokens if tiers_tokens is None else max(device_tokens, tiers_tokens)
+    if mode == "device-only":
+        return device_tokens if tiers_tokens is None else math.inf
     if mode == "device" or (mode in ("thrash", "park")
                             and thrashing(tiers_tokens, contention)):
         return device_tokens
@@ -119,18 +128,26 @@ class Residents:
     ended, each with its KV tokens (its latest context, or a running turn's prompt plus
     its output budget), in order of their last admission or finish.
 
-    A program leaves on its last turn, on an abort, or after ``idle_s`` without a turn
-    admitted or finished (a client that never sends its last turn cannot hold new
-    programs back for longer). Every input is an event the scheduler sees and the
-    step's shared time, so every TP rank holds the same table."""
+    A program leaves on its last turn, on an abort, after ``idle_s`` without a turn
+    arriving, admitted or finished, or, paused between turns (from a turn's end to its
+    next turn's arrival: a tool call), once it has been paused longer than
+    ``expire``'s ``paused_s``: the drivers pass the learned horizon within which tool
+    calls return (``ContinuumPolicy.paused_horizon_s``) while the engine has
+    nothing to run, and math.inf while it is busy. So a client that never marks its
+    last turn cannot keep an idle engine idle for longer than a tool call takes, and a
+    tool that outruns the horizon does not let a new program in while others run; a
+    program that left joins again with its next turn. Every input is an event the
+    scheduler sees, the running batch and the step's shared time, so every TP rank
+    holds the same table.
+    """
 
     def __init__(self, idle_s: float) -> None:
         if not idle_s > 0:
             raise ValueError(f"Residents.idle_s={idle_s!r}: expected seconds > 0")
         self._idle_s = idle_s
-        # key -> (tokens, last activity, start's sequence number); insertion order =
-        # last activity order
-        self._programs: dict[object, tuple[int, float, int]] = {}
+        # key -> (tokens, last activity, start's sequence number, running);
+        # insertion order = last activity order
+        self._programs: dict[object, tuple[int, float, int, bool]] = {}
         self._starts = 0
         self.total = 0
 
@@ -140,17 +157,24 @@ class Residents:
     def __contains__(self, key: object) -> bool:
         return key in self._programs
 
-    def update(self, key: object, tokens: int, now: float) -> None:
-        """A turn of `key` was admitted (`tokens`: prompt plus output budget) or
-        finished (`tokens`: its context)."""
+    def update(self, key: object, tokens: int, now: float, running: bool = True) -> None:
+        """A turn of `key` was admitted (`running`; `tokens`: prompt plus output
+        budget) or finished (not `running`; `tokens`: its context)."""
         entry = self._programs.get(key)
         if entry is None:
             started, self._starts = self._starts, self._starts + 1
         else:
             started = entry[2]
             self.drop(key)
-        self._programs[key] = (tokens, now, started)
+        self._programs[key] = (tokens, now, started, running)
         self.total += tokens
+
+    def resume(self, key: object, now: float) -> None:
+        """A turn of the resident program `key` arrived: it is no longer paused (its
+        wait in the queue counts as running)."""
+        entry = self._programs.get(key)
+        if entry is not None and not entry[3]:
+            self.update(key, entry[0], now, running=True)
 
     def drop(self, key: object) -> None:
         """The program ended or was aborted."""
@@ -164,16 +188,39 @@ class Residents:
         entry = self._programs.get(key)
         mine = self._starts if entry is None else entry[2]
         tokens = count = 0
-        for kv, _, started in self._programs.values():
+        for kv, _, started, _ in self._programs.values():
             if started < mine:
                 tokens += kv
                 count += 1
         return tokens, count
 
-    def expire(self, now: float) -> None:
-        """Forget programs idle longer than ``idle_s``."""
-        while self._programs:
-            key, (_, seen, _) = next(iter(self._programs.items()))
-            if now - seen <= self._idle_s:
-                return
+    def older_all(self) -> dict[object, tuple[int, int]]:
+        """``older`` of every resident program, in one pass."""
+        out: dict[object, tuple[int, int]] = {}
+        tokens = count = 0
+        for started, key, kv in sorted((e[2], k, e[0]) for k, e in self._programs.items()):
+            out[key] = (tokens, count)
+            tokens += kv
+            count += 1
+        return out
+
+    def expire(self, now: float, paused_s: float = math.inf) -> None:
+        """Forget programs idle longer than ``idle_s``, and those paused between turns
+        longer than `paused_s`."""
+        bound = min(self._idle_s, paused_s)
+        gone = []
+        for key, (_, seen, _, running) in self._programs.items():
+            if now - seen <= bound:
+                break  # the rest are more recent
+            if now - seen > (self._idle_s if running else bound):
+                gone.append(key)
+        for key in gone:
             self.drop(key)
+
+    def next_expiry(self, paused_s: float) -> float:
+        """When the next paused program leaves by `paused_s` (math.inf: none
+        paused)."""
+        for _, seen, _, running in self._programs.values():
+            if not running:
+                return seen + paused_s
+        return math.inf

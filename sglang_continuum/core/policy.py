@@ -397,6 +397,16 @@ class ContinuumPolicy:
         """How long a continuation may take: ToolStats.horizon, at most max_ttl_s."""
         return self._stats.horizon(q, self.config.cold_start_mean_s, self.config.max_ttl_s)
 
+    def paused_horizon_s(self, q: float = 0.99) -> float:
+        """How long a program paused in a tool call is presumed to be coming back (the
+        admission gate's resident table, core/admission_gate.Residents): max_ttl_s until
+        cold_start_samples tool durations have been recorded (the first returns are the
+        short tools: a quantile of them would presume the long ones gone), then
+        continuation_horizon_s."""
+        if self._stats.total() < self.config.cold_start_samples:
+            return self.config.max_ttl_s
+        return self.continuation_horizon_s(q)
+
     def turns_done(self, key: ProgramKey) -> int:
         """Finished turns of a known program (0 for an unknown one)."""
         program = self._programs.get(key)

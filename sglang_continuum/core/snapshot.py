@@ -70,7 +70,7 @@ class PolicySnapshot:
     live_context_tokens: float = 0.0
     host_capacity_tokens: float = 0.0
     turns_unlocked_host: int = 0
-    # The admission gate (a comparison mode; 0 where it is off): first turns passed over
+    # The admission gate (0 where it is off): first turns passed over
     # at the last admission pass and in all, and the resident programs' KV it counts.
     gate_held: int = 0
     gate_held_total: int = 0

@@ -12,11 +12,14 @@ Semantics follow SGLang 0.5 defaults (``--enable-mixed-chunk`` off):
 - Decode allocates one token per running request per step; out of memory, it
   releases locks (if allowed), then retracts the most recently admitted request,
   whose KV computed by this admission is freed and which re-queues as preempted.
-- A policy with an admission gate (``core/admission_gate.py``, a comparison mode) holds
-  new programs' first turns while the resident programs' KV would not fit its limit
-  (mode "park" while the pool thrashes: also a resident program's later turn while the
-  programs admitted before it would not fit beside it); held turns do not block the
-  turns behind them.
+- A policy with an admission gate (``core/admission_gate.py``; the default's without a
+  host tier) holds new programs' first turns while the resident programs' KV would not
+  fit its limit (mode "park" while the pool thrashes: also a resident program's later
+  turn while the programs admitted before it would not fit beside it); held turns do
+  not block the turns behind them. The resident programs are the server's table
+  (``Residents``): with a server's gate (``LevelGate``) a program paused longer than the
+  core's paused_horizon_s leaves it while nothing runs, and an engine the gate
+  keeps idle wakes when one does.
 - Consecutive pure-decode steps are simulated as one macro step, ended before the
   next event (arrival, expiry) or the first request finishing: exact, since nothing
   that changes admission happens in between (decode only consumes headroom).
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..core.admission_gate import Residents
 from .bridge import CoreBridge
 from .cache import PrefixCache
 from .predictor import BatchShape, Predictor
@@ -74,12 +78,14 @@ class Engine:
         self.deadlocks = 0
         self.aborted: list[Request] = []
         self.prefilled = 0     # prefill tokens processed so far (SGLang's hrrn clock)
-        self.resident: dict[int, int] = {}  # started, unfinished program -> its KV tokens
+        # started, unfinished programs and their KV tokens (the gate's input)
+        self.resident = Residents(math.inf)
         self.gated = False     # the last pass left only first turns the gate holds
         self._prefetch_done: dict[int, float] = {}  # program -> its prefetch's end
         self._link_free_at = 0.0  # when the host link is free of prefetches
         self.prefetched_tokens = 0
         self._wakes: dict[int, float] = {}  # program -> the wake set for its prefetch
+        self._expiry_wake = math.nan  # the wake set for a paused resident's leaving
 
     # queue -------------------------------------------------------------------------
     def submit(self, req: Request, now: float | None = None) -> None:
@@ -88,6 +94,8 @@ class Engine:
         req.program.waiting = True
         self.waiting.append(req)
         self.dirty = True
+        if req.turn > 0 and not req.preempted:  # its tool returned: no longer paused
+            self.resident.resume(req.program.index, req.queued_at)
 
     def busy(self) -> bool:
         return bool(self.waiting or self.prefilling or self.running)
@@ -96,6 +104,8 @@ class Engine:
     def plan(self, now: float, horizon_s: float) -> Batch | None:
         if self.bridge.expire(now):
             self.dirty = True
+        if self.gated and self.resident.next_expiry(self._paused_s()) < now:
+            self.dirty = True  # a paused resident left the gate's table
         if self.bridge.policy.prefetch and self.cache.host_tier:
             self._prefetch(now)
         while True:
@@ -107,7 +117,8 @@ class Engine:
                 return batch
             if not (self.running or self.prefilling):
                 if self.gated:
-                    return None  # idle until a resident program's turn or end
+                    self._wake_at_expiry()
+                    return None  # idle until a resident program's turn, end or expiry
                 if tried:
                     self._unblock(now)
                 self.dirty = True
@@ -182,17 +193,20 @@ class Engine:
         blocked = holding = False
         held = 0
         older = None  # per resident program, built once a resident turn meets the gate
+        if gate is not None:  # paused programs past the horizon leave an idle engine's
+            idle = not self.running and not self.prefilling  # table only (hooks.py)
+            self.resident.expire(now, self._paused_s() if idle else math.inf)
         for req in self.waiting:
             if budget <= 0 or len(self.running) + len(self.prefilling) >= self.cfg.max_running:
                 break
             if gate is not None and req.program.index not in self.resident:
-                holding = holding or not gate.admits(sum(self.resident.values()),
+                holding = holding or not gate.admits(self.resident.total,
                                                      len(self.resident), req.prompt)
                 if holding:
                     held += 1
                     continue
             elif gate is not None and not req.preempted:
-                older = older or _older_sums(self.resident)
+                older = older or self.resident.older_all()
                 if not gate.keeps(*older[req.program.index], req.prompt + req.remaining):
                     held += 1  # a resident program parked behind older ones
                     continue
@@ -250,7 +264,7 @@ class Engine:
         if req.admitted_at is None:
             req.admitted_at, req.hit = now, hit + req.reload
         self.bridge.admitted(req, now, hit + req.reload)
-        self.resident[p] = req.prompt + req.remaining
+        self.resident.update(p, req.prompt + req.remaining, now, running=True)
         run.waiting = False
         self.admissions += 1
         req.order = self.admissions
@@ -304,8 +318,29 @@ class Engine:
 
     def program_ended(self, index: int) -> None:
         """A program finished or was aborted: its KV no longer counts as resident."""
-        if self.resident.pop(index, None) is not None:
+        if index in self.resident:
+            self.resident.drop(index)
             self.dirty = True
+
+    def turn_finished(self, req: Request, now: float) -> None:
+        """A turn finished: its program stays resident, paused, with its context."""
+        p = req.program.index
+        if p in self.resident:
+            self.resident.update(p, req.prompt + req.generated, now, running=False)
+
+    def _paused_s(self) -> float:
+        """How long a paused program stays resident (a server's gate: the core's
+        paused_horizon_s; a comparison gate: until it ends)."""
+        paused = getattr(self.bridge.policy.gate, "paused_s", None)
+        return math.inf if paused is None else paused()
+
+    def _wake_at_expiry(self) -> None:
+        """The gate holds every waiting turn and nothing runs: wake when the next
+        paused resident leaves, as a server's next step would admit then."""
+        due = self.resident.next_expiry(self._paused_s())
+        if math.isfinite(due) and due != self._expiry_wake:
+            self._expiry_wake = due
+            self.bridge.wake_at(due)
 
     # completion --------------------------------------------------------------------
     def complete(self, batch: Batch, now: float) -> list[Request]:
@@ -334,12 +369,3 @@ class Engine:
             self.dirty = True
         return done
 
-
-def _older_sums(resident: dict[int, int]) -> dict[int, tuple[int, int]]:
-    """Per resident program (in order of first admission): the KV tokens and the count
-    of the resident programs admitted before it."""
-    out, tokens = {}, 0
-    for n, (p, kv) in enumerate(resident.items()):
-        out[p] = (tokens, n)
-        tokens += kv
-    return out

@@ -195,6 +195,11 @@ class LevelGate:
                           self.core.contention)
         return AdmissionGate(park, park).keeps(older_tokens, older_programs, own_tokens)
 
+    def paused_s(self) -> float:
+        """How long a program paused between turns stays resident on an idle engine
+        (adapter/gate.py: the core's paused_horizon_s)."""
+        return self.core.paused_horizon_s()
+
 
 def _with_gate(mode: str):
     """The default ("continuum") with the server's admission_gate `mode`."""
@@ -204,6 +209,16 @@ def _with_gate(mode: str):
         pol.gate = LevelGate(mode, ctx.capacity_tokens, tiers, pol.core)
         return pol
     return make
+
+
+def _server_default(name: str, ctx: PolicyContext) -> SimPolicy:
+    """The server's defaults (``Settings``): the locks and queue order of
+    ``_SERVER_ORDER``, and admission_gate "device-only" (the device gate without a host
+    tier; none with one)."""
+    pol = _simple("hold", True, True, **_SERVER_ORDER)(name, ctx)
+    if not ctx.host_tier:
+        pol.gate = LevelGate("device-only", ctx.capacity_tokens, None, pol.core)
+    return pol
 
 
 def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool = False,
@@ -256,8 +271,11 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # (locks last until the tool returns, bounded by max_ttl_s), queue order "srpt"
     # (preempted, overdue, locked, then fewest uncached prefill tokens), locks give way
     # to any waiting request with a host tier, else only to older programs' (or to an
-    # idle engine).
-    "continuum": _simple("hold", True, True, **_SERVER_ORDER),
+    # idle engine); without a host tier, the device gate (admission_gate "device-only",
+    # since session 18).
+    "continuum": _server_default,
+    # The default before session 18: the same without the admission gate.
+    "continuum_ungated": _simple("hold", True, True, **_SERVER_ORDER),
     # The default before queue_order "srpt" and pressure_scope "host": program FCFS,
     # scope "younger".
     "continuum_fcfs": _simple("hold", True, True),

@@ -107,6 +107,7 @@ class Simulator:
             run.spec.program_id, req.turn, req.arrival, req.admitted_at, req.first_token_at,
             now, spec.prompt, req.hit, spec.output, req.retractions))
         self.bridge.finished(req, now)
+        self.engine.turn_finished(req, now)
         run.turn += 1
         if run.turn >= len(run.spec.turns):
             self._end_program(run, now)

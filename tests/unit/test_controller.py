@@ -43,7 +43,8 @@ def req(rid, program=None, n_in=100, n_out=10, last=False, ttl=None, salt=None, 
         if ttl is not None:
             custom["cache_control"] = {"type": "ephemeral", "ttl": ttl}
     return SimpleNamespace(
-        rid=rid, sampling_params=SimpleNamespace(custom_params=custom), routing_key=None,
+        rid=rid, sampling_params=SimpleNamespace(custom_params=custom, max_new_tokens=16),
+        routing_key=None,
         cache_salt=salt, extra_key=None, origin_input_ids=[1] * n_in, output_ids=[2] * n_out,
         last_node=node or f"node-{rid}", prefix_len=0, is_retracted=False,
         finished_reason=None, finished=lambda: True)

@@ -16,7 +16,8 @@ from tests.unit.test_controller import Clock, FakeCache
 def req(rid, prompt, output, program=None, session_id=None, salt=None):
     custom = {"program_id": program} if program else None
     return SimpleNamespace(
-        rid=rid, sampling_params=SimpleNamespace(custom_params=custom), routing_key=None,
+        rid=rid, sampling_params=SimpleNamespace(custom_params=custom, max_new_tokens=16),
+        routing_key=None,
         session_id=session_id, cache_salt=salt, extra_key=None, origin_input_ids=prompt,
         output_ids=output, last_node=f"node-{rid}", prefix_len=0, is_retracted=False,
         finished_reason=None, finished=lambda: True)

@@ -40,7 +40,8 @@ def test_long_namespaces_are_hashed_to_a_fixed_size():
 def _req(rid, salt=None, extra_key=None, n_in=100):
     custom = {"program_id": f"p-{rid}", "cache_control": {"type": "ephemeral", "ttl": "60s"}}
     return SimpleNamespace(
-        rid=rid, sampling_params=SimpleNamespace(custom_params=custom), routing_key=None,
+        rid=rid, sampling_params=SimpleNamespace(custom_params=custom, max_new_tokens=16),
+        routing_key=None,
         session_id=None, cache_salt=salt, extra_key=extra_key,
         origin_input_ids=list(range(n_in)), output_ids=[7] * 10, last_node=f"node-{rid}",
         prefix_len=0, is_retracted=False, finished_reason=None, finished=lambda: True)

@@ -16,12 +16,12 @@ from tests.unit.test_controller import Clock, FakeCache, req
 CAP = 180.0  # the default queue age cap
 
 
-def make(**config):
+def make(admission_gate="device-only", **config):
     clock = Clock()
     cfg = dict(per_program_max_fraction=0.5, queue_age_cap_s=CAP)
     cfg.update(config)
-    ctl = Controller(FakeCache(), Settings(PolicyConfig(**cfg)), capacity_tokens=1000,
-                     clock=clock)
+    settings = Settings(PolicyConfig(**cfg), admission_gate=admission_gate)
+    ctl = Controller(FakeCache(), settings, capacity_tokens=1000, clock=clock)
     return ctl, clock
 
 
@@ -260,11 +260,13 @@ def test_locks_outweighing_the_running_batch_give_way_to_a_younger_program(ratio
     """lock_running_ratio: with a request running (500 tokens of context) the engine
     is busy, so under scope "younger" three older programs' locks (3,000 tokens) keep a
     younger program's turn waiting; with ratio 1 they outweigh the running context and
-    give way as to an idle engine."""
+    give way as to an idle engine. (No admission gate: the default's, sized to this
+    controller's 1,000-token pool, would hold the new program before its turn meets
+    the locks.)"""
     from sglang.srt.managers.schedule_policy import AddReqResult
 
-    ctl, clock = make(per_program_max_fraction=1.0, lock_budget_fraction=1.0,
-                      lock_running_ratio=ratio)
+    ctl, clock = make(admission_gate="off", per_program_max_fraction=1.0,
+                      lock_budget_fraction=1.0, lock_running_ratio=ratio)
     ctl.policy = ContinuumPolicy(ctl.settings.policy, capacity_tokens=100_000)
     for i in range(3):
         finished_turn(ctl, req(f"r{i}", f"p{i}", n_in=990, ttl="60s"))

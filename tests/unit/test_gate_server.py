@@ -41,12 +41,14 @@ def turn(rid, program=None, n_in=100, max_new=10, last=False):
     return r
 
 
-def admit_pass(ctl, queue):
-    """One admission pass over `queue` (as the scheduler's loop): what it admitted."""
+def admit_pass(ctl, queue, busy=False):
+    """One admission pass over `queue` (as the scheduler's loop): what it admitted;
+    `busy`: a batch is running."""
     from sglang.srt.managers.schedule_policy import AddReqResult
 
+    running = SimpleNamespace(is_empty=lambda: False) if busy else None
     adder = SimpleNamespace(tree_cache=SimpleNamespace(continuum=ctl), can_run_list=[],
-                            running_batch=None)
+                            running_batch=running)
 
     def original(self, r, *a, **k):
         self.can_run_list.append(r)
@@ -279,3 +281,124 @@ def test_residents_know_who_started_first_and_the_gate_parks_the_youngest():
     assert math.isinf(park_limit("park", 1000, None, contention=0.1))
     assert math.isinf(park_limit("park", 1000, 4000.0, contention=1.0))  # host tier
     assert math.isinf(park_limit("thrash", 1000, None, contention=1.0))
+
+
+@pytest.mark.parametrize("cache, gated", [(None, True), (HostCache(), False)])
+def test_the_default_gate_is_the_device_gate_without_a_host_tier_and_none_with_one(
+        cache, gated):
+    from sglang_continuum.adapter.gate import gate_for
+
+    assert Settings().admission_gate == "device-only"
+    ctl, _ = make("device-only", cache)
+    assert (ctl.gate is not None) is gated
+    if gated:
+        assert ctl.gate.gate.limit_tokens == CAPACITY
+    a1 = turn("a1", "A", n_in=900)
+    ctl.on_queued(a1, False)
+    admit_pass(ctl, [a1])
+    b1 = turn("b1", "B", n_in=500)
+    ctl.on_queued(b1, False)
+    assert admit_pass(ctl, [b1]) == ([] if gated else ["b1"])
+    assert gate_for("device-only", 1000, 5000.0, 60.0) is None
+    assert gate_for("device-only", 1000, math.inf, 60.0) is None
+    assert gate_for("device-only", 1000, None, 60.0).gate.limit_tokens == 1000
+
+
+def learn_tools(ctl, n, seconds):
+    """`n` tool calls of `seconds` each, through the policy core (other programs)."""
+    for i in range(n):
+        key = ("", f"tool-{i}")
+        ctl.policy.on_arrival(key, 0.0)
+        ctl.policy.on_finish(key, 0.0, 10, "bash", last_turn=False)
+        ctl.policy.on_arrival(key, seconds)
+        ctl.policy.drop(key)
+
+
+def test_a_program_paused_past_the_learned_horizon_stops_holding_new_ones_back():
+    """A client that never marks its last turn: its program, paused, counts as resident
+    for max_ttl_s until cold_start_samples tool calls have returned, then for their
+    p99 (not for max_ttl_s), once the engine has nothing to run (a busy engine keeps
+    counting it: a tool that outran the horizon must not let a new program in while
+    others run); a running turn counts until it ends."""
+    ctl, clock = make("device-only", cold_start_samples=20)
+    assert ctl.policy.paused_horizon_s() == 60.0      # nothing learned: max_ttl_s
+    learn_tools(ctl, 20, 2.0)
+    horizon = ctl.policy.paused_horizon_s()
+    assert horizon == pytest.approx(2.0)
+    a1 = turn("a1", "A", n_in=600)
+    ctl.on_queued(a1, False)
+    assert admit_pass(ctl, [a1]) == ["a1"]
+    finish(ctl, a1)                                   # A paused: 610 tokens, no last turn
+    b1 = turn("b1", "B", n_in=500)
+    ctl.on_queued(b1, False)
+    clock.t += horizon - 0.05
+    assert admit_pass(ctl, [b1]) == []                # A within the horizon: B waits
+    clock.t += 0.1
+    assert admit_pass(ctl, [b1], busy=True) == []     # past it, but the engine is busy
+    assert admit_pass(ctl, [b1]) == ["b1"]            # idle: A left the table
+    assert "A" not in [k[1] for k in ctl.gate.residents._programs]
+    clock.t += 3 * horizon                            # B's turn still runs: resident
+    c1 = turn("c1", "C", n_in=600)
+    ctl.on_queued(c1, False)
+    assert admit_pass(ctl, [c1]) == []
+    a2 = turn("a2", "A", n_in=620)                    # A's tool returns: its turn is
+    ctl.on_queued(a2, False)                          # not held, A joins again
+    assert admit_pass(ctl, [a2]) == ["a2"]
+    assert ctl.gate.residents.total == 510 + 630
+
+
+def test_residents_paused_leave_after_paused_s_running_after_idle_s():
+    from sglang_continuum.core.admission_gate import Residents
+
+    r = Residents(idle_s=100.0)
+    r.update("run", 10, 0.0, running=True)
+    r.update("p1", 20, 1.0, running=False)
+    r.update("p2", 40, 3.0, running=False)
+    assert r.next_expiry(5.0) == 6.0
+    r.expire(6.5, paused_s=5.0)                       # p1 paused 5.5 s
+    assert ("run" in r, "p1" in r, "p2" in r) == (True, False, True)
+    assert r.next_expiry(5.0) == 8.0
+    r.expire(99.0, paused_s=5.0)
+    assert (len(r), r.total) == (1, 10)               # the running turn stays
+    assert math.isinf(r.next_expiry(5.0))
+    r.expire(100.5)                                   # idle past idle_s: gone
+    assert len(r) == 0
+    r.update("a", 1, 0.0)
+    r.update("b", 2, 1.0, running=False)
+    r.update("c", 4, 2.0)
+    r.update("a", 8, 3.0, running=False)
+    assert r.older_all() == {k: r.older(k) for k in ("a", "b", "c")} == \
+        {"a": (0, 0), "b": (8, 1), "c": (10, 2)}
+
+
+def test_a_turn_waiting_in_the_queue_is_not_a_pause():
+    """From a turn's end to its next turn's arrival a program is paused (its tool
+    runs); once that turn is queued the program is not paused, however long it waits:
+    under contention the wait can outlast the learned horizon many times over."""
+    ctl, clock = make("device-only", cold_start_samples=20)
+    learn_tools(ctl, 20, 2.0)
+    horizon = ctl.policy.paused_horizon_s()
+    a1 = turn("a1", "A", n_in=600)
+    ctl.on_queued(a1, False)
+    admit_pass(ctl, [a1])
+    finish(ctl, a1)
+    clock.t += 0.5
+    a2 = turn("a2", "A", n_in=620)
+    ctl.on_queued(a2, False)                          # A's tool returned: A waits
+    b1 = turn("b1", "B", n_in=500)
+    ctl.on_queued(b1, False)
+    clock.t += 5 * horizon
+    assert admit_pass(ctl, [b1]) == []                # A still resident
+    assert "A" in [k[1] for k in ctl.gate.residents._programs]
+
+
+def test_residents_resume_a_paused_program_only():
+    from sglang_continuum.core.admission_gate import Residents
+
+    r = Residents(idle_s=100.0)
+    r.update("p", 20, 1.0, running=False)
+    r.resume("p", 2.0)
+    r.resume("unknown", 2.0)                          # not resident: no effect
+    assert (len(r), r.total) == (1, 20)
+    r.expire(50.0, paused_s=5.0)
+    assert "p" in r                                   # resumed: not paused

@@ -146,3 +146,42 @@ def test_a_parking_gate_holds_the_younger_programs_later_turn_until_the_older_en
         assert sim.engine.deadlocks == 0 and len(ends) == 2
     assert starts[1000][("B", 1)] >= ends["A"] > starts[math.inf][("B", 1)]
     assert starts[1000][("A", 1)] == starts[math.inf][("A", 1)]
+
+
+def test_the_default_gates_new_programs_without_a_host_tier_only():
+    # As the gate test above, with the server's default ("continuum"): without a host
+    # tier C waits until A ends (A and B fill the pool, paused within the continuation
+    # horizon); with one the default has no gate and C starts at once.
+    progs = [_prog("A", (400, 2, 1.0), (420, 2, None)),
+             _prog("B", (400, 2, 3.0), (420, 2, None)),
+             _prog("C", (300, 2, None))]
+    arrivals = [0.0, 0.0, 0.5]
+    prof = Profile("tiny", K, 1000, chunk_size=4096, max_running=256)
+    sim = Simulator(progs, arrivals, prof, "continuum")
+    sim.run()
+    ends = {p.program_id: p.finish for p in sim.program_records}
+    starts = {t.program_id: t.admitted for t in sim.turn_records if t.turn == 0}
+    assert starts["C"] >= ends["A"] and sim.engine.deadlocks == 0
+    ungated = Simulator(progs, arrivals, prof, "continuum_ungated")
+    ungated.run()
+    assert {t.program_id: t.admitted for t in ungated.turn_records if t.turn == 0}["C"] \
+        < ends["A"]
+    host = Simulator(progs, arrivals, prof, "continuum", host_tier=True)
+    assert host.engine.bridge.policy.gate is None
+
+
+def test_a_paused_program_leaves_the_default_gates_table_after_the_horizon():
+    # A pauses for a 90 s tool, past the horizon (max_ttl_s, 60 s, before 100 tool
+    # calls have returned): B, which would not fit beside A, waits only until A has been
+    # paused that long on the idle engine (which wakes then, with nothing else to wake
+    # it), not until A ends.
+    progs = [_prog("A", (900, 2, 90.0), (920, 2, None)), _prog("B", (500, 2, None))]
+    prof = Profile("tiny", K, 1000, chunk_size=4096, max_running=256)
+    sim = Simulator(progs, [0.0, 0.5], prof, "continuum")
+    assert sim.engine.bridge.policy.gate.paused_s() == 60.0
+    sim.run()
+    turns = {(t.program_id, t.turn): t for t in sim.turn_records}
+    paused_at = turns[("A", 0)].finish
+    assert paused_at + 60.0 <= turns[("B", 0)].admitted < paused_at + 61.0
+    assert turns[("B", 0)].admitted < turns[("A", 1)].arrival
+    assert sim.engine.deadlocks == 0
