@@ -12,8 +12,8 @@ programs that started before it would not fit the device pool beside it (``parks
 Preempted turns, requests without a program id and inferred programs not yet proven
 are never held. While the engine has nothing to run, a program paused between turns
 (from a turn's end to its next turn's arrival: its tool call) longer than the policy's
-learned horizon (``ContinuumPolicy.paused_horizon_s``: ``max_ttl_s`` until 100 tool
-calls have returned, then the p99 of their durations) leaves
+learned horizon (``ContinuumPolicy.paused_horizon_s``: ``max_ttl_s`` until
+``cold_start_samples`` tool calls have returned, then the p99 of their durations) leaves
 the resident table: a client that never marks its last turn cannot keep an idle engine
 idle for longer than that.
 """

@@ -126,7 +126,7 @@ class AdmissionGate:
 class Residents:
     """The gate's input in a server: the programs started (a turn admitted) and not
     ended, each with its KV tokens (its latest context, or a running turn's prompt plus
-    its output budget), in order of their last admission or finish.
+    its output budget), in order of their last turn's arrival, admission or finish.
 
     A program leaves on its last turn, on an abort, after ``idle_s`` without a turn
     arriving, admitted or finished, or, paused between turns (from a turn's end to its

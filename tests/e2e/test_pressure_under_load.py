@@ -37,8 +37,10 @@ POOL = 8192  # conftest.BASE_ARGS --max-total-tokens
 ARGS = ["--max-running-requests", "2", "--continuum-lock-budget", "0.9",
         "--continuum-per-program-cap", "0.5"]
 # Ranks by first arrival, not capped by the age cap, and locks that cannot lapse
-# during the test, however slow the machine.
-CONFIG = {"queue_age_cap_s": 3600, "max_ttl_s": 3600}
+# during the test, however slow the machine. No admission gate: it would hold P3's
+# first turn while P0-P2 are resident, before its turn meets the locks this tests
+# (tests/e2e/test_admission_gate.py tests the gate).
+CONFIG = {"queue_age_cap_s": 3600, "max_ttl_s": 3600, "admission_gate": "off"}
 TTL = "3600s"
 OUT = 8
 # First turns (prompt tokens): the locks are their contexts (prompt + OUT).
