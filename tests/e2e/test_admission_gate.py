@@ -43,8 +43,10 @@ def test_a_new_program_waits_until_the_resident_one_ends(server):
     b_out = {}
 
     def program_b():
+        # B is a one-turn program: its last turn leaves no lock behind (with
+        # max_ttl_s at 600 s a lock would outlast the locked-tokens check below)
         b_out["r"] = generate(server.url, random_ids(B_PROMPT, 3), OUT, program="B",
-                              timeout=600)
+                              last=True, timeout=600)
         b_done.set()
 
     thread = threading.Thread(target=program_b)
