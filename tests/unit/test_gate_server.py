@@ -65,6 +65,16 @@ def finish(ctl, r, n_out=10):
     ctl.on_release(r, checkpointed=True)
 
 
+def b_beside_a(ctl):
+    """A (900 tokens) is admitted; then what one pass admits of B's first turn (500)."""
+    a1 = turn("a1", "A", n_in=900)
+    ctl.on_queued(a1, False)
+    admit_pass(ctl, [a1])
+    b1 = turn("b1", "B", n_in=500)
+    ctl.on_queued(b1, False)
+    return admit_pass(ctl, [b1])
+
+
 def test_a_new_program_waits_while_the_resident_ones_would_not_fit():
     ctl, clock = make()
     a1 = turn("a1", "A", n_in=600)
@@ -134,12 +144,7 @@ def test_a_later_turn_of_a_program_idle_past_max_ttl_is_not_held():
                                         ("auto", False), ("thrash", False)])
 def test_off_and_the_tiers_limit(gate, held):
     ctl, _ = make(gate, HostCache())
-    a1 = turn("a1", "A", n_in=900)
-    ctl.on_queued(a1, False)
-    admit_pass(ctl, [a1])
-    b1 = turn("b1", "B", n_in=500)
-    ctl.on_queued(b1, False)
-    assert admit_pass(ctl, [b1]) == ([] if held else ["b1"])
+    assert b_beside_a(ctl) == ([] if held else ["b1"])
 
 
 def test_auto_without_a_host_tier_admits_up_to_twice_the_device_pool():
@@ -293,12 +298,7 @@ def test_the_default_gate_is_the_device_gate_without_a_host_tier_and_none_with_o
     assert (ctl.gate is not None) is gated
     if gated:
         assert ctl.gate.gate.limit_tokens == CAPACITY
-    a1 = turn("a1", "A", n_in=900)
-    ctl.on_queued(a1, False)
-    admit_pass(ctl, [a1])
-    b1 = turn("b1", "B", n_in=500)
-    ctl.on_queued(b1, False)
-    assert admit_pass(ctl, [b1]) == ([] if gated else ["b1"])
+    assert b_beside_a(ctl) == ([] if gated else ["b1"])
     assert gate_for("device-only", 1000, 5000.0, 60.0) is None
     assert gate_for("device-only", 1000, math.inf, 60.0) is None
     assert gate_for("device-only", 1000, None, 60.0).gate.limit_tokens == 1000
