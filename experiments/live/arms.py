@@ -154,6 +154,12 @@ ARMS = (
         config="no-program-fcfs.json",
         note="stock-hicache-lpm plus the overlay's locks (demoting to host), the queue "
              "left in SGLang's lpm order"),
+    *_per_host_pool("overlay-hicache-lpm", ("--hicache-write-policy", "write_back",
+                                             "--schedule-policy", "lpm"),
+                    "no-program-fcfs.json",
+                    "the overlay's default (host_locks fits) with HiCache write-back and the "
+                    "queue left in SGLang's lpm order: the order's share of a gap to stock",
+                    pools=("4", "1")),
     Arm("stock-hicache-hrrn", False, HICACHE + ("--hicache-write-policy", "write_back",
                                                 "--schedule-policy", "hrrn"),
         note="stock HiCache write-back, hrrn (host hits count as cached)"),
