@@ -149,17 +149,11 @@ ARMS = (
         note="overlay-hicache with the queue in SGLang's own order (request FCFS; the "
              "overlay does not reorder it at all): what program FCFS costs or gains "
              "with a host tier"),
-    Arm("overlay-hicache-lpm", True, HICACHE + ("--hicache-write-policy", "write_back",
-                                                "--schedule-policy", "lpm"),
-        config="no-program-fcfs.json",
-        note="stock-hicache-lpm plus the overlay's locks (demoting to host), the queue "
-             "left in SGLang's lpm order"),
     *_per_host_pool("overlay-hicache-lpm", ("--hicache-write-policy", "write_back",
                                              "--schedule-policy", "lpm"),
                     "no-program-fcfs.json",
-                    "the overlay's default (host_locks fits) with HiCache write-back and the "
-                    "queue left in SGLang's lpm order: the order's share of a gap to stock",
-                    pools=("4", "1")),
+                    "stock-hicache-lpm plus the overlay's locks (demoting to host), the "
+                    "queue left in SGLang's lpm order", pools=("2", "4", "1")),
     Arm("stock-hicache-hrrn", False, HICACHE + ("--hicache-write-policy", "write_back",
                                                 "--schedule-policy", "hrrn"),
         note="stock HiCache write-back, hrrn (host hits count as cached)"),
