@@ -10,6 +10,11 @@ Four measurements per program count n, each repeated:
 - ``queue``: ``sort_waiting`` over n waiting requests ("thousands waiting").
 - ``ttl``: ``on_release`` of a finished turn (cost-model TTL over the recorded durations,
   then the lock), the per-turn decision.
+- ``gate``: one admission pass of the admission gate (the server's default without a
+  host tier, ``device-only``) over ``n * waiting_fraction`` first turns of new programs
+  while n programs are resident, as ``hooks.around_add_one_req`` asks it: the worst
+  pass, every waiting request a new program's.
+The step's ``admit`` asks the gate for each request it admits, as the hook does.
 The tool-duration window is filled with `durations` samples of the shared trace first.
 
 Apart from n: ``decision``, the TTL decision of the priced rule per finished turn
@@ -63,12 +68,13 @@ class PolicySpec:
 class _World:
     """One Controller with n programs cycling: paused (tool call) -> waiting -> running."""
 
-    def __init__(self, spec: PolicySpec, n: int, gaps: list):
+    def __init__(self, spec: PolicySpec, n: int, gaps: list, gate_capacity: int = 0):
         self.spec, self.n = spec, n
         self.clock = SimClock(1_000.0)
         # Capacity large enough that no lock is refused: the bench measures the work,
-        # the bounds are exercised by the unit tests.
-        capacity = 4 * n * (spec.context_tokens + spec.output_tokens)
+        # the bounds are exercised by the unit tests. `gate_capacity`: a pool that
+        # the resident programs fill, so the gate holds every new program.
+        capacity = gate_capacity or 4 * n * (spec.context_tokens + spec.output_tokens)
         self.ctl = Controller(StubCache(), Settings(), capacity_tokens=capacity,
                               clock=self.clock)
         self.gaps = gaps
@@ -127,8 +133,12 @@ def _bench_step(spec: PolicySpec, n: int, gaps: list) -> dict:
         t1 = timing.now()
         ctl.sort_waiting(waiting)
         t2 = timing.now()
+        if ctl.gate is not None:
+            ctl.gate.new_pass()
         for _ in range(e):
             r = waiting.pop(0)
+            if ctl.gate is not None:
+                ctl.gate_holds(r, False)  # a later turn: never held (not "park")
             ctl.on_admitted(r)
             running.append(r)
         t3 = timing.now()
@@ -234,6 +244,32 @@ def _bench_ttl(spec: PolicySpec, n: int, gaps: list) -> dict:
             "duration_samples": snap.duration_samples, "locks_set": snap.locks_set}
 
 
+def _bench_gate(spec: PolicySpec, n: int, gaps: list) -> dict:
+    w = _World(spec, n, gaps, gate_capacity=n * spec.context_tokens)
+    ctl = w.ctl
+    for i in range(n):  # n resident programs, each paused after its first turn
+        r = w.arrive(f"p{i}")
+        ctl.on_admitted(r)
+        w.finish(ctl, r)
+        w.clock.now += 0.001
+    waiting = [w.arrive(f"new{i}") for i in range(max(1, int(n * spec.waiting_fraction)))]
+    reps = max(5, min(200, 200_000 // n))
+    times, held = [], 0
+    gc.collect()
+    for _ in range(reps):
+        t0 = timing.now()
+        ctl.gate.new_pass()
+        holding = False
+        for r in waiting:
+            holding = ctl.gate_holds(r, holding) or holding
+        times.append((timing.now() - t0) * 1e6)
+        held = ctl.gate.held
+    med = _median(times)
+    return {"median_us": med, "mean_us": sum(times) / len(times), "waiting": len(waiting),
+            "held": held, "residents": len(ctl.gate.residents),
+            "per_request_us": med / len(waiting)}
+
+
 def _median(xs: list[float]) -> float:
     s = sorted(xs)
     m = len(s) // 2
@@ -288,7 +324,7 @@ def run_decision(spec: PolicySpec, log=print, gaps: list | None = None) -> dict:
 
 
 BENCHES = {"step": _bench_step, "expiry": _bench_expiry, "queue": _bench_queue,
-           "ttl": _bench_ttl}
+           "ttl": _bench_ttl, "gate": _bench_gate}
 
 
 def run(spec: PolicySpec, log=print) -> dict:
@@ -311,7 +347,9 @@ def run(spec: PolicySpec, log=print) -> dict:
             f"{row['step']['last']['active_locks']} locks); "
             f"expiry {row['expiry']['us']['median']:.1f} us/{n} locks; "
             f"queue {row['queue']['us']['median']:.0f} us/{n} waiting; "
-            f"ttl {row['ttl']['us']['median']:.1f} us/turn")
+            f"ttl {row['ttl']['us']['median']:.1f} us/turn; "
+            f"gate {row['gate']['us']['median']:.0f} us/pass over "
+            f"{row['gate']['last']['waiting']} new programs")
     out["decision"] = run_decision(spec, log, gaps)
     sizes = [int(n) for n in out["sizes"]]
     out["growth_exponent"] = {

@@ -99,8 +99,9 @@ def markdown(res: dict) -> str:
         add("## 2. Policy core per scheduler step (" + pol.get("clock", "") + ")\n")
         add(f"Spec `{pol['spec']}`.\n")
         add("| programs | step us (min/med/max) | tick | sort | admit | finish | arrive "
-            "| waiting | locks | expiry us, n locks | queue us, n waiting | ttl+lock us/turn |")
-        add("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "| waiting | locks | expiry us, n locks | queue us, n waiting | ttl+lock us/turn "
+            "| gate us/pass (new programs held) |")
+        add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, row in pol["sizes"].items():
             last = row["step"]["last"]
             parts = last["parts_mean_us"]
@@ -111,7 +112,9 @@ def markdown(res: dict) -> str:
                 f"{_f(row['expiry']['us']['median'], 1)} | "
                 f"{_f(row['queue']['us']['median'], 0)} "
                 f"({_f(row['queue']['last']['per_request_us'], 2)}/req) | "
-                f"{_f(row['ttl']['us']['median'], 1)} |")
+                f"{_f(row['ttl']['us']['median'], 1)} | "
+                + (f"{_f(row['gate']['us']['median'], 0)} ({row['gate']['last']['held']} of "
+                   f"{row['gate']['last']['waiting']}) |" if "gate" in row else "- |"))
         ge = pol["growth_exponent"]
         add(f"\nFitted growth exponents (log-log slope over n): "
             + ", ".join(f"{k} {_f(v, 2)}" for k, v in ge.items())

@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import server_steps
 from arms import ARMS, DEFAULT_ARM
 
 from sglang_continuum.replay.plots import save_png
@@ -360,7 +361,10 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                       f"programs alone on the server, median over runs): mean JCT "
                       f"{f['jct_mean_s']:.2f} s; "
                       + "; ".join(f"x{r:.2f} of `{n}`" for n, r in f["vs"].items()) + "."]
-        lines += memory_lines([r for r in runs if f"trace/{r['live']['load']}" == cell])
+        in_cell = [r for r in runs if f"{r['live'].get('workload', 'trace')}/"
+                   f"{r['live']['load']}" == cell]
+        lines += server_steps.lines(in_cell)
+        lines += memory_lines(in_cell)
         lines.append("")
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import arms as arms_mod  # noqa: E402
 import calibrate as calibrate_mod  # noqa: E402
+import server_steps  # noqa: E402
 import report  # noqa: E402
 from cpu import group_cpu_seconds  # noqa: E402
 
@@ -114,6 +115,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
         counters = _counters(server) if arm.overlay else {}
         mem_serving = memory()  # the server still up, its pools allocated
         cpu1 = group_cpu_seconds(server.proc.pid)
+        steps = server_steps.step_stats(server.log())
     out["live"] = {"arm": arm.name, "load": ld.name, "workload": setup.workload_name,
                    "concurrency": None if ld.rate else ld.concurrency, "rate": ld.rate,
                    "rep": rep, "preset": preset,
@@ -127,7 +129,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                    "memory_before": mem_before, "memory_serving": mem_serving,
                    "host_link_bytes_per_s": paced,
-                   "server_cpu_s": cpu1 - cpu0, "wall_s": time.time() - t0,
+                   "server_cpu_s": cpu1 - cpu0, "server_steps": steps, "wall_s": time.time() - t0,
                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t0)),
                    "overlay_counters": counters, "command": command}
     path = out_dir / f"{label}.json"

@@ -64,14 +64,17 @@ def test_policy_part_reports_sizes_parts_and_exponents():
                                 warmup_steps=2, repeats=1), log=lambda *_: None)
     assert list(res["sizes"]) == ["20", "40", "80"]
     for n, row in res["sizes"].items():
-        assert set(row) == {"step", "expiry", "queue", "ttl"}
+        assert set(row) == {"step", "expiry", "queue", "ttl", "gate"}
         assert _is_spread(row["step"]["us"], 1)
         assert set(row["step"]["last"]["parts_mean_us"]) == {"tick", "sort", "admit",
                                                                "finish", "arrive"}
         assert row["expiry"]["last"]["locks"] == int(n)
         assert row["queue"]["last"]["waiting"] == int(n)
         assert row["ttl"]["last"]["duration_samples"] >= 300
-    assert set(res["growth_exponent"]) == {"step", "expiry", "queue", "ttl"}
+        # the gate's worst pass: n residents fill the pool, every new program held
+        gate = row["gate"]["last"]
+        assert gate["residents"] == int(n) and gate["held"] == gate["waiting"] >= 1
+    assert set(res["growth_exponent"]) == {"step", "expiry", "queue", "ttl", "gate"}
     dec = res["decision"]
     assert dec["durations"] == 300
     assert dec["uncontended"]["last"]["price"] == 1.0
