@@ -338,8 +338,13 @@ class Controller:
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
             if prog is _UNPARSED:
                 prog = program_of(r)
-            return key_fn(prog.queue_key if prog else None, getattr(r, _ARRIVAL, now),
-                          bool(r.is_retracted), uncached_tokens(r) if srpt else None)
+            # prog.queue_key and uncached_tokens(r), written out: this runs for every
+            # waiting request every step (benchmarks/overhead, part 2)
+            return key_fn(prog.key if prog is not None and prog.proven else None,
+                          getattr(r, _ARRIVAL, now), r.is_retracted,
+                          len(r.origin_input_ids) + len(r.output_ids)
+                          - (getattr(r, "num_matched_prefix_tokens", 0) or 0)
+                          if srpt else None)
 
         if priority_sign is not None:
             order = key

@@ -125,7 +125,16 @@ def key_fn(lookup: Callable[[object], Program | None], config,
 
     def srpt(program_key, arrival: float, preempted: bool,
              uncached: int | None = None) -> tuple[int, int, int, float, float]:
-        return srpt_key(key(program_key, arrival, preempted), uncached)
+        # srpt_key(key(...), uncached), written out: the scheduler sorts its whole
+        # queue by this every step, and the two calls were most of the key's cost
+        # (benchmarks/overhead, part 2). tests/unit/test_core_queue.py checks both agree.
+        k = queue_key(None, arrival, preempted, fcfs, plain_cap, plain, overdue_before) \
+            if program_key is None else queue_key(lookup(program_key), arrival, preempted,
+                                                  fcfs, cap, "fcfs", overdue_before,
+                                                  first_before)
+        if k[1] == OVERDUE or uncached is None:
+            return (k[0], k[1], 0, k[2], k[3])
+        return (k[0], k[1], uncached if uncached > 1 else 1, k[2], k[3])
 
     return srpt
 

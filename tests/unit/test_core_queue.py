@@ -214,3 +214,29 @@ def test_queue_order_must_be_a_known_rule():
     import pytest
     with pytest.raises(ValueError, match="queue_order"):
         PolicyConfig(queue_order="spf")
+
+
+def test_the_srpt_key_written_out_is_srpt_key_of_the_program_key():
+    # key_fn writes srpt_key(key(...)) out for speed: it must give the same tuples
+    from sglang_continuum.core.queue_order import srpt_key
+
+    def policy(order):
+        p = ContinuumPolicy(PolicyConfig(queue_order=order, queue_age_cap_s=60.0), 1000)
+        _finished_once(p, ("", "going"), 48.0)           # a continuation queued at 50
+        p.on_arrival(("", "new"), 0.0)                    # a first turn
+        d = p.on_finish(("", "going"), 51.0, 10, "t", False)
+        p.set_lock(("", "going"), 51.0, d.ttl_s, 10, "h")  # holding a lock
+        return p
+
+    srpt, fcfs = policy("srpt"), policy("fcfs")
+    checked = 0
+    for now in (None, 55.0, 70.0, 241.0):
+        fused, plain = srpt.queue_key_fn(now), fcfs.queue_key_fn(now)
+        for key in (None, ("", "going"), ("", "new"), ("", "unknown")):
+            for arrival in (0.0, 50.0):
+                for preempted in (False, True):
+                    for uncached in (None, 0, 1, 500):
+                        assert fused(key, arrival, preempted, uncached) == srpt_key(
+                            plain(key, arrival, preempted), uncached)
+                        checked += 1
+    assert checked == 4 * 4 * 2 * 2 * 4
