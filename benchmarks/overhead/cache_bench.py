@@ -9,9 +9,13 @@ The overlay's hooks run where SGLang's would call them; their time is reported a
 The arms advance in lockstep, one scheduler step each in rotating order (ABAB at the
 step level), so drift on a shared machine falls on every arm alike.
 
-Two traffic mixes:
-- ``stock``: requests without program ids. Both trees see identical operations, so a
-  ratio is the overlay's code cost alone.
+Three traffic mixes, each request carrying its token ids (array('q'), as SGLang's):
+- ``stock``: requests without program ids, the overlay's program inference off (traffic
+  it does not act on). Both trees see identical operations, so a ratio is the overlay's
+  code cost alone.
+- ``inferred``: the same requests, inference on (the server's default): the overlay
+  finds each next turn's program from its prompt (core/inference.py) and locks as for
+  ``agent``; against ``pinned`` (below) the cost of the inference and the policy.
 - ``agent``: requests carry program ids; the Controller sets TTL locks. Against stock
   the trees diverge (locked contexts survive eviction: more hits, fewer evictions), so
   a third arm, ``pinned``, replays the overlay's lock schedule and queue order as plain
@@ -34,7 +38,7 @@ from .stats import ratios, spread
 from .workload import build_script
 
 OPS = ("match", "lock", "unlock", "evict", "insert", "release")
-MIXES = ("stock", "agent")
+MIXES = ("stock", "inferred", "agent")
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ def _drive(cache, allocator, script, spec: CacheSpec, with_programs: bool,
             prog, turn = script[p], script[p].turns[next_turn[p]]
             r = make_req(f"{prog.program_id}:{next_turn[p]}",
                          prog.program_id if with_programs else None,
-                         turn.prompt, turn.output, tool=turn.tool, last=turn.last)
+                         turn.prompt, turn.output, tool=turn.tool, last=turn.last,
+                         ids=script[p].stream[:turn.prompt])
             r.extra["p"] = p
             waiting.append(r)
             t0 = now(); hooks.queued(r); add("hooks", now() - t0)
@@ -183,6 +188,8 @@ def _drive(cache, allocator, script, spec: CacheSpec, with_programs: bool,
             t0 = now(); nl = cache.lock(res.last_device_node); add("lock", now() - t0)
             t0 = now(); cache.unlock(lk); cache.unlock(nl); add("unlock", now() - t0)
             r.last_node, r.done = res.last_device_node, True
+            # the generated tokens (program inference records the finished turn by them)
+            r.output_ids = script[p].stream[turn.prompt:turn.prompt + turn.output]
             token = hooks.release_begin()
             t0 = now()
             cache.on_release(r, checkpointed=True)
@@ -211,13 +218,15 @@ def _drive(cache, allocator, script, spec: CacheSpec, with_programs: bool,
     return out
 
 
-def overlay_settings(spec: CacheSpec):
+def overlay_settings(spec: CacheSpec, infer: bool = True):
     """The server's defaults, with the reload cost of a scaled context equal to that of
-    the unscaled one (otherwise contexts shrunk 4x never pay for a lock)."""
+    the unscaled one (otherwise contexts shrunk 4x never pay for a lock); `infer`:
+    program inference (the default) or not."""
     from sglang_continuum.core import PolicyConfig, PrefillModel
     from sglang_continuum.adapter.settings import Settings
 
-    return Settings(PolicyConfig(prefill_profile=PrefillModel(0.0, 1.0e-4 / spec.token_scale)))
+    return Settings(PolicyConfig(prefill_profile=PrefillModel(0.0, 1.0e-4 / spec.token_scale)),
+                    infer_programs=infer)
 
 
 def run(spec: CacheSpec, log=print) -> dict:
@@ -243,7 +252,8 @@ def run(spec: CacheSpec, log=print) -> dict:
 def _arm(spec, script, backend: str, mix: str, record=None, replay=None, part=None):
     """A fresh cache for `backend` and the generator that drives it."""
     cache, allocator = caches.build("stock" if backend == "pinned" else backend,
-                                    spec.pool_tokens, overlay_settings(spec))
+                                    spec.pool_tokens,
+                                    overlay_settings(spec, infer=(mix != "stock")))
     hooks = None
     if replay is not None:
         hooks = ReplayHooks(cache, replay)
@@ -276,7 +286,7 @@ def _run_mix(spec: CacheSpec, script, mix: str, log) -> dict:
     """Repeats of all arms in lockstep; overlay against each baseline."""
     arms = ["overlay", "stock"]
     record = None
-    if mix == "agent":
+    if mix != "stock":
         # The overlay's lock schedule and queue order, recorded once (untimed), then
         # replayed on the default cache: the "pinned" arm has the overlay's very tree.
         record = []

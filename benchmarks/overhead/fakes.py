@@ -43,7 +43,9 @@ class FakeReq:
 
     rid: str
     sampling_params: SimpleNamespace
-    origin_input_ids: object  # only len() is read: a range costs no memory
+    # range(n) where only len() is read (it costs no memory); the program's token ids
+    # (array('q'), as SGLang's) where the overlay infers programs from them
+    origin_input_ids: object
     output_ids: object
     last_node: object = 1
     prefix_len: int = 0
@@ -60,14 +62,18 @@ class FakeReq:
 
 
 def make_req(rid: str, program: str | None, prompt: int, output: int,
-             tool: str | None = None, last: bool = False) -> FakeReq:
+             tool: str | None = None, last: bool = False, ids=None) -> FakeReq:
+    """`ids`: the prompt's token ids (SGLang's ``array('q')``); its output ids then
+    start empty, as a queued request's do, and the caller sets them when it finishes.
+    Without `ids` both are ranges of the right length."""
     custom = None
     if program is not None:
         custom = {"program_id": program, "last_turn": last}
         if tool:
             custom["tool"] = tool
     return FakeReq(rid, SimpleNamespace(custom_params=custom, max_new_tokens=output),
-                   range(prompt), range(output))
+                   range(prompt) if ids is None else ids,
+                   range(output) if ids is None else ids[:0])
 
 
 def safe_tool(name: str | None) -> str | None:

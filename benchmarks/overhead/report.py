@@ -24,7 +24,7 @@ def verdicts(res: dict) -> list[tuple[str, bool, str]]:
     out = []
     mixes = res.get("cache", {}).get("mixes", {})
     # The like-for-like baselines: identical trees (see cache_bench's docstring).
-    for mix, base in (("stock", "stock"), ("agent", "pinned")):
+    for mix, base in (("stock", "stock"), ("inferred", "pinned"), ("agent", "pinned")):
         if base in mixes.get(mix, {}):
             ratio = mixes[mix][base]["ratio"]
             r = ratio["cache_ops_total"]["median"]

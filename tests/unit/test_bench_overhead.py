@@ -41,8 +41,9 @@ def cache_result():
 
 def test_cache_part_compares_overlay_with_both_baselines(cache_result):
     mixes = cache_result["mixes"]
-    assert set(mixes) == {"stock", "agent"}
-    assert set(mixes["stock"]) == {"stock"} and set(mixes["agent"]) == {"stock", "pinned"}
+    assert set(mixes) == {"stock", "inferred", "agent"}
+    assert set(mixes["stock"]) == {"stock"}
+    assert set(mixes["inferred"]) == set(mixes["agent"]) == {"stock", "pinned"}
     for rows in mixes.values():
         for row in rows.values():
             assert _is_spread(row["ratio"]["cache_ops_total"], 2)
@@ -56,6 +57,12 @@ def test_cache_part_compares_overlay_with_both_baselines(cache_result):
     pinned = mixes["agent"]["pinned"]
     assert pinned["overlay"]["hit_tokens"] == pinned["baseline"]["hit_tokens"]
     assert pinned["overlay"]["locks"]["locks_set"] >= 1
+    # No ids, inference off: nothing locked. Inference on: the programs are found from
+    # their prompts (real token ids), so locks are set, and the replay reproduces them.
+    assert stock["overlay"]["locks"]["locks_set"] == 0
+    inferred = mixes["inferred"]["pinned"]
+    assert inferred["overlay"]["hit_tokens"] == inferred["baseline"]["hit_tokens"]
+    assert inferred["overlay"]["locks"]["locks_set"] >= 1
     assert cache_result["script"]["programs"] == 6
 
 
@@ -89,6 +96,7 @@ def test_report_renders_and_judges(cache_result):
     names = [name for name, _, _ in verdicts(res)]
     assert any("stock traffic" in n for n in names)
     assert any("agent traffic, overlay/pinned" in n for n in names)
+    assert any("inferred traffic, overlay/pinned" in n for n in names)
     text = markdown(res)
     assert "overlay vs pinned" in text and "## Targets" in text
 
