@@ -1,7 +1,7 @@
 """Part 2: the policy core's work per scheduler step, through the Controller (the code
 the hooks call), on a simulated clock, at 100 / 1,000 / 10,000 active programs.
 
-Four measurements per program count n, each repeated:
+Five measurements per program count n, each repeated:
 - ``step``: one simulated scheduler step in steady state: ``tick`` (expiry scan),
   ``sort_waiting`` over a queue of ``n * waiting_fraction`` requests, then
   ``events_per_step`` admissions, finished turns (TTL choice + lock) and arrivals.
