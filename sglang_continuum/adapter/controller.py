@@ -71,18 +71,6 @@ def program_of(req) -> Optional[RequestProgram]:
     return value
 
 
-def uncached_tokens(req) -> int:
-    """Prefill tokens the request still needs, as SGLang's shortest-prefill-first counts
-    them: its prompt (with output already generated, for a retracted request) less
-    ``num_matched_prefix_tokens``, the prefix SGLang matched on the device or, with
-    HiCache, on the host. SGLang refreshes that match in calc_priority, before
-    sort_waiting runs, under a cache-aware --schedule-policy (lpm, hrrn,
-    shortest-prefill-first) or a tree that matches fast (the default); otherwise it may
-    be stale, which at worst ranks a request as if nothing were cached."""
-    prompt = len(req.origin_input_ids) + len(req.output_ids)
-    return max(1, prompt - (getattr(req, "num_matched_prefix_tokens", 0) or 0))
-
-
 def tenant_of(req) -> str:
     """The request's tenant (core/tenants.py): its cache_salt and extra_key (which holds
     the LoRA id), bounded in size."""
@@ -110,7 +98,7 @@ class Controller:
         self.gate = gate_for(settings.admission_gate, capacity_tokens,
                              turns.host_capacity(cache), settings.policy.max_ttl_s)
         self.program_fcfs = settings.policy.program_fcfs
-        # queue_order "srpt" orders by uncached prefill tokens (uncached_tokens)
+        # queue_order "srpt" orders by uncached prefill tokens (sort_waiting)
         self.srpt = settings.policy.queue_order == "srpt"
         # whether sort_waiting replaces SGLang's order (else it keeps it: locks only)
         self.ordered = self.program_fcfs or self.srpt
@@ -338,8 +326,14 @@ class Controller:
             prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
             if prog is _UNPARSED:
                 prog = program_of(r)
-            # prog.queue_key and uncached_tokens(r), written out: this runs for every
-            # waiting request every step (benchmarks/overhead, part 2)
+            # prog.queue_key and the uncached prefill tokens, written out: this runs for
+            # every waiting request every step (benchmarks/overhead, part 2). Uncached:
+            # the prompt (with output already generated, for a retracted request) less
+            # num_matched_prefix_tokens, the prefix SGLang matched on the device or, with
+            # HiCache, on the host, as its shortest-prefill-first counts them (the key
+            # clamps it to >= 1). SGLang refreshes that match in calc_priority under a
+            # cache-aware --schedule-policy or a tree that matches fast; otherwise `match`
+            # does; a stale one at worst ranks a request as if nothing were cached.
             return key_fn(prog.key if prog is not None and prog.proven else None,
                           getattr(r, _ARRIVAL, now), r.is_retracted,
                           len(r.origin_input_ids) + len(r.output_ids)

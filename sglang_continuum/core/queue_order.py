@@ -111,32 +111,24 @@ def key_fn(lookup: Callable[[object], Program | None], config,
     plain_cap = cap if plain_cap_s is None else plain_cap_s
     overdue_before = -math.inf if now is None else now - cap
     first_before = -math.inf if now is None else now - config.first_turn_cap_s
+    srpt = config.queue_order == "srpt"
 
-    def key(program_key, arrival: float, preempted: bool,
-            uncached: int | None = None) -> tuple[int, int, float, float]:
-        if program_key is None:
-            return queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
-                             overdue_before)
-        return queue_key(lookup(program_key), arrival, preempted, fcfs, cap, "fcfs",
-                         overdue_before, first_before)
-
-    if config.queue_order != "srpt":
-        return key
-
-    def srpt(program_key, arrival: float, preempted: bool,
-             uncached: int | None = None) -> tuple[int, int, int, float, float]:
-        # srpt_key(key(...), uncached), written out: the scheduler sorts its whole
-        # queue by this every step, and the two calls were most of the key's cost
-        # (benchmarks/overhead, part 2). tests/unit/test_core_queue.py checks both agree.
+    def key(program_key, arrival: float, preempted: bool, uncached: int | None = None
+            ) -> tuple:
         k = queue_key(None, arrival, preempted, fcfs, plain_cap, plain, overdue_before) \
             if program_key is None else queue_key(lookup(program_key), arrival, preempted,
                                                   fcfs, cap, "fcfs", overdue_before,
                                                   first_before)
+        if not srpt:
+            return k
+        # srpt_key(k, uncached), written out: the scheduler sorts its whole queue by
+        # this every step, and the call was much of the key's cost (benchmarks/overhead,
+        # part 2). tests/unit/test_core_queue.py checks both agree.
         if k[1] == OVERDUE or uncached is None:
             return (k[0], k[1], 0, k[2], k[3])
         return (k[0], k[1], uncached if uncached > 1 else 1, k[2], k[3])
 
-    return srpt
+    return key
 
 
 class QueueRanks:
