@@ -56,6 +56,7 @@ class PrefixCache:
         self._heap: list[tuple[tuple, int, int]] = []  # (priority, program, start); lazy
         self.order = order
         self._info: dict[int, PrefixInfo] = {}
+        self._host_key_fn = getattr(order, "host_key", None)
 
     # queries
     @property
@@ -94,7 +95,7 @@ class PrefixCache:
     def _meta(self, p: int) -> PrefixInfo:
         info = self._info.get(p)
         if info is None:
-            info = self._info[p] = PrefixInfo()
+            info = self._info[p] = PrefixInfo(seq=len(self._info))
         return info
 
     def _shrunk(self, p: int) -> None:
@@ -250,11 +251,18 @@ class PrefixCache:
             self.written_tokens += copied
         return copied
 
+    def _host_key(self, q: int) -> tuple:
+        access = self._access.get(q, 0.0)
+        if self._host_key_fn is None:
+            return (access,)
+        return self._host_key_fn(access, self._meta(q))
+
     def _evict_host(self, n: int, keep: int) -> int:
         """Free up to ``n`` host tokens from host-only tails, least recent program
-        first; returns the tokens freed."""
+        first (or by the order's ``host_key``, where it has one);
+        returns the tokens freed."""
         freed = 0
-        victims = sorted((self._access.get(q, 0.0), q) for q, h in self._host.items()
+        victims = sorted((self._host_key(q), q) for q, h in self._host.items()
                          if q != keep and q not in self._host_held and h > self._len.get(q, 0))
         for _, q in victims:
             take = min(n - freed, self._host[q] - self._len.get(q, 0))

@@ -18,6 +18,11 @@ so a prefix is still trimmed from its tail.
 - ``Sessions``: radix-native sessions (``--enable-session-radix-cache``): a live
   session's prefix holds a soft reference, evicted only after every unreferenced token
   (then LRU); the session closes when its program ends.
+- ``ProgramAge``: not stock: ended programs' prefixes first (LRU among them), then the
+  youngest program's (latest first admission), in the host tier (``host_key``: the
+  stock orders here evict host copies LRU) and, with ``device``, on the device too:
+  the cache-side twin of the program FCFS queue and of the lock-pressure rule
+  (youngest gives way first).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class PrefixInfo:
     inserts: list[int] = field(default_factory=list)  # latest inserted lengths, newest last
     high_water: int = 0          # longest the cached prefix has been (T-LRU's L)
     closed: bool = False         # the program ended (its session, if any, is closed)
+    seq: int = 0                 # order of the program's first admission (0: first)
 
 
 class EvictionOrder(Protocol):
@@ -100,3 +106,21 @@ class Sessions:
 
     def parts(self, length: int, access: float, info: PrefixInfo) -> tuple:
         return ((0, (0 if info.closed else 1, access)),)
+
+
+def _age_key(access: float, info: PrefixInfo, by_age: bool = True) -> tuple:
+    return (0, access) if info.closed else (1, -info.seq if by_age else access)
+
+
+@dataclass(frozen=True)
+class ProgramAge:
+    history = 0
+    device: bool = True    # False: LRU on the device, by program age in the host tier only
+    by_age: bool = True    # False: ended programs first, then LRU (no age)
+
+    def parts(self, length: int, access: float, info: PrefixInfo) -> tuple:
+        return ((0, _age_key(access, info, self.by_age) if self.device else (0, access)),)
+
+    def host_key(self, access: float, info: PrefixInfo) -> tuple:
+        """The host tier's eviction key (PrefixCache; stock orders have none: LRU)."""
+        return _age_key(access, info, self.by_age)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..core import ContinuumPolicy, PolicyConfig, PrefillModel
 from ..core.admission_gate import AdmissionGate, gate_limit, park_limit
-from .eviction import LRU, SLRU, TLRU, EvictionOrder, Sessions
+from .eviction import LRU, SLRU, TLRU, EvictionOrder, ProgramAge, Sessions
 from .request import Request
 
 if TYPE_CHECKING:
@@ -317,6 +317,16 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),
+    # The default with the cache evicting by program age (ended programs first, then
+    # the youngest), on the device and in the host tier (eviction.ProgramAge).
+    "continuum_age": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), eviction=ProgramAge()),
+    "continuum_age_host": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), eviction=ProgramAge(device=False)),
+    "continuum_ended_host": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), eviction=ProgramAge(device=False, by_age=False)),
+    "continuum_ended": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), eviction=ProgramAge(by_age=False)),
     # Demote-and-prefetch on the default.
     "continuum_prefetch": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="evict"),
