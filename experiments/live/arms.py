@@ -81,6 +81,9 @@ ARMS = (
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
     Arm("overlay-default", True, (), note="the overlay's default policy"),
+    Arm("overlay-drop", True, config="drop-ended.json",
+        note="the overlay's default that gives up an ended program's own device KV at "
+             "its end (drop_ended)"),
     Arm("overlay-ungated", True, config="no-gate.json",
         note="the default before session 18: no admission gate without a host tier"),
     Arm("overlay-priced", True, config="priced.json",
@@ -237,6 +240,10 @@ ARMS = (
                     "overlay-hicache-fits with HiCache write-back (stock's best arm's "
                     "policy): the host holds what the device evicted, so the two tiers' "
                     "sizes add up in the fit", pools=("4", "2", "1", "0.5")),
+    *_per_host_pool("overlay-hicache-fits-wb-drop", ("--hicache-write-policy", "write_back"),
+                    "host-locks-fits-drop.json",
+                    "overlay-hicache-fits-wb that gives up an ended program's own device KV "
+                    "at its end (drop_ended)", pools=("4", "1")),
     *_per_host_pool("overlay-hicache-nolock-wb", ("--hicache-write-policy", "write_back"),
                     "no-locks.json",
                     "the overlay's queue order (srpt) with no locks at all, HiCache "

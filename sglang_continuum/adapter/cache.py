@@ -86,6 +86,54 @@ class ContinuumRadixCache(UnifiedRadixCache):
         self._demote(node, defaultdict(int))
         return host
 
+    def drop_ended(self, node) -> int:
+        """The Controller's call when a program's last turn finished (setting
+        ``drop_ended``): the program whose context ends at `node` ended; give up the device KV only it used, from the leaf up, without
+        writing it to host memory (a host copy it already had stays, for host eviction
+        to take in its turn). Returns the device tokens freed.
+
+        A node goes only while the tree core would evict it itself: on the device, with
+        no child still on the device (the one the walk came from was just dropped, or is
+        host-only after its demote), and held by no lock (taking one moves its tokens
+        off the evictable count only then; the tree core panics on anything else, and a
+        panic poisons the tree). The first node that fails stops the walk: what another
+        context shares, or a running request holds, stays ordinary cache. Every TP rank
+        walks the same tree through the same checks, so the ranks drop alike."""
+        from sglang.srt.mem_cache.unified_cache.components.base import ComponentType
+
+        if self.has_host_tier and self.ongoing_write_through:
+            self.writing_check(write_back=True)  # write-throughs lock their nodes
+        tracker = defaultdict(int)
+        write_back = self.has_host_tier and self.is_write_back
+        child_kept = False  # the node the walk came from stays, host-only
+        while node is not None and not self.is_root(node):
+            ((*_, info),) = self.tree_core.collect_path_info([node])
+            backed = self.has_host_tier and self.is_backuped(node)
+            # an unbacked node is deleted, which the tree core refuses (panics) for a
+            # node with any child left
+            if info.full_value_len is None or info.num_children > (1 if child_kept else 0) \
+                    or (info.num_children and not backed) or self._held(node):
+                break
+            if backed:
+                self._demote(node, tracker)  # as demote(): the host copy stays
+            elif write_back:
+                if not self._drop_subtree_no_host(node, tracker):
+                    break
+            elif self._evict_device_leaf(node, tracker) is not None:
+                break  # not reached: only an unbacked write-back node defers a backup
+            child_kept, node = backed, info.parent_id
+        return tracker[ComponentType.FULL]
+
+    def _held(self, node) -> bool:
+        """Whether a lock other than ours holds `node` (a request, a TTL lock, a
+        write-through): a lock pins the whole path, so our lock moves the node's tokens
+        off the evictable count exactly when no other lock holds it."""
+        before = self.full_evictable_size()
+        handle = self.lock(node)
+        taken = before - self.full_evictable_size()
+        self.unlock(handle)
+        return taken <= 0
+
     def host_free_tokens(self):
         """``core.turns.HostTier.host_free_tokens``: the host pool's free slots. Every TP
         rank's host pool allocates and frees as the tree's operations do, which SGLang

@@ -87,6 +87,7 @@ class Controller:
         on_step_time; without it (one process, tests) every event reads it."""
         self.cache = cache
         self.settings = settings
+        self.ended_dropped_tokens = 0  # drop_ended: device KV given up at programs' ends
         self.clock = clock
         self.shared_time = shared_time
         self._step_now = 0.0  # the last shared step time; never moves back
@@ -234,6 +235,8 @@ class Controller:
         if self.metrics is not None:
             self.metrics.observe_ttl(decision.ttl_s, decision.reason)
         last_turn = decision.reason == "last_turn"
+        if last_turn and target is not None and self.settings.drop_ended:
+            self.ended_dropped_tokens += self.cache.drop_ended(target)
         if self.gate is not None and prog.queue_key is not None:
             self.gate.finished(key, context_tokens, last_turn or hints.last_turn, now)
         if last_turn and self.metrics is not None:
@@ -358,6 +361,8 @@ class Controller:
         """The policy's snapshot (with `now`: the overdue-lock metric too), with the
         identity table's counts."""
         snap = self.policy.snapshot(now)
+        if self.ended_dropped_tokens:
+            snap = dataclasses.replace(snap, ended_dropped_tokens=self.ended_dropped_tokens)
         if self.gate is not None:
             snap = dataclasses.replace(snap, gate_held=self.gate.held,
                                        gate_held_total=self.gate.held_total,

@@ -106,6 +106,8 @@ class PrometheusExporter:
                                  "program's first turn, summed over admission passes"),
             "turns_unlocked_host": c("turns_unlocked_host", "Finished turns left unlocked "
                                      "because the host tier holds the programs' contexts"),
+            "ended_dropped_tokens": c("ended_dropped_tokens", "drop_ended: device KV "
+                                      "tokens given up at programs' ends"),
         }
         self.tau = child(Histogram(_PREFIX + "tau_seconds", "TTL set per finished turn, "
                                    "after bounds (0: none; last turns excluded)", base,

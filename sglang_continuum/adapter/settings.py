@@ -50,7 +50,7 @@ _NOT_KEYS = {
                  "--enable-hierarchical-cache",
 }
 _SERVER_KEYS = ("status_interval_s", "infer_programs", "dp_routing", "first_turns",
-                "admission_gate")
+                "admission_gate", "drop_ended")
 
 
 def config_keys() -> tuple[str, ...]:
@@ -78,6 +78,9 @@ class Settings:
     # Program admission (ADMISSION_GATES): by default the device gate without a host
     # tier (docs/design.md, "The device gate becomes the default without a host tier").
     admission_gate: str = "device-only"
+    # When a program's last turn finishes, the device KV only its context used is given
+    # up at once (adapter/cache.py drop_ended) instead of waiting for LRU eviction.
+    drop_ended: bool = False
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):
@@ -87,6 +90,9 @@ class Settings:
                 or v < 0:
             raise ValueError(f"continuum setting 'status_interval_s'={v!r}: must be a "
                              "finite number of seconds >= 0")
+        if not isinstance(self.drop_ended, bool):
+            raise ValueError(f"continuum setting 'drop_ended'={self.drop_ended!r}: "
+                             "must be true or false")
         if not isinstance(self.infer_programs, bool):
             raise ValueError(f"continuum setting 'infer_programs'={self.infer_programs!r}: "
                              "must be true or false")

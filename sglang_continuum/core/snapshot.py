@@ -75,6 +75,8 @@ class PolicySnapshot:
     gate_held: int = 0
     gate_held_total: int = 0
     gate_resident_tokens: int = 0
+    # drop_ended: device KV tokens given up at programs' ends (adapter/cache.py).
+    ended_dropped_tokens: int = 0
 
     def to_dict(self) -> dict:
         """Plain JSON-friendly dict (inf bucket bound written as the string "inf")."""

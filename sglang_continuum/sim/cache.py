@@ -131,6 +131,20 @@ class PrefixCache:
             self._info[p].closed = True
             self._enter(p)
 
+    def drop(self, p: int, host: bool = True) -> None:
+        """Give up an ended program's KV at once, on the device without a copy and, with
+        ``host``, its host copy too (else host eviction takes it in its turn); a pinned
+        or locked prefix stays."""
+        if self.is_evictable(p):
+            self._leave(p)
+            n = self._len[p]
+            self._len[p] = 0
+            self.used -= n
+            self.evicted_tokens += n
+            self._shrunk(p)
+        if host and p not in self._host_held:
+            self.host_used -= self._host.pop(p, 0)
+
     def lock(self, p: int) -> None:
         self._leave(p)
         self._locked.add(p)

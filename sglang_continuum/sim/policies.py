@@ -41,6 +41,9 @@ class SimPolicy:
     # predicted return (engine.py _prefetch): "evict" (making room in the cache's
     # order), "free" (into free device slots only), "" (off).
     prefetch: str = ""
+    # An ended program's KV is given up at its end: "all" (device and host), "device"
+    # (its host copy left to host eviction), "" (off) (PrefixCache.drop).
+    drop_ended: str = ""
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
@@ -321,6 +324,10 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # the youngest), on the device and in the host tier (eviction.ProgramAge).
     "continuum_age": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), eviction=ProgramAge()),
+    "continuum_drop_ended": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), drop_ended="all"),
+    "continuum_drop_device": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), drop_ended="device"),
     "continuum_age_host": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), eviction=ProgramAge(device=False)),
     "continuum_ended_host": lambda name, ctx: replace(

@@ -117,6 +117,8 @@ class Simulator:
     def _end_program(self, run: ProgramRun, now: float, aborted: bool = False) -> None:
         run.finish, run.aborted = now, aborted
         self.cache.close(run.index)
+        if self.policy.drop_ended:
+            self.cache.drop(run.index, host=self.policy.drop_ended == "all")
         self.engine.program_ended(run.index)
         self.program_records.append(ProgramRecord(
             run.spec.program_id, run.arrival, now, run.turn, aborted))

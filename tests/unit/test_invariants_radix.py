@@ -111,7 +111,7 @@ class TrackedCache(ContinuumRadixCache):
         super().unhold(host_handle)
 
 
-def build_cache(host_tier: bool = False):
+def build_cache(host_tier: bool = False, write_policy: str = "write_through"):
     req_pool = ReqToTokenPool(size=MAX_RUNNING + 2, max_context_len=2 * POOL, device="cpu",
                               enable_memory_saver=False)
     kv = MHATokenToKVPool(size=POOL, page_size=1, dtype=torch.bfloat16, head_num=1,
@@ -127,9 +127,11 @@ def build_cache(host_tier: bool = False):
         # args since this one was imported (HiCache's host pool reads the io backend
         # from them).
         set_global_server_args_for_scheduler(ServerArgs(model_path="dummy", page_size=1,
-                                                        **HICACHE))
+                                                        **{**HICACHE, "hicache_write_policy": write_policy}))
         cache.init_hicache(ServerArgs(model_path="dummy", page_size=1,
-                                      enable_hierarchical_cache=True, **HICACHE), params)
+                                      enable_hierarchical_cache=True,
+                                      **{**HICACHE, "hicache_write_policy": write_policy}),
+                           params)
         assert cache.has_host_tier
     return cache, allocator, req_pool
 
@@ -163,6 +165,7 @@ class LockLifecycle(RuleBasedStateMachine):
     """One server's worth of scheduler events, chosen at random."""
 
     HOST_TIER = False
+    WRITE_POLICY = "write_through"  # HiCache's, where HOST_TIER
 
     @initialize(policy=st.sampled_from(["hold", "fixed", "paper"]),
                 fixed_ttl=st.floats(0.5, 8.0), max_ttl=st.floats(1.0, 20.0),
@@ -171,10 +174,11 @@ class LockLifecycle(RuleBasedStateMachine):
                 tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**16),
                 scope=st.sampled_from(["younger", "any", "host_room"]),
                 host_locks=st.sampled_from(["always", "room", "learned", "fits"]),
-                running_ratio=st.sampled_from([0.0, 0.0, 1.0]))
+                running_ratio=st.sampled_from([0.0, 0.0, 1.0]), drop_ended=st.booleans())
     def setup(self, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
-              scope="younger", host_locks="always", running_ratio=0.0):
-        self.cache, self.allocator, self.req_pool = build_cache(self.HOST_TIER)
+              scope="younger", host_locks="always", running_ratio=0.0, drop_ended=False):
+        self.cache, self.allocator, self.req_pool = build_cache(self.HOST_TIER,
+                                                                self.WRITE_POLICY)
         self.clock = Clock()
         self.settings = Settings.from_mapping(dict(
             policy=policy, fixed_ttl_s=fixed_ttl, max_ttl_s=max_ttl,
@@ -182,7 +186,7 @@ class LockLifecycle(RuleBasedStateMachine):
             per_tenant_fraction=tenant_share, cold_start_samples=5,
             prefill_profile={"a": 5.0, "b": 1e-3, "c": 0.0}, status_interval_s=0,
             pressure_scope=scope, host_locks=host_locks, host_hit_window=4,
-            lock_running_ratio=running_ratio))
+            lock_running_ratio=running_ratio, drop_ended=drop_ended))
         self.host_pool = None
         if self.HOST_TIER:  # as the cache factory turns it on for a HiCache server
             self.settings = dataclasses.replace(self.settings, policy=dataclasses.replace(
@@ -561,9 +565,9 @@ class LockLifecycle(RuleBasedStateMachine):
                 self.finish(0)
             else:
                 self.schedule()
-        before = self.ctl.policy.snapshot()
+        before = self.ctl.snapshot()
         for name in ("locks_set", "locks_consumed", "locks_lapsed", "locks_released_pressure",
-                     "locks_dropped", "locks_refused"):
+                     "locks_dropped", "locks_refused", "ended_dropped_tokens"):
             try:
                 event(f"{name} > 0: {getattr(before, name) > 0}")
             except InvalidArgument:  # driven by hand, outside Hypothesis
@@ -642,14 +646,16 @@ EPISODE = dict(policy=st.sampled_from(["hold", "fixed", "paper"]), fixed_ttl=st.
                max_ttl=st.floats(1.0, 20.0), budget=st.sampled_from([0.25, 0.5, 0.9]),
                per_program=st.sampled_from([0.1, 0.25, 0.5]),
                tenant_share=st.sampled_from([0.3, 1.0]), seed=st.integers(0, 2**32 - 1),
-               steps=st.integers(50, 300), scope=st.sampled_from(["younger", "any", "host_room"]))
+               steps=st.integers(50, 300), scope=st.sampled_from(["younger", "any", "host_room"]),
+               drop_ended=st.booleans())
 
 
 def _episode(machine, policy, fixed_ttl, max_ttl, budget, per_program, tenant_share, seed,
-             steps, scope):
+             steps, scope, drop_ended):
     m = machine()
     m.setup(policy=policy, fixed_ttl=fixed_ttl, max_ttl=max_ttl, budget=budget,
-            per_program=per_program, tenant_share=tenant_share, seed=seed, scope=scope)
+            per_program=per_program, tenant_share=tenant_share, seed=seed, scope=scope,
+            drop_ended=drop_ended)
     rng = random.Random(seed)
     held = 0  # the most host holds at once
     for _ in range(steps):
@@ -692,6 +698,21 @@ def test_random_episodes_keep_the_books_with_a_host_tier(**episode):
     demoted, held = _episode(HostLockLifecycle, **episode)
     event(f"locks_demoted > 0: {demoted > 0}")
     event(f"host_holds > 0: {held > 0}")
+
+
+class WriteBackLockLifecycle(HostLockLifecycle):
+    """The host tier with HiCache's write_back: the device's KV reaches host memory only
+    when evicted (or demoted), so drop_ended drops unbacked nodes without a copy."""
+
+    WRITE_POLICY = "write_back"
+
+
+@settings(max_examples=int(os.environ.get("INVARIANT_HOST_EPISODES", "40")) // 2,
+          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**EPISODE)
+def test_random_episodes_keep_the_books_with_a_write_back_host_tier(**episode):
+    demoted, _ = _episode(WriteBackLockLifecycle, **episode)
+    event(f"locks_demoted > 0: {demoted > 0}")
 
 
 def test_the_host_pools_free_slots_are_what_the_host_room_scope_reads():
@@ -798,3 +819,63 @@ def test_a_lock_that_gives_way_is_held_on_host_and_loaded_back():
     m.host_holds_are_owned_and_bounded()
     m.finish(0)
     m.teardown()
+
+
+def _turn(cache, ctl, req_pool, ids, pid, last):
+    """One turn through the real cache as the scheduler runs it (no pressure)."""
+    req = Req(rid=f"{pid}-{len(ids)}", origin_input_text="", origin_input_ids=array("q", ids),
+              sampling_params=SamplingParams(max_new_tokens=1, custom_params={
+                  "program_id": pid, "last_turn": last}))
+    ctl.on_queued(req, False)
+    req.init_next_round_input(cache)
+    req.lock = cache.lock(req.last_node)
+    ctl.on_admitted(req)
+    req_pool.alloc([req])
+    row, n = req.kv.req_pool_idx, len(ids)
+    req_pool.write((row, slice(0, req.prefix_len)), cache.prefix_device_indices(req))
+    req_pool.write((row, slice(req.prefix_len, n)), alloc_token_slots(cache, n - req.prefix_len))
+    req.kv.kv_committed_len = req.kv.kv_allocated_len = n
+    req.output_ids.append(7)
+    req.finished_reason = FINISH_LENGTH(length=1)
+    release_kv_cache(req, cache, checkpoint=True)
+    return req
+
+
+def _ended_program_scene(host, drop):
+    """B's turn, then A's two turns, A's sharing B's first 50 tokens; A's second turn
+    is its last. Returns (device tokens B alone used, then all used at the end, the
+    tokens drop_ended reports, the host pool's free slots, the cache)."""
+    cache, allocator, req_pool = build_cache(host is not None, host or "write_through")
+    ctl = Controller(cache, Settings(PolicyConfig(mode="off"), status_interval_s=0,
+                                     drop_ended=drop), capacity_tokens=POOL, clock=Clock())
+    cache.continuum = ctl
+    shared = list(range(10, 60))
+    _turn(cache, ctl, req_pool, shared + [5, 6], "B", last=False)
+    b_used = POOL - allocator.available_size()
+    a1 = shared + list(range(100, 150))
+    _turn(cache, ctl, req_pool, a1, "A", last=False)
+    _turn(cache, ctl, req_pool, a1 + [7] + list(range(200, 240)), "A", last=True)
+    if host:
+        cache.writing_check(write_back=True)
+        cache.check_hicache_events()
+    host_free = cache.cache_controller.mem_pool_host.available_size() if host else None
+    assert allocator.available_size() + cache.evictable_size() == POOL
+    cache.sanity_check()
+    return b_used, POOL - allocator.available_size(), ctl.snapshot().ended_dropped_tokens, \
+        host_free, cache
+
+
+@pytest.mark.parametrize("host", [None, "write_through", "write_back"])
+def test_an_ended_programs_own_kv_is_given_up_and_shared_kv_stays(host):
+    """drop_ended: at A's last turn the device KV only A's context used goes at once;
+    the prefix A shares with B (a live program) and B's own tail stay. Nothing new is
+    written to the host tier (write_through's copies, made at insert, stay). Off,
+    A's KV stays as ordinary cache."""
+    b_used, used_off, dropped_off, host_off, _ = _ended_program_scene(host, drop=False)
+    b_used2, used_on, dropped_on, host_on, cache = _ended_program_scene(host, drop=True)
+    assert b_used == b_used2 and dropped_off == 0
+    assert used_off > b_used  # A's own tokens stayed
+    assert used_on == b_used and dropped_on == used_off - b_used > 0
+    assert host_on == host_off
+    if host == "write_back":
+        assert host_on == cache.cache_controller.mem_pool_host.size  # no copy made

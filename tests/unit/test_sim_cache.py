@@ -79,3 +79,21 @@ def test_the_host_tier_evicts_ended_programs_copies_first():
         fill(c, 3, 40, now=4.0)   # 1's and 2's go too: the host must drop 20
         assert c.host_len(kept) == 20 and c.host_len(1 - kept) == 0
         assert c.host_len(2) == 20
+
+
+def test_drop_gives_up_an_ended_programs_kv_on_device_and_host():
+    c = PrefixCache(40, host_tier=True, host_capacity=100)
+    fill(c, 0, 20, now=1.0)
+    fill(c, 1, 30, now=2.0)          # 10 of program 0 go to host (all 20 copied)
+    assert c.host_len(0) == 20 and c.cached(0) == 10
+    c.drop(0)
+    assert c.cached(0) == 0 and c.host_len(0) == 0 and c.host_used == 0
+    assert c.free == 10 and c.evictable == 30
+    c.lock(1)
+    c.drop(1)                        # a locked prefix stays
+    assert c.cached(1) == 30
+    c.unlock(1)
+    c.hold_host(1)
+    assert c.make_room(40) and c.host_len(1) == 30
+    c.drop(1)                        # a held host copy stays
+    assert c.host_len(1) == 30 and c.cached(1) == 0
