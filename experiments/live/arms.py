@@ -81,9 +81,9 @@ ARMS = (
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
     Arm("overlay-default", True, (), note="the overlay's default policy"),
-    Arm("overlay-drop", True, config="drop-ended.json",
-        note="the overlay's default that gives up an ended program's own device KV at "
-             "its end (drop_ended)"),
+    Arm("overlay-keep-ended", True, config="keep-ended.json",
+        note="the overlay's default before session 21: ended programs' KV left to LRU "
+             "eviction (drop_ended off)"),
     Arm("overlay-ungated", True, config="no-gate.json",
         note="the default before session 18: no admission gate without a host tier"),
     Arm("overlay-priced", True, config="priced.json",
@@ -234,7 +234,8 @@ ARMS = (
     *_per_host_pool("overlay-hicache-fits", WRITE_THROUGH, "host-locks-fits.json",
                     "the overlay's default with no lock while the live programs' contexts "
                     "fit the host pool, or its free slots could take the context "
-                    "(host_locks fits)"),
+                    "(host_locks fits), ended programs' KV left to LRU (drop_ended off: "
+                    "the default before session 21)"),
     *_per_host_pool("overlay-hicache-fits-wb", ("--hicache-write-policy", "write_back"),
                     "host-locks-fits.json",
                     "overlay-hicache-fits with HiCache write-back (stock's best arm's "
@@ -242,8 +243,9 @@ ARMS = (
                     "sizes add up in the fit", pools=("4", "2", "1", "0.5")),
     *_per_host_pool("overlay-hicache-fits-wb-drop", ("--hicache-write-policy", "write_back"),
                     "host-locks-fits-drop.json",
-                    "overlay-hicache-fits-wb that gives up an ended program's own device KV "
-                    "at its end (drop_ended)", pools=("4", "1")),
+                    "the default with a host tier since session 21: overlay-hicache-fits-wb "
+                    "that gives up an ended program's own device KV at its end "
+                    "(drop_ended)", pools=("4", "1")),
     *_per_host_pool("overlay-hicache-nolock-wb", ("--hicache-write-policy", "write_back"),
                     "no-locks.json",
                     "the overlay's queue order (srpt) with no locks at all, HiCache "

@@ -218,10 +218,13 @@ def _by_host(arms: dict) -> dict:
     # HiCache write-back (stock's best arm's write policy, the one we advise).
     # (experiments/live/host-fits ran the first version of "fits", before programs in
     # their first turn counted: its results.md was written before the change.)
-    default_arms = {None: (DEFAULT_ARM,), "4": ("overlay-hicache-fits-wb-h4",),
+    # drop_ended became the default in session 21: the "-drop" arms come first.
+    default_arms = {None: (DEFAULT_ARM,),
+                    "4": ("overlay-hicache-fits-wb-drop-h4", "overlay-hicache-fits-wb-h4"),
                     "2": ("overlay-hicache-fits-wb", "overlay-hicache-fits", "overlay-hicache-nlr",
                           "overlay-hicache-younger", "overlay-hicache"),
-                    "1": ("overlay-hicache-fits-wb-h1", "overlay-hicache-fits-h1",
+                    "1": ("overlay-hicache-fits-wb-drop-h1", "overlay-hicache-fits-wb-h1",
+                          "overlay-hicache-fits-h1",
                           "overlay-hicache-nlr-h1", "overlay-hicache-younger-h1",
                           "overlay-hicache-h1"),
                     "0.5": ("overlay-hicache-fits-wb-h05", "overlay-hicache-fits-h05",

@@ -235,7 +235,9 @@ class Controller:
         if self.metrics is not None:
             self.metrics.observe_ttl(decision.ttl_s, decision.reason)
         last_turn = decision.reason == "last_turn"
-        if last_turn and target is not None and self.settings.drop_ended:
+        # only where the client said so: an inferred end (an answer without a tool call)
+        # is a guess a chat user may continue
+        if last_turn and hints.last_turn and target is not None and self.settings.drop_ended:
             self.ended_dropped_tokens += self.cache.drop_ended(target)
         if self.gate is not None and prog.queue_key is not None:
             self.gate.finished(key, context_tokens, last_turn or hints.last_turn, now)

@@ -78,9 +78,10 @@ class Settings:
     # Program admission (ADMISSION_GATES): by default the device gate without a host
     # tier (docs/design.md, "The device gate becomes the default without a host tier").
     admission_gate: str = "device-only"
-    # When a program's last turn finishes, the device KV only its context used is given
-    # up at once (adapter/cache.py drop_ended) instead of waiting for LRU eviction.
-    drop_ended: bool = False
+    # When a turn its client marked last_turn finishes, the device KV only its program's
+    # context used is given up at once (adapter/cache.py drop_ended) instead of waiting
+    # for LRU eviction (docs/design.md, "Ended programs first").
+    drop_ended: bool = True
 
     def __post_init__(self):
         if not isinstance(self.policy, PolicyConfig):

@@ -214,13 +214,19 @@ def _with_gate(mode: str):
     return make
 
 
+# Settings.drop_ended (on since session 21): the server gives up an ended program's
+# device KV at its end, without a new host copy ("device"; tests/unit check they agree).
+SERVER_DROP_ENDED = "device"
+
+
 def _server_default(name: str, ctx: PolicyContext) -> SimPolicy:
     """The server's defaults (``Settings``): the locks and queue order of
-    ``_SERVER_ORDER``, and admission_gate "device-only" (the device gate without a host
-    tier; none with one)."""
+    ``_SERVER_ORDER``, admission_gate "device-only" (the device gate without a host
+    tier; none with one) and drop_ended."""
     pol = _simple("hold", True, True, **_SERVER_ORDER)(name, ctx)
     if not ctx.host_tier:
         pol.gate = LevelGate("device-only", ctx.capacity_tokens, None, pol.core)
+    pol.drop_ended = SERVER_DROP_ENDED
     return pol
 
 
@@ -277,6 +283,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # idle engine); without a host tier, the device gate (admission_gate "device-only",
     # since session 18).
     "continuum": _server_default,
+    # The default before session 21: ended programs' KV left to LRU eviction.
+    "continuum_keep_ended": lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), drop_ended=""),
     # The default before session 18: the same without the admission gate.
     "continuum_ungated": _simple("hold", True, True, **_SERVER_ORDER),
     # The default before queue_order "srpt" and pressure_scope "host": program FCFS,
@@ -320,20 +329,20 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # The bound on demote-and-prefetch: the default with every host reload free.
     "continuum_free_reloads": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), free_reloads=True),
-    # The default with the cache evicting by program age (ended programs first, then
-    # the youngest), on the device and in the host tier (eviction.ProgramAge).
+    # Candidates on the default before session 21 (session 21's regime-map table): the
+    # cache evicting by program age (ended programs first, then the youngest), on the
+    # device and in the host tier (eviction.ProgramAge); an ended program's KV given up
+    # at its end, device and host ("all"; the default since gives up the device part).
     "continuum_age": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), eviction=ProgramAge()),
+        POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge()),
     "continuum_drop_ended": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), drop_ended="all"),
-    "continuum_drop_device": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), drop_ended="device"),
+        POLICIES["continuum_keep_ended"](name, ctx), drop_ended="all"),
     "continuum_age_host": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), eviction=ProgramAge(device=False)),
+        POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge(device=False)),
     "continuum_ended_host": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), eviction=ProgramAge(device=False, by_age=False)),
+        POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge(device=False, by_age=False)),
     "continuum_ended": lambda name, ctx: replace(
-        POLICIES["continuum"](name, ctx), eviction=ProgramAge(by_age=False)),
+        POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge(by_age=False)),
     # Demote-and-prefetch on the default.
     "continuum_prefetch": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="evict"),

@@ -117,7 +117,9 @@ class Simulator:
     def _end_program(self, run: ProgramRun, now: float, aborted: bool = False) -> None:
         run.finish, run.aborted = now, aborted
         self.cache.close(run.index)
-        if self.policy.drop_ended:
+        # as the server: only a last turn the client marked (not an abort, not an
+        # inferred program's guessed end)
+        if self.policy.drop_ended and not aborted and not run.plain:
             self.cache.drop(run.index, host=self.policy.drop_ended == "all")
         self.engine.program_ended(run.index)
         self.program_records.append(ProgramRecord(

@@ -97,3 +97,9 @@ def test_drop_gives_up_an_ended_programs_kv_on_device_and_host():
     assert c.make_room(40) and c.host_len(1) == 30
     c.drop(1)                        # a held host copy stays
     assert c.host_len(1) == 30 and c.cached(1) == 0
+
+
+def test_the_simulators_default_drops_ended_programs_as_the_server_does():
+    from sglang_continuum.adapter.settings import Settings
+    from sglang_continuum.sim.policies import SERVER_DROP_ENDED
+    assert (SERVER_DROP_ENDED == "device") == Settings().drop_ended
