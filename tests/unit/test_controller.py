@@ -233,3 +233,29 @@ def test_srpt_has_the_queue_matched_before_it_sorts_where_sglang_did_not():
     c.sort_waiting(list(queue))   # without a match the stale counts tie: program order
     c.sort_waiting(queue, match=match)
     assert [r.rid for r in queue] == ["cont", "new"]
+
+
+class DroppingCache(FakeCache):
+    def __init__(self):
+        super().__init__()
+        self.dropped = []
+
+    def drop_ended(self, node):
+        self.dropped.append(node)
+        return 7
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_an_explicit_last_turn_gives_its_programs_kv_up_when_drop_ended_is_on(on):
+    c = Controller(DroppingCache(), Settings(PolicyConfig(), drop_ended=on),
+                   capacity_tokens=1000, clock=Clock())
+    first = req("r1", "p", ttl="60s")
+    c.on_queued(first, False)
+    c.on_release(first, checkpointed=True)   # not the last turn: nothing goes
+    assert c.cache.dropped == []
+    last = req("r2", "p", last=True)
+    c.on_queued(last, False)
+    c.on_release(last, checkpointed=True)
+    assert c.cache.dropped == (["node-r2"] if on else [])
+    assert c.snapshot().ended_dropped_tokens == (7 if on else 0)
+    assert Settings().drop_ended  # the default

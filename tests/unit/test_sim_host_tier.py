@@ -181,5 +181,7 @@ def test_prefetch_loads_a_paused_context_back_before_its_turn():
     assert out["continuum_prefetch"][1] > 250
     assert out["continuum_prefetch"][0] < 0.5
     assert out["continuum_prefetch"][2] >= out["continuum"][2]
-    # B's KV is evictable, not free: a prefetch into free slots only finds no room
-    assert out["continuum_prefetch_free"][1] == 0
+    # B's one turn is its last: the default gives its KV up at its end (drop_ended), so
+    # even a prefetch into free slots only finds the room (before session 21 B's KV
+    # stayed evictable, not free, and this one found none)
+    assert out["continuum_prefetch_free"][1] > 250
