@@ -88,9 +88,9 @@ class ContinuumRadixCache(UnifiedRadixCache):
 
     def drop_ended(self, node) -> int:
         """The Controller's call when a program's last turn finished (setting
-        ``drop_ended``): the program whose context ends at `node` ended; give up the device KV only it used, from the leaf up, without
-        writing it to host memory (a host copy it already had stays, for host eviction
-        to take in its turn). Returns the device tokens freed.
+        ``drop_ended``): give up the device KV only the context ending at `node` used,
+        from the leaf up, without writing it to host memory (a host copy it already had
+        stays, for host eviction to take in its turn). Returns the device tokens freed.
 
         A node goes only while the tree core would evict it itself: on the device, with
         no child still on the device (the one the walk came from was just dropped, or is

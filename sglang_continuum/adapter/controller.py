@@ -237,10 +237,10 @@ class Controller:
         last_turn = decision.reason == "last_turn"
         # only where the client said so: an inferred end (an answer without a tool call)
         # is a guess a chat user may continue
-        drop = getattr(self.cache, "drop_ended", None)  # optional in a cache
-        if last_turn and hints.last_turn and target is not None and self.settings.drop_ended \
-                and drop is not None:
-            self.ended_dropped_tokens += drop(target)
+        if last_turn and hints.last_turn and target is not None and self.settings.drop_ended:
+            drop = getattr(self.cache, "drop_ended", None)  # optional in a cache
+            if drop is not None:
+                self.ended_dropped_tokens += drop(target)
         if self.gate is not None and prog.queue_key is not None:
             self.gate.finished(key, context_tokens, last_turn or hints.last_turn, now)
         if last_turn and self.metrics is not None:

@@ -340,7 +340,8 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     "continuum_age_host": lambda name, ctx: replace(
         POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge(device=False)),
     "continuum_ended_host": lambda name, ctx: replace(
-        POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge(device=False, by_age=False)),
+        POLICIES["continuum_keep_ended"](name, ctx),
+        eviction=ProgramAge(device=False, by_age=False)),
     "continuum_ended": lambda name, ctx: replace(
         POLICIES["continuum_keep_ended"](name, ctx), eviction=ProgramAge(by_age=False)),
     # Demote-and-prefetch on the default.

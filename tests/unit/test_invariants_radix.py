@@ -126,12 +126,11 @@ def build_cache(host_tier: bool = False, write_policy: str = "write_through"):
         # Published again here: another test module may have published its own server
         # args since this one was imported (HiCache's host pool reads the io backend
         # from them).
+        hicache = {**HICACHE, "hicache_write_policy": write_policy}
         set_global_server_args_for_scheduler(ServerArgs(model_path="dummy", page_size=1,
-                                                        **{**HICACHE, "hicache_write_policy": write_policy}))
+                                                        **hicache))
         cache.init_hicache(ServerArgs(model_path="dummy", page_size=1,
-                                      enable_hierarchical_cache=True,
-                                      **{**HICACHE, "hicache_write_policy": write_policy}),
-                           params)
+                                      enable_hierarchical_cache=True, **hicache), params)
         assert cache.has_host_tier
     return cache, allocator, req_pool
 
