@@ -245,7 +245,7 @@ ARMS = (
                     "host-locks-fits-drop.json",
                     "the default with a host tier since session 21: overlay-hicache-fits-wb "
                     "that gives up an ended program's own device KV at its end "
-                    "(drop_ended)", pools=("4", "1")),
+                    "(drop_ended)", pools=("4", "2", "1", "0.5")),
     *_per_host_pool("overlay-hicache-nolock-wb", ("--hicache-write-policy", "write_back"),
                     "no-locks.json",
                     "the overlay's queue order (srpt) with no locks at all, HiCache "

@@ -221,13 +221,15 @@ def _by_host(arms: dict) -> dict:
     # drop_ended became the default in session 21: the "-drop" arms come first.
     default_arms = {None: (DEFAULT_ARM,),
                     "4": ("overlay-hicache-fits-wb-drop-h4", "overlay-hicache-fits-wb-h4"),
-                    "2": ("overlay-hicache-fits-wb", "overlay-hicache-fits", "overlay-hicache-nlr",
+                    "2": ("overlay-hicache-fits-wb-drop", "overlay-hicache-fits-wb",
+                          "overlay-hicache-fits", "overlay-hicache-nlr",
                           "overlay-hicache-younger", "overlay-hicache"),
                     "1": ("overlay-hicache-fits-wb-drop-h1", "overlay-hicache-fits-wb-h1",
                           "overlay-hicache-fits-h1",
                           "overlay-hicache-nlr-h1", "overlay-hicache-younger-h1",
                           "overlay-hicache-h1"),
-                    "0.5": ("overlay-hicache-fits-wb-h05", "overlay-hicache-fits-h05",
+                    "0.5": ("overlay-hicache-fits-wb-drop-h05", "overlay-hicache-fits-wb-h05",
+                            "overlay-hicache-fits-h05",
                             "overlay-hicache-nlr-h05", "overlay-hicache-younger-h05",
                             "overlay-hicache-h05")}
     out = {}

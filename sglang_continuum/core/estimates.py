@@ -58,33 +58,38 @@ class SortedWindow:
     def add(self, value: float) -> None:
         self._view = None
         self.adds += 1
+        buf = self._buf
         if self._n == self._size:  # full: the ring's oldest value makes room
             head = self._head
-            self._remove(float(self._ring[head]))
+            old = self._ring[head]
             self._ring[head] = value
             self._head = (head + 1) % self._size
-        else:  # not yet full: the ring is filled from 0, in order
-            n = self._n
-            if n == len(self._ring):
-                ring = np.empty(min(2 * n, self._size), dtype=np.float64)
-                ring[:n] = self._ring[:n]
-                self._ring = ring
-            self._ring[n] = value
-        n, buf = self._n, self._buf
+            # Remove the oldest and insert the new value in one move: only the values
+            # between the two places shift, by one (a full window's every add).
+            view = buf[:self._n]
+            j = int(view.searchsorted(old, side="left"))
+            i = int(view.searchsorted(value, side="right"))
+            if i <= j:  # buf[i:j] are > value: they move up over the old value
+                buf[i + 1:j + 1] = buf[i:j]
+                buf[i] = value
+            else:  # buf[j+1:i] are <= value: they move down over the old value
+                buf[j:i - 1] = buf[j + 1:i]
+                buf[i - 1] = value
+            return
+        n = self._n  # not yet full: the ring is filled from 0, in order
+        if n == len(self._ring):
+            ring = np.empty(min(2 * n, self._size), dtype=np.float64)
+            ring[:n] = self._ring[:n]
+            self._ring = ring
+        self._ring[n] = value
         if n == len(buf):
             buf = np.empty(min(2 * n, self._size), dtype=np.float64)
             buf[:n] = self._buf[:n]
             self._buf = buf
-        i = int(np.searchsorted(buf[:n], value, side="right"))
+        i = int(buf[:n].searchsorted(value, side="right"))
         buf[i + 1:n + 1] = buf[i:n]
         buf[i] = value
         self._n = n + 1
-
-    def _remove(self, value: float) -> None:
-        n, buf = self._n, self._buf
-        i = int(np.searchsorted(buf[:n], value, side="left"))
-        buf[i:n - 1] = buf[i + 1:n]
-        self._n = n - 1
 
     def sorted(self) -> np.ndarray:
         """Read-only view of the sorted values; valid until the next add()."""

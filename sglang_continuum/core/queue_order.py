@@ -115,18 +115,36 @@ def key_fn(lookup: Callable[[object], Program | None], config,
 
     def key(program_key, arrival: float, preempted: bool, uncached: int | None = None
             ) -> tuple:
-        k = queue_key(None, arrival, preempted, fcfs, plain_cap, plain, overdue_before) \
-            if program_key is None else queue_key(lookup(program_key), arrival, preempted,
-                                                  fcfs, cap, "fcfs", overdue_before,
-                                                  first_before)
+        program = None if program_key is None else lookup(program_key)
+        if program is None:  # no program id, or a new program (its own arrival)
+            k = queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
+                          overdue_before) if program_key is None else \
+                queue_key(None, arrival, preempted, fcfs, cap, "fcfs", overdue_before,
+                          first_before)
+            tier, ttl_tier, rank = k[0], k[1], k[2]
+        else:
+            # queue_key(program, ...) and srpt_key, written out: the scheduler sorts its
+            # whole queue by this every step, and the calls were much of the key's cost
+            # (benchmarks/overhead, part 2). tests/unit/test_core_queue.py checks they
+            # agree.
+            tier = PREEMPTED if preempted else NOT_PREEMPTED
+            if arrival < (first_before if program.turns == 0 else overdue_before):
+                ttl_tier = OVERDUE
+            else:
+                ttl_tier = IN_TTL if program.locked else NOT_IN_TTL
+            if fcfs:
+                rank = program.first_arrival
+                if arrival - cap > rank:
+                    rank = arrival - cap
+            else:
+                rank = arrival
+            if not srpt:
+                return (tier, ttl_tier, rank, arrival)
         if not srpt:
             return k
-        # srpt_key(k, uncached), written out: the scheduler sorts its whole queue by
-        # this every step, and the call was much of the key's cost (benchmarks/overhead,
-        # part 2). tests/unit/test_core_queue.py checks both agree.
-        if k[1] == OVERDUE or uncached is None:
-            return (k[0], k[1], 0, k[2], k[3])
-        return (k[0], k[1], uncached if uncached > 1 else 1, k[2], k[3])
+        if ttl_tier == OVERDUE or uncached is None:
+            return (tier, ttl_tier, 0, rank, arrival)
+        return (tier, ttl_tier, uncached if uncached > 1 else 1, rank, arrival)
 
     return key
 

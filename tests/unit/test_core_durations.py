@@ -21,14 +21,20 @@ def test_sorted_window_slides_and_stays_sorted():
     assert len(w) == 3
 
 
-def test_sorted_window_matches_reference_under_churn():
+@pytest.mark.parametrize("size", [1, 2, 7, 100])
+@pytest.mark.parametrize("ties", [True, False])
+def test_sorted_window_matches_reference_under_churn(size, ties):
+    # After every add: a full window removes its oldest value and inserts the new one
+    # in one move, both ways round (the new value above or below the old), with ties.
     rng = np.random.default_rng(3)
-    w, ref = SortedWindow(100), []
-    for v in rng.integers(0, 20, 2_000).astype(float):
+    values = rng.integers(0, 20, 2_000).astype(float) if ties else rng.exponential(2, 2_000)
+    w, ref = SortedWindow(size), []
+    for v in values:
         w.add(float(v))
         ref.append(float(v))
-        ref = ref[-100:]
-    assert list(w.sorted()) == sorted(ref)
+        ref = ref[-size:]
+        assert list(w.sorted()) == sorted(ref)
+        assert len(w) == len(ref)
 
 
 def test_sorted_view_is_read_only():

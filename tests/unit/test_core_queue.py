@@ -240,3 +240,39 @@ def test_the_srpt_key_written_out_is_srpt_key_of_the_program_key():
                             plain(key, arrival, preempted), uncached)
                         checked += 1
     assert checked == 4 * 4 * 2 * 2 * 4
+
+
+def test_the_key_written_out_is_queue_key_of_the_program():
+    # key_fn writes queue_key(lookup(key), ...) out for a known program: the same
+    # tuples as the reference functions, in both orders, with and without program FCFS,
+    # for a locked continuation, an unlocked one, a first turn and an unknown program,
+    # before and after the age caps.
+    from sglang_continuum.core.queue_order import queue_key, srpt_key
+
+    checked = 0
+    for order_name in ("srpt", "fcfs"):
+        for fcfs in (True, False):
+            config = PolicyConfig(queue_order=order_name, program_fcfs=fcfs,
+                                  queue_age_cap_s=60.0, first_turn_age_cap_s=90.0)
+            p = ContinuumPolicy(config, 1000)
+            _finished_once(p, ("", "going"), 48.0)
+            _finished_once(p, ("", "idle"), 20.0)
+            p.on_arrival(("", "new"), 0.0)
+            d = p.on_finish(("", "going"), 51.0, 10, "t", False)
+            p.set_lock(("", "going"), 51.0, d.ttl_s, 10, "h")
+            lookup = p._programs.lookup
+            for now in (55.0, 70.0, 100.0, 241.0):
+                fused = p.queue_key_fn(now)
+                for key in (("", "going"), ("", "idle"), ("", "new"), ("", "unknown")):
+                    program = lookup(key)
+                    for arrival in (0.0, 30.0, 50.0):
+                        for preempted in (False, True):
+                            ref = queue_key(program, arrival, preempted, fcfs, 60.0, "fcfs",
+                                            now - 60.0, now - 90.0)
+                            for uncached in (None, 0, 1, 500):
+                                want = srpt_key(ref, uncached) if order_name == "srpt" \
+                                    else ref
+                                assert fused(key, arrival, preempted, uncached) == want, \
+                                    (order_name, fcfs, now, key, arrival, preempted)
+                                checked += 1
+    assert checked == 2 * 2 * 4 * 4 * 3 * 2 * 4
