@@ -49,6 +49,7 @@ class FakeReq:
     output_ids: object
     last_node: object = 1
     prefix_len: int = 0
+    num_matched_prefix_tokens: int = 0  # SGLang sets it to 0 and updates it per match
     is_retracted: bool = False
     routing_key: str | None = None
     cache_salt: str | None = None

@@ -7,7 +7,9 @@ import dataclasses
 import json
 import logging
 import math
+import operator
 import time
+from itertools import starmap
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -32,6 +34,12 @@ logger = logging.getLogger(__name__)
 _HINTS = "_continuum_hints"  # attribute set on a scheduler Req: its RequestProgram or None
 _ARRIVAL = "_continuum_arrival"
 _LOCK_HIT = "_continuum_lock_hit"  # the request consumed its program's lock (feedback)
+_QUEUE_KEY = "_continuum_queue_key"  # RequestProgram.queue_key, set when queued (the sort)
+_TOKENS = "_continuum_tokens"  # prompt and output tokens when queued (the sort's uncached)
+# A waiting request's sort inputs, read in C (sort_waiting): its program's queue key, its
+# arrival, whether SGLang preempted it, its tokens and the prefix SGLang matched.
+_SORT_FIELDS = operator.attrgetter(_QUEUE_KEY, _ARRIVAL, "is_retracted", _TOKENS,
+                                   "num_matched_prefix_tokens")
 _UNPARSED = object()
 
 
@@ -139,6 +147,9 @@ class Controller:
             self._step_now = now
 
     def on_queued(self, req, is_retracted: bool) -> None:
+        # What the queue's sort reads of a waiting request (its output so far too, for
+        # one SGLang preempted: it prefills that again)
+        setattr(req, _TOKENS, len(req.origin_input_ids) + len(req.output_ids))
         if is_retracted:
             return  # keeps its first arrival; queue order puts it first anyway
         now = self.now()
@@ -148,6 +159,7 @@ class Controller:
             turns.arrive(self.policy, prog.key, now)
         elif self.inference is not None:
             prog = self._infer(req, now)
+        setattr(req, _QUEUE_KEY, None if prog is None else prog.queue_key)
         # An unproven request sorts as a plain one: until a proven program's request is
         # queued, sort_waiting keeps returning at once (plain traffic pays no scan).
         self._programs_seen = self._programs_seen or (prog is not None and prog.proven)
@@ -325,37 +337,39 @@ class Controller:
             return  # no program requests: SGLang's own order stands
         now = self.now()
         key_fn = self.policy.queue_key_fn(now)
-        srpt = self.srpt
-        if srpt and match is not None:
+        if self.srpt and match is not None:
             match(waiting_queue)
 
-        def key(r):
-            prog = getattr(r, _HINTS, _UNPARSED)  # program_of's cache, read inline: per step
-            if prog is _UNPARSED:
-                prog = program_of(r)
-            # prog.queue_key and the uncached prefill tokens, written out: this runs for
-            # every waiting request every step (benchmarks/overhead, part 2). Uncached:
-            # the prompt (with output already generated, for a retracted request) less
-            # num_matched_prefix_tokens, the prefix SGLang matched on the device or, with
-            # HiCache, on the host, as its shortest-prefill-first counts them (the key
-            # clamps it to >= 1). SGLang refreshes that match in calc_priority under a
-            # cache-aware --schedule-policy or a tree that matches fast; otherwise `match`
-            # does; a stale one at worst ranks a request as if nothing were cached.
-            return key_fn(prog.key if prog is not None and prog.proven else None,
-                          getattr(r, _ARRIVAL, now), r.is_retracted,
-                          len(r.origin_input_ids) + len(r.output_ids)
-                          - (getattr(r, "num_matched_prefix_tokens", 0) or 0)
-                          if srpt else None)
+        # Runs for every waiting request every step (benchmarks/overhead, part 2): each
+        # request's key inputs are read in C (_SORT_FIELDS, set by on_queued) and passed
+        # to the core's key with no Python call of our own; then the queue is put in the
+        # keys' order in place (SGLang holds the list; sorted() is stable: equal keys keep
+        # SGLang's order). Uncached prefill tokens: the prompt (with the output already
+        # generated, for a preempted request) less num_matched_prefix_tokens, the prefix
+        # SGLang matched on the device or, with HiCache, on the host, as its
+        # shortest-prefill-first counts them (the key clamps it to >= 1). SGLang
+        # refreshes that match in calc_priority under a cache-aware --schedule-policy or
+        # a tree that matches fast; otherwise `match` does; a stale one at worst ranks a
+        # request as if nothing were cached.
+        queue = waiting_queue
+        try:
+            keys = list(starmap(key_fn, map(_SORT_FIELDS, queue)))
+        except AttributeError:  # a request on_queued did not see (SGLang's pipeline-
+            # parallel and disaggregated paths extend the queue directly): the long way
+            keys = [self._sort_key(key_fn, r, now) for r in queue]
+        if priority_sign is not None:  # the priority goes in front of the queue order
+            keys = [((getattr(r, "priority", None) or 0) * priority_sign, k)
+                    for r, k in zip(queue, keys)]
+        order = sorted(range(len(queue)), key=keys.__getitem__)
+        queue[:] = operator.itemgetter(*order)(queue)  # len(queue) >= 2: a tuple
 
-        if priority_sign is not None:
-            order = key
-
-            def key(r):  # noqa: F811 (the priority goes in front of the queue order)
-                return ((getattr(r, "priority", None) or 0) * priority_sign, order(r))
-
-        # Runs every scheduler step: list.sort is stable (equal keys keep SGLang's
-        # order) and calls key once per request, with no decorated copies.
-        waiting_queue.sort(key=key)
+    @staticmethod
+    def _sort_key(key_fn, r, now: float) -> tuple:
+        """sort_waiting's key of a request whose sort inputs on_queued did not set."""
+        prog = program_of(r)
+        return key_fn(None if prog is None else prog.queue_key, getattr(r, _ARRIVAL, now),
+                      r.is_retracted, len(r.origin_input_ids) + len(r.output_ids),
+                      getattr(r, "num_matched_prefix_tokens", 0))
 
     def forget_all_locks(self) -> None:
         # The tree is being reset: its nodes (and our TreeLocks on them) are gone.

@@ -106,15 +106,17 @@ def key_fn(lookup: Callable[[object], Program | None], config,
     age cap are overdue (queue_key), programs' first turns longer than the first-turn
     cap (``config.first_turn_cap_s``). The key takes the request's uncached prefill
     tokens as a fourth argument (``uncached``), used under ``config.queue_order``
-    "srpt" (srpt_key) and ignored under "fcfs"."""
+    "srpt" (srpt_key) and ignored under "fcfs"; with a fifth (``matched``: the tokens
+    of it found cached) the uncached tokens are ``uncached - matched`` (so a caller can
+    pass both as they stand on the request)."""
     fcfs, cap, plain = config.program_fcfs, config.queue_age_cap_s, config.plain_requests
     plain_cap = cap if plain_cap_s is None else plain_cap_s
     overdue_before = -math.inf if now is None else now - cap
     first_before = -math.inf if now is None else now - config.first_turn_cap_s
     srpt = config.queue_order == "srpt"
 
-    def key(program_key, arrival: float, preempted: bool, uncached: int | None = None
-            ) -> tuple:
+    def key(program_key, arrival: float, preempted: bool, uncached: int | None = None,
+            matched: int | None = None) -> tuple:
         program = None if program_key is None else lookup(program_key)
         if program is None:  # no program id, or a new program (its own arrival)
             k = queue_key(None, arrival, preempted, fcfs, plain_cap, plain,
@@ -144,6 +146,8 @@ def key_fn(lookup: Callable[[object], Program | None], config,
             return k
         if ttl_tier == OVERDUE or uncached is None:
             return (tier, ttl_tier, 0, rank, arrival)
+        if matched:
+            uncached -= matched
         return (tier, ttl_tier, uncached if uncached > 1 else 1, rank, arrival)
 
     return key

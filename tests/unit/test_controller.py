@@ -235,6 +235,57 @@ def test_srpt_has_the_queue_matched_before_it_sorts_where_sglang_did_not():
     assert [r.rid for r in queue] == ["cont", "new"]
 
 
+def test_the_sort_reads_what_on_queued_kept_and_a_stranger_the_long_way():
+    # sort_waiting reads each request's key inputs as on_queued kept them (its program's
+    # queue key, arrival, tokens) and SGLang's matched prefix as it stands; a request
+    # on_queued never saw is read the long way. Either way: the core's key order.
+    from sglang_continuum.adapter.controller import program_of
+
+    clock = Clock()
+    c = Controller(FakeCache(), Settings(PolicyConfig(queue_order="srpt")),
+                   capacity_tokens=100_000, clock=clock)
+    clock.t += 1
+    first = req("held1", "H", n_in=300, n_out=20)  # a turn that finishes and locks
+    c.on_queued(first, False)
+    c.on_admitted(first)
+    c.on_release(first, checkpointed=True)
+    queue = []
+    for rid, program, n_in, matched in [("held2", "H", 400, 320), ("newA", "A", 900, 0),
+                                        ("contB", "B", 700, 0), ("plain", None, 200, 0),
+                                        ("newC", "C", 150, 0), ("pre", "D", 500, 100),
+                                        ("pre2", "E", 300, 0)]:
+        clock.t += 1
+        r = req(rid, program, n_in=n_in, n_out=0)
+        c.on_queued(r, False)
+        r.num_matched_prefix_tokens = matched
+        queue.append(r)
+    # SGLang preempted two after 250 and 500 tokens of output: queued again, they
+    # prefill their output too (650 and 800 tokens uncached; 400 and 300 without it)
+    for r, out in zip(queue[-2:], (250, 500)):
+        r.output_ids, r.is_retracted = [2] * out, True
+        c.on_queued(r, True)
+    queue[2].num_matched_prefix_tokens = 650  # its match moved after it was queued
+
+    def reference(requests):
+        key = c.policy.queue_key_fn(c.now())
+        return [r.rid for r in sorted(requests, key=lambda r: key(
+            None if program_of(r) is None else program_of(r).queue_key,
+            r._continuum_arrival if hasattr(r, "_continuum_arrival") else c.now(),
+            r.is_retracted,
+            len(r.origin_input_ids) + len(r.output_ids) - r.num_matched_prefix_tokens))]
+
+    fast = list(reversed(queue))
+    c.sort_waiting(fast)
+    assert [r.rid for r in fast] == reference(queue)
+    assert [r.rid for r in fast][:4] == ["pre", "pre2", "held2", "contB"]
+    clock.t += 1
+    stranger = req("stranger", "Z", n_in=40, n_out=0)  # never seen by on_queued
+    stranger.num_matched_prefix_tokens = 0
+    slow = [stranger, *reversed(queue)]
+    c.sort_waiting(slow)
+    assert [r.rid for r in slow] == reference([*queue, stranger])
+
+
 class DroppingCache(FakeCache):
     def __init__(self):
         super().__init__()
