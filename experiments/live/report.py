@@ -186,9 +186,11 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
         return
     by_arm = {n: _ratios(a, arms[best]) for n, a in arms.items()
               if _arm(n).overlay and "hicache" in n and a["jct_mean_s"]["median"]}
-    if by_arm:  # "ratio": overlay-hicache's when it ran (the default host-tier arm)
+    if by_arm:  # "ratio": the default's arm at the 2x host pool when it ran (as
+        # by_host_tier picks it), else the first; by_host_tier compares like pools
+        default = next((n for n in DEFAULT_HICACHE_ARMS if n in by_arm), next(iter(by_arm)))
         entry["hicache"] = {"best_stock_hicache": best, "by_arm": by_arm,
-                            "ratio": by_arm.get("overlay-hicache", next(iter(by_arm.values())))}
+                            "default_arm": default, "ratio": by_arm[default]}
 
 
 # The targets per host pool size (host pool / device pool; None: no host tier): the
@@ -196,6 +198,12 @@ def _extra_ratios(entry: dict, arms: dict) -> None:
 HOST_TARGETS = {None: {"jct_mean_s": 0.5}, "4": {"jct_mean_s": 1.0, "jct_p95_s": 1.05},
                 "2": {"jct_mean_s": 1.0, "jct_p95_s": 1.05},
                 "1": {"jct_mean_s": 0.75}, "0.5": {"jct_mean_s": 0.75}}
+
+
+# The default's arm with a host pool 2x the device pool, newest rule first (_by_host).
+DEFAULT_HICACHE_ARMS = ("overlay-hicache-fits-wb-drop", "overlay-hicache-fits-wb",
+                        "overlay-hicache-fits", "overlay-hicache-nlr",
+                        "overlay-hicache-younger", "overlay-hicache")
 
 
 def host_ratio(name: str) -> str | None:
@@ -221,9 +229,7 @@ def _by_host(arms: dict) -> dict:
     # drop_ended became the default in session 21: the "-drop" arms come first.
     default_arms = {None: (DEFAULT_ARM,),
                     "4": ("overlay-hicache-fits-wb-drop-h4", "overlay-hicache-fits-wb-h4"),
-                    "2": ("overlay-hicache-fits-wb-drop", "overlay-hicache-fits-wb",
-                          "overlay-hicache-fits", "overlay-hicache-nlr",
-                          "overlay-hicache-younger", "overlay-hicache"),
+                    "2": DEFAULT_HICACHE_ARMS,
                     "1": ("overlay-hicache-fits-wb-drop-h1", "overlay-hicache-fits-wb-h1",
                           "overlay-hicache-fits-h1",
                           "overlay-hicache-nlr-h1", "overlay-hicache-younger-h1",

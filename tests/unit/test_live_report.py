@@ -91,6 +91,18 @@ def test_transparent_gain_and_host_tier_ratio(live):
     assert cell["hicache"]["by_arm"]["overlay-hicache-wb"]["jct_mean_s"] == pytest.approx(0.75)
 
 
+def test_the_host_tier_ratio_is_the_defaults_2x_arm_whatever_ran_first(live):
+    # "ratio" reads the default's arm at the 2x host pool (as by_host_tier does), not
+    # the first overlay arm with HiCache that happened to run (here the 1x one).
+    _, report = live
+    runs = [_run("overlay-hicache-fits-wb-drop-h1", r, [70, 70]) for r in range(2)] \
+        + [_run("stock-hicache-lpm", r, [40, 40]) for r in range(2)] \
+        + [_run("overlay-hicache-fits-wb-drop", r, [42, 42]) for r in range(2)]
+    h = report.summarize(runs)["trace/contended"]["hicache"]
+    assert h["default_arm"] == "overlay-hicache-fits-wb-drop"
+    assert h["ratio"]["jct_mean_s"] == pytest.approx(42 / 40)
+
+
 def test_calibration_sets_the_gpu_ratio(live):
     sys.path.insert(0, str(LIVE))
     import arms
