@@ -123,6 +123,8 @@ def key_fn(lookup: Callable[[object], Program | None], config,
                           overdue_before) if program_key is None else \
                 queue_key(None, arrival, preempted, fcfs, cap, "fcfs", overdue_before,
                           first_before)
+            if not srpt:
+                return k
             tier, ttl_tier, rank = k[0], k[1], k[2]
         else:
             # queue_key(program, ...) and srpt_key, written out: the scheduler sorts its
@@ -142,8 +144,6 @@ def key_fn(lookup: Callable[[object], Program | None], config,
                 rank = arrival
             if not srpt:
                 return (tier, ttl_tier, rank, arrival)
-        if not srpt:
-            return k
         if ttl_tier == OVERDUE or uncached is None:
             return (tier, ttl_tier, 0, rank, arrival)
         if matched:
