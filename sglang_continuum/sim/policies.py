@@ -248,6 +248,16 @@ def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool 
         return pol
     return make
 
+def _in_stock_order(key: Callable, fcfs_past: bool):
+    """The server's default (``_server_default``) with the waiting queue in a stock
+    cache-aware order instead of the core's."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = _server_default(name, ctx)
+        pol.sort_fn = _cache_aware(key, fcfs_past)(name, ctx).sort_fn
+        return pol
+    return make
+
+
 STOCK = ("lru", "slru", "tlru", "radix_sessions", "lpm", "hrrn", "spf")
 # The stock arms a regime point's best stock configuration is taken over.
 BEST_STOCK = ("hrrn", "spf", "lpm", "radix_sessions")
@@ -349,6 +359,11 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
         POLICIES["continuum"](name, ctx), prefetch="evict"),
     "continuum_prefetch_free": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="free"),
+    # The default with the queue left in a stock --schedule-policy's order (the server
+    # with {"program_fcfs": false, "queue_order": "fcfs"}: SGLang's own sort stands).
+    **{f"continuum_order_{name}": _in_stock_order(key, past)
+       for name, key, past in (("lpm", lpm_key, True), ("spf", spf_key, False),
+                               ("hrrn", hrrn_key, True))},
     # The default before first_turn_age_cap_s (2026-12-06): a program's first turn is
     # overdue after one age cap, as every request.
     "continuum_first_cap1": _simple("hold", True, True, **{

@@ -157,3 +157,29 @@ def test_every_stock_policy_runs_and_never_locks(policy):
     summary = sim.run()
     assert summary.programs == 2
     assert sim.policy.core.snapshot().locks_set == 0
+
+
+
+def _sized_queue():
+    """P0: a 1,000-token prompt with 200 cached (800 to prefill); P1: 300 tokens, none
+    cached. lpm takes P0 first (longer match), fewest-uncached-first P1."""
+    cache = PrefixCache(10_000)
+    insert(cache, 0, 200, now=0.0)
+    runs = [ProgramRun(ProgramSpec(f"P{p}", (Turn(n, 1),)), p, ("", f"P{p}"), a)
+            for p, (n, a) in enumerate(((1000, 1.0), (300, 2.0)))]
+    return cache, [Request(r, 0, r.spec.turns[0].prompt, 1, r.arrival) for r in runs]
+
+
+@pytest.mark.parametrize("stock", ["lpm", "spf", "hrrn"])
+def test_the_default_in_a_stock_order_sorts_as_that_stock_policy(stock):
+    """``continuum_order_<stock>``: the server's default with the queue left in SGLang's
+    order (live arm ``overlay-hicache-lpm``)."""
+    orders = {}
+    for name in (stock, f"continuum_order_{stock}", "continuum"):
+        cache, waiting = _sized_queue()
+        make_policy(name, _ctx()).order_queue(waiting, 3.0, cache, 1000)
+        orders[name] = [r.program.spec.program_id for r in waiting]
+    assert orders[f"continuum_order_{stock}"] == orders[stock]
+    assert orders["continuum"] == ["P1", "P0"]  # the default's own order: srpt
+    if stock == "lpm":
+        assert orders[stock] == ["P0", "P1"]
