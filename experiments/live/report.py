@@ -135,7 +135,10 @@ def _floor(out: dict, cells: dict, workload: str) -> None:
         # Over the best stock arm, and the best with HiCache where that is another arm.
         best = {_best_stock(entry["arms"], host_tier=h) for h in (None, True)} - {None}
         entry["floor"] = {"jct_mean_s": floor, "programs": len(ids), "vs": {
-            n: floor / _median_jct(entry["arms"], n) for n in sorted(best)}}
+            n: floor / _median_jct(entry["arms"], n) for n in sorted(best)},
+            # every arm's distance to the floor: its median mean JCT over the floor
+            "x_floor": {n: _median_jct(entry["arms"], n) / floor for n in entry["arms"]
+                        if _median_jct(entry["arms"], n)}}
 
 
 def _best_stock(arms: dict, host_tier: bool | None = None) -> str | None:
@@ -372,6 +375,13 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
                       f"programs alone on the server, median over runs): mean JCT "
                       f"{f['jct_mean_s']:.2f} s; "
                       + "; ".join(f"x{r:.2f} of `{n}`" for n, r in f["vs"].items()) + "."]
+            shown = list(dict.fromkeys(
+                n for e in entry.get("by_host_tier", {}).values()
+                for n in (e["default_arm"], e["best_stock"])))
+            shown = [n for n in shown or sorted(f["x_floor"]) if n in f["x_floor"]]
+            if shown:
+                lines += ["", "Distance to the floor (mean JCT / the floor): " + ", ".join(
+                    f"`{n}` x{f['x_floor'][n]:.2f}" for n in shown) + "."]
         in_cell = [r for r in runs if f"{r['live'].get('workload', 'trace')}/"
                    f"{r['live']['load']}" == cell]
         lines += server_steps.lines(in_cell)

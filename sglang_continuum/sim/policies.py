@@ -219,15 +219,20 @@ def _with_gate(mode: str):
 SERVER_DROP_ENDED = "device"
 
 
-def _server_default(name: str, ctx: PolicyContext) -> SimPolicy:
+def _default_with(**cfg):
     """The server's defaults (``Settings``): the locks and queue order of
     ``_SERVER_ORDER``, admission_gate "device-only" (the device gate without a host
-    tier; none with one) and drop_ended."""
-    pol = _simple("hold", True, True, **_SERVER_ORDER)(name, ctx)
-    if not ctx.host_tier:
-        pol.gate = LevelGate("device-only", ctx.capacity_tokens, None, pol.core)
-    pol.drop_ended = SERVER_DROP_ENDED
-    return pol
+    tier; none with one) and drop_ended; `cfg`: PolicyConfig fields set otherwise."""
+    def make(name: str, ctx: PolicyContext) -> SimPolicy:
+        pol = _simple("hold", True, True, **{**_SERVER_ORDER, **cfg})(name, ctx)
+        if not ctx.host_tier:
+            pol.gate = LevelGate("device-only", ctx.capacity_tokens, None, pol.core)
+        pol.drop_ended = SERVER_DROP_ENDED
+        return pol
+    return make
+
+
+_server_default = _default_with()
 
 
 def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool = False,
@@ -364,6 +369,10 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     **{f"continuum_order_{name}": _in_stock_order(key, past)
        for name, key, past in (("lpm", lpm_key, True), ("spf", spf_key, False),
                                ("hrrn", hrrn_key, True))},
+    # The default with another queue age cap (a first turn's: four of them, as the
+    # default's).
+    **{f"continuum_cap{c}": _default_with(queue_age_cap_s=float(c)) for c in (90, 360, 720)},
+    "continuum_cap_inf": _default_with(queue_age_cap_s=float("inf")),
     # The default before first_turn_age_cap_s (2026-12-06): a program's first turn is
     # overdue after one age cap, as every request.
     "continuum_first_cap1": _simple("hold", True, True, **{

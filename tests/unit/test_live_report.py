@@ -221,7 +221,12 @@ def test_solo_cell_gives_the_no_contention_floor(live):
     assert f["jct_mean_s"] == pytest.approx(6.0)
     assert f["vs"] == {"stock-hicache-wb": pytest.approx(0.5)}  # best overall and with HiCache
     assert "floor" not in cells["trace/solo"]
-    assert "mean JCT 6.00 s; x0.50 of `stock-hicache-wb`" in report.markdown(cells, runs)
+    assert f["x_floor"] == {"stock-hicache-wb": pytest.approx(2.0),
+                            "stock-lru": pytest.approx(22.0 / 6.0)}
+    text = report.markdown(cells, runs)
+    assert "mean JCT 6.00 s; x0.50 of `stock-hicache-wb`" in text
+    assert "Distance to the floor (mean JCT / the floor): `stock-hicache-wb` x2.00, " \
+        "`stock-lru` x3.67." in text
     # A cell with programs the solo cell did not run gets no floor.
     other = run("stock-lru", 0, "open", [1.0, 2.0])
     other["programs"][1]["program_id"] = "z"

@@ -131,3 +131,19 @@ def test_the_deadlock_breaker_drops_through_the_core():
     snap = s.policy_snapshot
     assert s.forced_lock_drops == 1 and snap["locks_dropped"] >= s.forced_lock_drops
     assert snap["active_locks"] == 0 and not sim.cache.locked()  # the core and the cache agree
+
+
+@pytest.mark.parametrize("host_tier", [False, True])
+def test_the_default_with_another_age_cap_differs_only_there(host_tier):
+    from dataclasses import replace
+
+    from sglang_continuum.core import PolicyConfig, PrefillModel
+    from sglang_continuum.sim.policies import PolicyContext, make_policy
+    ctx = PolicyContext(10_000, PrefillModel(0.0, 0.001, 0.0), host_tier=host_tier)
+    default, capped = make_policy("continuum", ctx), make_policy("continuum_cap720", ctx)
+    assert default.core.config.queue_age_cap_s == PolicyConfig().queue_age_cap_s
+    assert capped.core.config.queue_age_cap_s == 720.0
+    assert replace(capped.core.config, queue_age_cap_s=PolicyConfig().queue_age_cap_s) \
+        == default.core.config
+    assert (capped.drop_ended, type(capped.gate)) == (default.drop_ended, type(default.gate))
+    assert make_policy("continuum_cap_inf", ctx).core.config.first_turn_cap_s == float("inf")
