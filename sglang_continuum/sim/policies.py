@@ -370,8 +370,9 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
        for name, key, past in (("lpm", lpm_key, True), ("spf", spf_key, False),
                                ("hrrn", hrrn_key, True))},
     # The default with another queue age cap (a first turn's: four of them, as the
-    # default's).
-    **{f"continuum_cap{c}": _default_with(queue_age_cap_s=float(c)) for c in (90, 360, 720)},
+    # default's); 180 s: the default before session 23, 360 s: the default's.
+    **{f"continuum_cap{c}": _default_with(queue_age_cap_s=float(c))
+       for c in (90, 180, 360, 720)},
     "continuum_cap_inf": _default_with(queue_age_cap_s=float("inf")),
     # The default before first_turn_age_cap_s (2026-12-06): a program's first turn is
     # overdue after one age cap, as every request.

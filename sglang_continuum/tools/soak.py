@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 import requests
 
 from sglang_continuum.connect.metrics_text import metric_sum, parse_metrics
+from sglang_continuum.core.config import PolicyConfig
 from sglang_continuum.launcher.client import program_fields, random_ids
 
 FAULTS = ("vanish", "disconnect", "abort", "locked_disconnect", "locked_abort", "malformed")
@@ -87,7 +88,7 @@ class SoakReport:
     priority_served: int = 0
     long_salt_programs: int = 0
     max_plain_wait_s: float = 0.0
-    age_cap_s: float = 180.0
+    age_cap_s: float = PolicyConfig.queue_age_cap_s
     locks_dropped: float = 0.0  # sglang_continuum_locks_dropped_total over the run
     rss_start: int = 0  # bytes, all scheduler processes together, after the idle probe
     rss_warm: int = 0  # at the end of the warm-up (a tenth of the run)
@@ -167,7 +168,8 @@ def _metric(url: str, name: str) -> float:
 
 class Soak:
     def __init__(self, url: str, seed: int = 0, max_new: int = 8, tool_s: float = 1.0,
-                 ttl_hints=(None, "1s", "3s", 2.5), age_cap_s: float = 180.0,
+                 ttl_hints=(None, "1s", "3s", 2.5),
+                 age_cap_s: float = PolicyConfig.queue_age_cap_s,
                  server_group: int | None = None, overlay: bool = True,
                  long_salts: bool = True, rss_csv: Path | None = None,
                  any_length: bool = False):
@@ -488,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-pgid", type=int,
                     help="with --url: the server's process group, whose scheduler "
                     "processes' RSS is reported (default: not measured)")
-    ap.add_argument("--age-cap", type=float, default=180.0,
+    ap.add_argument("--age-cap", type=float, default=PolicyConfig.queue_age_cap_s,
                     help="the server's queue age cap (queue_age_cap_s): plain requests' "
                     "worst wait must stay within it")
     ap.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()) / "sglang-continuum-soak")

@@ -31,9 +31,12 @@ class Tokenizer:
         return "```bash\nls -la\n```" if TOOL in ids else "a final answer"
 
 
+CAP = 180.0  # the queue age cap these cases are written for (the default is 360 s)
+
+
 def make(infer=True):
     clock = Clock()
-    settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0,
+    settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0, queue_age_cap_s=CAP,
                                      per_program_max_fraction=0.5), infer_programs=infer)
     ctl = Controller(FakeCache(), settings, capacity_tokens=10_000, clock=clock)
     ctl.attach(SimpleNamespace(tokenizer=Tokenizer()))
@@ -200,7 +203,7 @@ def test_when_first_turns_are_agents_they_rank_as_new_programs():
 
 def test_first_turns_plain_keeps_the_rule_before():
     clock = Clock()
-    settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0,
+    settings = Settings(PolicyConfig(mode="fixed", fixed_ttl_s=30.0, queue_age_cap_s=CAP,
                                      per_program_max_fraction=0.5), first_turns="plain")
     ctl = Controller(FakeCache(), settings, capacity_tokens=10_000, clock=clock)
     ctl.attach(SimpleNamespace(tokenizer=Tokenizer()))

@@ -130,10 +130,11 @@ def test_a_turn_that_will_not_be_continued_locks_nothing():
 
 
 def _locked_old_and_young(young_at: float):
-    """A default policy with programs "old" (began at 0 s) and "young" locked."""
+    """A default policy but for a 180 s age cap, with programs "old" (began at 0 s) and
+    "young" locked."""
     from sglang_continuum.core import ContinuumPolicy
 
-    policy = ContinuumPolicy(PolicyConfig(), capacity_tokens=10_000)
+    policy = ContinuumPolicy(PolicyConfig(queue_age_cap_s=180.0), capacity_tokens=10_000)
     for key, arrival in ((("", "old"), 0.0), (("", "young"), young_at)):
         policy.on_arrival(key, arrival)
         policy.on_admitted(key, arrival)

@@ -8,6 +8,7 @@ from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 
 
 def _policy(scope, plain="fcfs", names=("old", "mid", "young"), **cfg):
+    cfg.setdefault("queue_age_cap_s", 180.0)
     pol = ContinuumPolicy(PolicyConfig(pressure_scope=scope, per_program_max_fraction=1.0,
                                        lock_budget_fraction=1.0, plain_requests=plain, **cfg),
                           capacity_tokens=10_000)

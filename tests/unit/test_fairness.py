@@ -13,7 +13,7 @@ from sglang_continuum.adapter.settings import Settings
 from sglang_continuum.core import ContinuumPolicy, PolicyConfig
 from tests.unit.test_controller import Clock, FakeCache, req
 
-CAP = 180.0  # the default queue age cap
+CAP = 180.0  # a queue age cap (the default is 360 s)
 
 
 def make(admission_gate="device-only", **config):

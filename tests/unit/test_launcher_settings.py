@@ -99,7 +99,7 @@ def test_hold_is_the_default_policy_and_old_spellings_are_gone(monkeypatch, tmp_
             Settings.from_mapping({"policy": old})
 
 
-@pytest.mark.parametrize("value, expected", [(None, 180.0), (30, 30.0), ("inf", math.inf)])
+@pytest.mark.parametrize("value, expected", [(None, 360.0), (30, 30.0), ("inf", math.inf)])
 def test_queue_age_cap_key(monkeypatch, tmp_path, value, expected):
     data = {} if value is None else {"queue_age_cap_s": float(value)}
     settings, _ = _parse(["--model-path", "m", "--continuum-config", _config(tmp_path, data)],
