@@ -253,6 +253,7 @@ def _overlay(order: Callable | None = None, fcfs_past: bool = True, admit: bool 
         return pol
     return make
 
+
 def _in_stock_order(key: Callable, fcfs_past: bool):
     """The server's default (``_server_default``) with the waiting queue in a stock
     cache-aware order instead of the core's."""
