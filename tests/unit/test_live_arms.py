@@ -5,8 +5,6 @@ file, never as a flag SGLang would be handed."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,24 +12,18 @@ from sglang_continuum.adapter.settings import Settings
 from sglang_continuum.core import PrefillModel
 from sglang_continuum.server import launch
 
-LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
+from tests.unit.live_modules import live_modules
 
 
 @pytest.fixture(scope="module")
 def arms():
-    sys.path.insert(0, str(LIVE))
-    import arms
-    yield arms
-    sys.path.remove(str(LIVE))
+    with live_modules("arms") as arms:
+        yield arms
 
 
 def _names():
-    sys.path.insert(0, str(LIVE))
-    try:
-        import arms
+    with live_modules("arms") as arms:
         return [a.name for a in arms.ARMS]
-    finally:
-        sys.path.remove(str(LIVE))
 
 
 @pytest.mark.parametrize("name", _names())

@@ -3,24 +3,17 @@ policy of the same rule (no simulation run here)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from sglang_continuum.adapter.settings import Settings
 from sglang_continuum.sim.policies import POLICIES
-
-LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
+from tests.unit.live_modules import live_modules
 
 
 @pytest.fixture(scope="module")
 def modules():
-    sys.path.insert(0, str(LIVE))
-    import arms
-    import host_fidelity
-    yield arms, host_fidelity
-    sys.path.remove(str(LIVE))
+    with live_modules("arms", "host_fidelity") as mods:
+        yield mods
 
 
 def test_every_mapped_arm_exists_and_every_policy_too(modules):

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
+from tests.unit.live_modules import imported, live_modules
 
 
 @pytest.fixture(scope="module")
 def live():
-    sys.path.insert(0, str(LIVE))
-    import report
-    import run
-    yield run, report
-    sys.path.remove(str(LIVE))
+    with live_modules("run", "report") as mods:
+        yield mods
 
 
 def _run(arm, rep, jcts, hit=0.5):
@@ -104,10 +99,7 @@ def test_the_host_tier_ratio_is_the_defaults_2x_arm_whatever_ran_first(live):
 
 
 def test_calibration_sets_the_gpu_ratio(live):
-    sys.path.insert(0, str(LIVE))
-    import arms
-    import calibrate
-
+    arms, calibrate = imported("arms", "calibrate")
     # rebuild : gap at the chosen scale equals the GPU's 2.4 : 1.8
     ts = calibrate.time_scale_for(rebuild_s=0.6, gap_s=1.4)
     assert 0.6 / (1.4 * ts) == pytest.approx(2.4 / 1.8, rel=0.01)
@@ -134,11 +126,9 @@ def test_plain_traffic_ttft_vs_stock(live):
 
 
 def test_sim_fidelity_workload_round_trips_through_the_trace_schema(live, tmp_path):
-    sys.path.insert(0, str(LIVE))
-    import arms
-    import sim_fidelity
-
     from sglang_continuum.workload import load
+
+    arms, sim_fidelity = imported("arms", "sim_fidelity")
 
     programs = load("trace", 0, arms.QUICK.scaling)
     path = tmp_path / "w.jsonl"
@@ -148,11 +138,10 @@ def test_sim_fidelity_workload_round_trips_through_the_trace_schema(live, tmp_pa
 
 def test_tlru_arm_passes_sglangs_own_check(live):
     """SGLang refuses tlru unless threshold > next_prompt_estimate (seen live)."""
-    sys.path.insert(0, str(LIVE))
-    import arms
-
     from sglang.srt.arg_groups.kv_cache_hook import handle_cache_compatibility
     from sglang.srt.server_args import prepare_server_args
+
+    arms = imported("arms")
 
     flags = list(arms.arm("stock-tlru").flags)
     args = prepare_server_args(["--model-path", "x", *flags])

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-LIVE = Path(__file__).resolve().parents[2] / "experiments" / "live"
+from tests.unit.live_modules import live_modules
 
 # Lines as SGLang 0.5.23 prints them (a run's server log, shortened), with a line of
 # another kind between them.
@@ -22,10 +19,8 @@ LOG = """\
 
 @pytest.fixture(scope="module")
 def steps():
-    sys.path.insert(0, str(LIVE))
-    import server_steps
-    yield server_steps
-    sys.path.remove(str(LIVE))
+    with live_modules("server_steps") as server_steps:
+        yield server_steps
 
 
 def test_counts_prefill_and_decode_lines(steps):
