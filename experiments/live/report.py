@@ -137,8 +137,8 @@ def _floor(out: dict, cells: dict, workload: str) -> None:
         entry["floor"] = {"jct_mean_s": floor, "programs": len(ids), "vs": {
             n: floor / _median_jct(entry["arms"], n) for n in sorted(best)},
             # every arm's distance to the floor: its median mean JCT over the floor
-            "x_floor": {n: _median_jct(entry["arms"], n) / floor for n in entry["arms"]
-                        if _median_jct(entry["arms"], n)}}
+            "x_floor": {n: jct / floor for n in entry["arms"]
+                        if (jct := _median_jct(entry["arms"], n))}}
 
 
 def _best_stock(arms: dict, host_tier: bool | None = None) -> str | None:

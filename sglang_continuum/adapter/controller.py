@@ -9,8 +9,8 @@ import logging
 import math
 import operator
 import time
-from itertools import starmap
 from dataclasses import dataclass
+from itertools import starmap
 from typing import Callable, Optional
 
 from sglang_continuum.core import (
