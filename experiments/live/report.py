@@ -96,7 +96,9 @@ def summarize(runs: list[dict]) -> dict:
                 entry["best_stock_without_host_tier"] = device
                 entry["ratio_vs_best_stock_without_host_tier"] = _ratios(d, arms[device])
         _extra_ratios(entry, arms)
-        by_host = _by_host(arms)
+        # The targets are contention's: the solo cell (each program alone) is the floor
+        # the other cells are read against, not a cell with a target of its own.
+        by_host = None if cell.endswith("/solo") else _by_host(arms)
         if by_host:
             entry["by_host_tier"] = by_host
         loads = [x for a in arms.values() for pair in a["loadavg"] for x in pair]

@@ -285,3 +285,17 @@ def test_each_host_pool_size_is_compared_with_its_own_best_stock_arm(live):
     assert by_host["host 1x"]["target_met"]
     # host 0.5x: no overlay arm ran there, so no comparison
     assert "host 0.5x" not in by_host
+
+
+def test_the_solo_cell_is_the_floor_and_has_no_target(live):
+    _, report = live
+    runs = [_run("stock-lru", r, [20, 20]) for r in range(2)] \
+        + [_run("overlay-default", r, [21, 21]) for r in range(2)]
+    for r in runs:
+        for i, p in enumerate(r["programs"]):
+            p["program_id"] = f"p{i}"
+    solo = [dict(r, live={**r["live"], "load": "solo"}) for r in runs]
+    out = report.summarize(runs + solo)
+    assert "by_host_tier" in out["trace/contended"]
+    assert "by_host_tier" not in out["trace/solo"]
+    assert "Per host pool" not in report.markdown(out, runs + solo).split("## trace/solo")[1]
