@@ -310,7 +310,7 @@ class Controller:
     def locks_outweigh(self, running_tokens: float) -> bool:
         """lock_running_ratio: the locks pin more than that many times the running
         requests' context tokens (they then give way to any waiting request)."""
-        return self.policy.locks_outweigh(running_tokens)
+        return self.policy.locks_outweigh(running_tokens, turns.host_free(self.cache))
 
     def pressure_could_fit(self, head, deficit_tokens: float, engine_idle: bool) -> bool:
         """Could the locks that may give way to `head` free `deficit_tokens` (the

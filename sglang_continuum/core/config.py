@@ -115,6 +115,10 @@ class PolicyConfig:
     # knee with long programs, locks held through long tools keep younger programs
     # waiting while the engine has compute to spare (docs/design.md, "Below the knee").
     lock_running_ratio: float = 0.0
+    # With a host tier, lock_running_ratio acts only while the host pool's free slots
+    # could take any lock's context: a lock that gives way is then demoted, not pushed
+    # out with another program's host copy (false: whatever the host pool holds).
+    lock_running_room: bool = True
     # With a host tier, whether a finished turn locks at all (core/host_rule.py):
     # "always"; "room": not while the host pool's free slots could take its context;
     # "learned": not while turns that came back without a lock found their context
@@ -205,6 +209,9 @@ class PolicyConfig:
         _number(self, "lock_running_ratio", low=0.0)
         _integer(self, "host_hit_window", 1)
         _integer(self, "host_probe_every", 1)
+        if not isinstance(self.lock_running_room, bool):
+            raise ValueError(f"PolicyConfig.lock_running_room: expected true or false, "
+                             f"got {self.lock_running_room!r}")
         if not isinstance(self.program_fcfs, bool):
             raise ValueError(
                 f"PolicyConfig.program_fcfs: expected true or false, got {self.program_fcfs!r}"

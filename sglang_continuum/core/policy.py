@@ -296,12 +296,19 @@ class ContinuumPolicy:
         return self._locks.tokens_younger_than(bound, deficit_tokens,
                                                head_path) >= deficit_tokens
 
-    def locks_outweigh(self, running_tokens: float) -> bool:
+    def locks_outweigh(self, running_tokens: float, host_free: float | None = None
+                       ) -> bool:
         """``lock_running_ratio``: the locks pin more than that many times
         `running_tokens` (the running requests' contexts); callers then count the engine
-        as idle, so any lock may give way. Inputs are shared by every TP rank."""
+        as idle, so any lock may give way. With ``lock_running_room`` and a host tier
+        (`host_free`: its free tokens), only while those could take any lock's context.
+        Inputs are shared by every TP rank."""
         ratio = self.config.lock_running_ratio
-        return ratio > 0 and self._locks.pinned > ratio * running_tokens
+        if not (ratio > 0 and self._locks.pinned > ratio * running_tokens):
+            return False
+        if self.config.lock_running_room and host_free is not None and len(self._locks):
+            return host_free >= max(lock.tokens for lock in self._locks.values())
+        return True
 
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
                         engine_idle: bool, host_free: float | None = None) -> float:

@@ -242,7 +242,7 @@ class Engine:
             return False
         running = sum(self.cache.cached(r.program.index)
                       for r in self.running + self.prefilling)
-        return core.locks_outweigh(running)
+        return core.locks_outweigh(running, self.bridge.locks.host_free_tokens())
 
     def _take(self, req: Request, now: float) -> None:
         run, cache = req.program, self.cache

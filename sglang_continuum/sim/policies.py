@@ -44,12 +44,23 @@ class SimPolicy:
     # An ended program's KV is given up at its end: "all" (device and host), "device"
     # (its host copy left to host eviction), "" (off) (PrefixCache.drop).
     drop_ended: str = ""
+    # Queue-key variants measured and not kept (POLICIES "continuum_hw*", "_ow*"):
+    # srpt's uncached tokens plus this share of the host-only hit, and plus this many
+    # times the turn's remaining output tokens.
+    host_weight: float = 0.0
+    out_weight: float = 0.0
 
     def queue_key(self, req: Request, now: float, cache: "PrefixCache | None" = None
                   ) -> tuple:
         """The core's key; with `cache`, given the request's uncached prompt tokens as
         SGLang's matcher counts them (``matched``) for queue_order "srpt"."""
         uncached = None if cache is None else req.prompt - matched(cache, req)
+        if uncached is not None and self.host_weight and cache.host_tier:
+            p = req.program.index
+            host_only = min(max(0, cache.host_len(p) - cache.cached(p)), req.prompt - 1)
+            uncached += int(self.host_weight * host_only)
+        if uncached is not None and self.out_weight:
+            uncached += int(self.out_weight * req.remaining)
         return self.core.queue_key(req.program.queue_key, req.arrival, req.preempted, now,
                                    uncached)
 
@@ -334,7 +345,8 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # Locks give way to anyone while they pin more than N times the running requests'
     # contexts (lock_running_ratio N).
     **{f"continuum_busy{n}": _simple("hold", True, True,
-                                     **{**_SERVER_ORDER, "lock_running_ratio": float(n)})
+                                     **{**_SERVER_ORDER, "lock_running_ratio": float(n),
+                                        "lock_running_room": False})
        for n in (1, 2, 4, 8)},
     # The default with the admission gate "auto" (new programs held while resident KV
     # would pass the larger of twice the device pool and both tiers), "device" (the
@@ -363,6 +375,21 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # Demote-and-prefetch on the default.
     "continuum_prefetch": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="evict"),
+    # The srpt key with host-only hits counted as this share of an uncached token
+    # (hw), and with the turn's own output tokens added x w (ow: an oracle, the true
+    # length): session 24, both lose (docs/design.md, "Queue-key variants").
+    **{f"continuum_hw{w}": (lambda w: lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), host_weight=float(w)))(w)
+       for w in ("0.07", "0.25", "1")},
+    **{f"continuum_ow{w}": (lambda w: lambda name, ctx: replace(
+        POLICIES["continuum"](name, ctx), out_weight=float(w)))(w)
+       for w in ("1", "10", "100")},
+    # Today's default with lock_running_ratio N: "run" whatever the host pool holds,
+    # "room" (lock_running_room) only while it could take a lock's context
+    # (docs/design.md, "Locks that outweigh the running batch, on today's default").
+    **{f"continuum_run{n}": _default_with(lock_running_ratio=float(n), lock_running_room=False)
+       for n in (1, 2, 3, 4)},
+    **{f"continuum_room{n}": _default_with(lock_running_ratio=float(n)) for n in (1, 2, 4)},
     "continuum_prefetch_free": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="free"),
     # The default with the queue left in a stock --schedule-policy's order (the server
