@@ -96,6 +96,8 @@ ARMS = (
     Arm("overlay-busy1", True, config="lock-running-1.json",
         note="the overlay's default with lock_running_ratio 1: locks that pin more than "
              "the running requests' contexts give way to any waiting request"),
+    Arm("overlay-busy2", True, config="lock-running-2.json",
+        note="overlay-busy1 with lock_running_ratio 2"),
     Arm("overlay-busy4", True, config="lock-running-4.json",
         note="overlay-busy1 with lock_running_ratio 4"),
     # The admission gate (core/admission_gate.py): SGLang's own order and eviction, no
@@ -252,11 +254,18 @@ ARMS = (
                     "write-back: what the locks of host_locks fits buy where the tiers "
                     "cannot hold every context", pools=("1", "0.5")),
     *_per_host_pool("overlay-hicache-busy2-wb", ("--hicache-write-policy", "write_back"),
-                    "lock-running-2.json",
-                    "overlay-hicache-fits-wb with lock_running_ratio 2", pools=("1",)),
+                    "lock-running-2-on.json",
+                    "the default with a host tier and lock_running_ratio 2 whatever the host "
+                    "pool holds (lock_running_host on; session 14 ran it on "
+                    "overlay-hicache-fits-wb)", pools=("1",)),
     *_per_host_pool("overlay-hicache-busy4-wb", ("--hicache-write-policy", "write_back"),
-                    "lock-running-4.json",
-                    "overlay-hicache-fits-wb with lock_running_ratio 4", pools=("1",)),
+                    "lock-running-4-on.json",
+                    "overlay-hicache-busy2-wb with lock_running_ratio 4", pools=("1",)),
+    *_per_host_pool("overlay-hicache-busy2room-wb", ("--hicache-write-policy", "write_back"),
+                    "lock-running-2-room.json",
+                    "the default with a host tier and lock_running_ratio 2 while the host "
+                    "pool's free slots could take any lock's context (lock_running_host "
+                    "room)", pools=("1", "0.5")),
     *_per_host_pool("overlay-hicache-always", WRITE_THROUGH, "host-locks-always.json",
                     "the overlay's default before host_locks room: locks with a host tier "
                     "as without one", pools=("2", "1")),

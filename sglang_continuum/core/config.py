@@ -32,6 +32,9 @@ CONTENDED_TTLS = ("max", "quantile")
 # host counts as cached), then by program_fcfs's rank: continuation turns go before
 # new programs' first turns, as under stock shortest-prefill-first.
 QUEUE_ORDERS = ("fcfs", "srpt")
+# Where lock_running_ratio acts with a host tier: "off" (only without one), "room"
+# (while the host pool's free slots could take any lock's context), "on".
+LOCK_RUNNING_HOST = ("off", "room", "on")
 # first_turn_age_cap_s None: this many queue age caps.
 FIRST_TURN_CAP_FACTOR = 4.0
 
@@ -115,10 +118,10 @@ class PolicyConfig:
     # knee with long programs, locks held through long tools keep younger programs
     # waiting while the engine has compute to spare (docs/design.md, "Below the knee").
     lock_running_ratio: float = 0.0
-    # With a host tier, lock_running_ratio acts only while the host pool's free slots
-    # could take any lock's context: a lock that gives way is then demoted, not pushed
-    # out with another program's host copy (false: whatever the host pool holds).
-    lock_running_room: bool = True
+    # With a host tier a lock that gives way is demoted and its turn pays a reload: the
+    # ratio there is "off" (the default), "room" (only while the host pool's free slots
+    # could take any lock's context) or "on" (LOCK_RUNNING_HOST).
+    lock_running_host: str = "off"
     # With a host tier, whether a finished turn locks at all (core/host_rule.py):
     # "always"; "room": not while the host pool's free slots could take its context;
     # "learned": not while turns that came back without a lock found their context
@@ -209,9 +212,9 @@ class PolicyConfig:
         _number(self, "lock_running_ratio", low=0.0)
         _integer(self, "host_hit_window", 1)
         _integer(self, "host_probe_every", 1)
-        if not isinstance(self.lock_running_room, bool):
-            raise ValueError(f"PolicyConfig.lock_running_room: expected true or false, "
-                             f"got {self.lock_running_room!r}")
+        if self.lock_running_host not in LOCK_RUNNING_HOST:
+            raise ValueError(f"PolicyConfig.lock_running_host: expected one of "
+                             f"{LOCK_RUNNING_HOST}, got {self.lock_running_host!r}")
         if not isinstance(self.program_fcfs, bool):
             raise ValueError(
                 f"PolicyConfig.program_fcfs: expected true or false, got {self.program_fcfs!r}"

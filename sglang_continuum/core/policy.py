@@ -300,15 +300,18 @@ class ContinuumPolicy:
                        ) -> bool:
         """``lock_running_ratio``: the locks pin more than that many times
         `running_tokens` (the running requests' contexts); callers then count the engine
-        as idle, so any lock may give way. With ``lock_running_room`` and a host tier
-        (`host_free`: its free tokens), only while those could take any lock's context.
-        Inputs are shared by every TP rank."""
+        as idle, so any lock may give way. With a host tier (`host_free`: its free
+        tokens) as ``lock_running_host`` says: never ("off"), only while those could
+        take any lock's context ("room"), or always ("on"). Inputs are shared by every
+        TP rank."""
         ratio = self.config.lock_running_ratio
         if not (ratio > 0 and self._locks.pinned > ratio * running_tokens):
             return False
-        if self.config.lock_running_room and host_free is not None and len(self._locks):
-            return host_free >= max(lock.tokens for lock in self._locks.values())
-        return True
+        if host_free is None or self.config.lock_running_host == "on":
+            return True
+        if self.config.lock_running_host == "off" or not len(self._locks):
+            return False
+        return host_free >= max(lock.tokens for lock in self._locks.values())
 
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
                         engine_idle: bool, host_free: float | None = None) -> float:

@@ -346,7 +346,7 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     # contexts (lock_running_ratio N).
     **{f"continuum_busy{n}": _simple("hold", True, True,
                                      **{**_SERVER_ORDER, "lock_running_ratio": float(n),
-                                        "lock_running_room": False})
+                                        "lock_running_host": "on"})
        for n in (1, 2, 4, 8)},
     # The default with the admission gate "auto" (new programs held while resident KV
     # would pass the larger of twice the device pool and both tiers), "device" (the
@@ -384,12 +384,13 @@ POLICIES: dict[str, Callable[[str, PolicyContext], SimPolicy]] = {
     **{f"continuum_ow{w}": (lambda w: lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), out_weight=float(w)))(w)
        for w in ("1", "10", "100")},
-    # Today's default with lock_running_ratio N: "run" whatever the host pool holds,
-    # "room" (lock_running_room) only while it could take a lock's context
-    # (docs/design.md, "Locks that outweigh the running batch, on today's default").
-    **{f"continuum_run{n}": _default_with(lock_running_ratio=float(n), lock_running_room=False)
+    # Today's default with lock_running_ratio N: "run" with lock_running_host "on",
+    # "room" with "room" (docs/design.md, "Locks that outweigh the running batch, on
+    # today's default"); without a host tier the two are the same rule.
+    **{f"continuum_run{n}": _default_with(lock_running_ratio=float(n), lock_running_host="on")
        for n in (1, 2, 3, 4)},
-    **{f"continuum_room{n}": _default_with(lock_running_ratio=float(n)) for n in (1, 2, 4)},
+    **{f"continuum_room{n}": _default_with(lock_running_ratio=float(n),
+                                           lock_running_host="room") for n in (1, 2, 4)},
     "continuum_prefetch_free": lambda name, ctx: replace(
         POLICIES["continuum"](name, ctx), prefetch="free"),
     # The default with the queue left in a stock --schedule-policy's order (the server

@@ -185,20 +185,21 @@ def test_lock_running_ratio_is_checked():
     for bad in (-1.0, float("nan"), "2", True):
         with pytest.raises(ValueError, match="lock_running_ratio"):
             PolicyConfig(lock_running_ratio=bad)
-    for bad in (1, "yes", None):
-        with pytest.raises(ValueError, match="lock_running_room"):
-            PolicyConfig(lock_running_room=bad)
+    for bad in (1, "yes", None, True):
+        with pytest.raises(ValueError, match="lock_running_host"):
+            PolicyConfig(lock_running_host=bad)
 
 
-def test_with_a_host_tier_locks_outweigh_only_while_the_host_could_take_one():
+def test_with_a_host_tier_the_ratio_acts_as_lock_running_host_says():
     # three locks of 100 tokens outweigh 2 x 149 running tokens; with a host tier a lock
-    # that gives way is demoted, so the ratio acts only while the host's free slots
-    # could take any lock's context (lock_running_room, on by default)
-    pol = _policy("younger", lock_running_ratio=2.0)
-    assert pol.locks_outweigh(149, host_free=100)
-    assert not pol.locks_outweigh(149, host_free=99)
-    assert pol.locks_outweigh(149, host_free=None)     # no host tier
-    assert not pol.locks_outweigh(150, host_free=10**9)  # the ratio itself still decides
-    # off: whatever the host pool holds
-    loose = _policy("younger", lock_running_ratio=2.0, lock_running_room=False)
-    assert loose.locks_outweigh(149, host_free=0)
+    # that gives way is demoted and its turn pays a reload
+    room = _policy("younger", lock_running_ratio=2.0, lock_running_host="room")
+    assert room.locks_outweigh(149, host_free=100)   # the host could take any lock's
+    assert not room.locks_outweigh(149, host_free=99)
+    assert room.locks_outweigh(149, host_free=None)  # no host tier
+    assert not room.locks_outweigh(150, host_free=10**9)  # the ratio itself still decides
+    on = _policy("younger", lock_running_ratio=2.0, lock_running_host="on")
+    assert on.locks_outweigh(149, host_free=0)
+    off = _policy("younger", lock_running_ratio=2.0)  # the default: "off"
+    assert not off.locks_outweigh(149, host_free=10**9)
+    assert off.locks_outweigh(149, host_free=None)

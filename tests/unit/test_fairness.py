@@ -255,8 +255,13 @@ def test_a_retried_head_is_matched_again_after_each_lock_that_gives_way():
     assert matched == [adder.tree_cache] * 2  # two locks gave way, two retries
 
 
-@pytest.mark.parametrize("ratio,gives_way", [(0.0, False), (1.0, True)])
-def test_locks_outweighing_the_running_batch_give_way_to_a_younger_program(ratio, gives_way):
+@pytest.mark.parametrize("ratio,host_free,gives_way", [
+    (0.0, None, False), (1.0, None, True),
+    # with a host tier, under lock_running_host "room" only while its free slots could
+    # take a lock's context (the lock that gives way is demoted there)
+    (1.0, 10**6, True), (1.0, 0, False)])
+def test_locks_outweighing_the_running_batch_give_way_to_a_younger_program(ratio, host_free,
+                                                                           gives_way):
     """lock_running_ratio: with a request running (500 tokens of context) the engine
     is busy, so under scope "younger" three older programs' locks (3,000 tokens) keep a
     younger program's turn waiting; with ratio 1 they outweigh the running context and
@@ -266,8 +271,11 @@ def test_locks_outweighing_the_running_batch_give_way_to_a_younger_program(ratio
     from sglang.srt.managers.schedule_policy import AddReqResult
 
     ctl, clock = make(admission_gate="off", per_program_max_fraction=1.0,
-                      lock_budget_fraction=1.0, lock_running_ratio=ratio)
+                      lock_budget_fraction=1.0, lock_running_ratio=ratio,
+                      lock_running_host="room")
     ctl.policy = ContinuumPolicy(ctl.settings.policy, capacity_tokens=100_000)
+    if host_free is not None:
+        ctl.cache.host_free_tokens = lambda: host_free
     for i in range(3):
         finished_turn(ctl, req(f"r{i}", f"p{i}", n_in=990, ttl="60s"))
     clock.t += 1.0
