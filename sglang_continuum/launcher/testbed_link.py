@@ -43,18 +43,32 @@ def rate_from(environ: Mapping[str, str]) -> float | None:
     return rate
 
 
+# One line per reload (at its last layer), which the live harness sums per run
+# (experiments/live/server_steps.py): the engine time host-tier reloads took.
+RELOAD_LINE = "testbed link: reload of %d tokens took %.4f s"
+_TOOK = "_continuum_reload_s"  # on the host pool: this reload's layers so far
+
+
 def paced(load: Callable, rate: float, sleep: Callable[[float], None] = time.sleep,
-          clock: Callable[[], float] = time.perf_counter) -> Callable:
+          clock: Callable[[], float] = time.perf_counter,
+          log: Callable[..., None] = logger.info) -> Callable:
     """`load` (HostKVCache.load_to_device_per_layer_physical) taking at least the time its
-    bytes need at `rate`: one layer of len(host_indices) tokens."""
+    bytes need at `rate`: one layer of len(host_indices) tokens. After a reload's last
+    layer, `log` gets RELOAD_LINE with its tokens and the time its layers took."""
     def wrapper(self, device_pool, host_indices, device_indices, layer_id, io_backend,
                 **kw):
         start = clock()
         load(self, device_pool, host_indices, device_indices, layer_id, io_backend, **kw)
-        nbytes = len(host_indices) * self.get_size_per_token() / max(1, self.layer_num)
+        layers = max(1, self.layer_num)
+        nbytes = len(host_indices) * self.get_size_per_token() / layers
         rest = nbytes / rate - (clock() - start)
         if rest > 0:
             sleep(rest)
+        took = getattr(self, _TOOK, 0.0) + clock() - start
+        if layer_id >= layers - 1:
+            log(RELOAD_LINE, len(host_indices), took)
+            took = 0.0
+        setattr(self, _TOOK, took)
     setattr(wrapper, _MARK, True)
     return wrapper
 

@@ -48,7 +48,21 @@ def test_table_per_arm_takes_the_median_and_skips_runs_without_stats(steps):
             {"live": {"arm": "c"}}]  # recorded before run.py kept the stats
     text = "\n".join(steps.lines(runs))
     rows = [line for line in text.splitlines() if line.startswith("| a ") or line.startswith("| b ")]
-    assert rows[0].startswith("| a | 1 | 2 | 1,329 | 400 | 2 | 2.50 | 14.0 |")
+    assert rows[0].startswith("| a | 1 | 2 | 1,329 | 400 | - | - | - | 2 | 2.50 | 14.0 |")
     assert rows[1].startswith("| b | 2 | 3 | ")  # median of 2 and 4 batches
     assert "| c " not in text
     assert steps.lines([{"live": {"arm": "c"}}]) == []
+
+
+def test_host_tier_reloads_are_read_from_the_testbed_links_lines(steps):
+    from sglang_continuum.launcher.testbed_link import RELOAD_LINE
+
+    log = LOG + "".join(f"[2026-12-07 08:31:3{i}] {RELOAD_LINE % (n, took)}\n"
+                        for i, (n, took) in enumerate([(1200, 0.0651), (800, 0.043)]))
+    s = steps.step_stats(log)
+    assert (s["reloads"], s["reload_tokens"]) == (2, 2000)
+    assert s["reload_s"] == pytest.approx(0.1081)
+    assert steps.step_stats(LOG)["reloads"] == 0
+    row = next(line for line in steps.lines([{"live": {"arm": "h", "server_steps": s}}])
+               if line.startswith("| h "))
+    assert row.startswith("| h | 1 | 2 | 1,329 | 400 | 2 | 2,000 | 0.1 | 2 |")

@@ -47,6 +47,18 @@ def test_a_layer_load_takes_its_bytes_at_the_rate(load_s, slept):
     assert clock.slept == pytest.approx(slept)  # 10 tokens x 200 B at 1000 B/s = 2 s
 
 
+def test_each_reload_is_logged_once_after_its_last_layer():
+    clock, lines = Clock(0.5), []
+    pool = SimpleNamespace(get_size_per_token=lambda: 800, layer_num=4)
+    wrapped = testbed_link.paced(clock.load, rate=1000.0, sleep=clock.sleep, clock=clock,
+                                 log=lambda fmt, *args: lines.append(fmt % args))
+    for reload_tokens in (10, 5):
+        for layer in range(4):
+            wrapped(pool, "dev", list(range(reload_tokens)), "idx", layer, "direct")
+    # 10 tokens: 2 s a layer, 8 s in all; 5 tokens: 1 s a layer (0.5 copy + 0.5 sleep)
+    assert lines == [testbed_link.RELOAD_LINE % (10, 8.0), testbed_link.RELOAD_LINE % (5, 4.0)]
+
+
 def test_install_wraps_sglangs_host_pool_once(monkeypatch):
     from sglang.srt.mem_cache.pool_host.base import HostKVCache
 
