@@ -309,9 +309,7 @@ class ContinuumPolicy:
             return False
         if host_free is None or self.config.lock_running_host == "on":
             return True
-        if self.config.lock_running_host == "off" or not len(self._locks):
-            return False
-        return host_free >= max(lock.tokens for lock in self._locks.values())
+        return self.config.lock_running_host == "room" and self._host_takes_any(host_free)
 
     def _pressure_bound(self, head: ProgramKey | None, head_arrival: float | None,
                         engine_idle: bool, host_free: float | None = None) -> float:
@@ -333,7 +331,11 @@ class ContinuumPolicy:
     def _host_has_room(self, host_free: float | None) -> bool:
         """Scope "host_room": the host pool's free tokens could take the context of
         every lock (any one of them may be the one that gives way and is demoted)."""
-        if not self._room_lifts or host_free is None or not len(self._locks):
+        return self._room_lifts and self._host_takes_any(host_free)
+
+    def _host_takes_any(self, host_free: float | None) -> bool:
+        """The host pool's free tokens could take any lock's context (there is a lock)."""
+        if host_free is None or not len(self._locks):
             return False
         return host_free >= max(lock.tokens for lock in self._locks.values())
 
