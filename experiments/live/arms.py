@@ -26,6 +26,7 @@ class Arm:
     plain_agents: bool = False  # replay sends no program id, last_turn or tool name
     note: str = ""
     config: str | None = None   # a file of configs/: the arm's --continuum-config keys
+    pool_tokens: int | None = None  # the device pool in tokens, in place of the setup's
 
     def settings(self) -> dict:
         """The arm's config-file keys ({} for none)."""
@@ -45,6 +46,11 @@ HICACHE_HALF = ("--enable-hierarchical-cache", "--hicache-ratio", "0.5")
 HICACHE_LARGE = ("--enable-hierarchical-cache", "--hicache-ratio", "4")
 
 WRITE_THROUGH = ("--hicache-write-policy", "write_through")
+# A batch-limited engine (the "-b2" arms): the running batch capped at 2 requests, and a
+# device pool that holds every context (contended: ~14,000 tokens against 24,000), so
+# nothing is evicted and what limits the cell is how many requests run at once.
+BATCH_CAP = ("--max-running-requests", "2")
+ROOMY_POOL = 24_000
 # Host pool size (its --hicache-ratio) -> the flags and the arm name's suffix.
 HOST_POOLS = {"4": (HICACHE_LARGE, "-h4"), "2": (HICACHE, ""), "1": (HICACHE_SMALL, "-h1"),
               "0.5": (HICACHE_HALF, "-h05")}
@@ -81,6 +87,14 @@ ARMS = (
         note="the authors' prototype: fixed 2 s TTL"),
     Arm("paper", True, ("--continuum-policy", "paper"), note="the paper's TTL rule"),
     Arm("overlay-default", True, (), note="the overlay's default policy"),
+    # The batch-limited cell: the running batch, not memory, is the limit.
+    *(Arm(name + "-b2", overlay, BATCH_CAP + flags, pool_tokens=ROOMY_POOL,
+          note=f"{name}, running batch capped at 2, pool {ROOMY_POOL:,} tokens")
+      for name, overlay, flags in (
+          ("stock-lru", False, ()), ("stock-lpm", False, ("--schedule-policy", "lpm")),
+          ("stock-hrrn", False, ("--schedule-policy", "hrrn")),
+          ("stock-spf", False, ("--schedule-policy", "shortest-prefill-first")),
+          ("overlay-default", True, ()))),
     Arm("overlay-keep-ended", True, config="keep-ended.json",
         note="the overlay's default before session 21: ended programs' KV left to LRU "
              "eviction (drop_ended off)"),
@@ -350,8 +364,10 @@ QUICK = Setup(Scaling(token_scale=1 / 16, time_scale=1.0, max_turns=4, output_ca
 def server_flags(arm: Arm, pool_tokens: int, preset: str,
                  config_file: Path | None = None) -> list[str]:
     """The launcher's flags of one run of `arm` (``run.launch`` adds
-    ``--continuum-disable`` to a stock arm's)."""
-    flags = ["--model-preset", preset, "--max-total-tokens", str(pool_tokens),
+    ``--continuum-disable`` to a stock arm's). `pool_tokens`: the setup's device pool,
+    unless the arm sets its own."""
+    pool = arm.pool_tokens or pool_tokens
+    flags = ["--model-preset", preset, "--max-total-tokens", str(pool),
              "--random-seed", "0", "--enable-metrics", *arm.flags]
     if arm.overlay and config_file is not None:
         flags += ["--continuum-config", str(config_file)]

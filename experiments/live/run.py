@@ -125,7 +125,7 @@ def run_one(arm, ld, setup, rep: int, out_dir: Path, log_dir: Path, command: str
                    + ([] if arm.overlay else ["--continuum-disable"]),
                    "continuum_config": _recorded(config),
                    "sessions": arm.sessions, "plain_agents": arm.plain_agents,
-                   "pool_tokens": setup.pool_tokens, "scaling": setup.scaling.describe(),
+                   "pool_tokens": arm.pool_tokens or setup.pool_tokens, "scaling": setup.scaling.describe(),
                    "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                    "memory_before": mem_before, "memory_serving": mem_serving,
                    "host_link_bytes_per_s": paced,

@@ -27,6 +27,7 @@ class RunSpec:
     host_ratio: float = float("inf")  # host tier size / device pool (--hicache-ratio)
     write_through: bool = False     # HiCache write policy (else write_back)
     kv_capacity: int | None = None  # device KV tokens, replacing the profile's
+    max_running: int | None = None  # running-batch cap (--max-running-requests), ditto
 
 
 @lru_cache(maxsize=16)
@@ -40,6 +41,8 @@ def run_one(spec: RunSpec) -> Summary:
     profile = load_profile(spec.profile)
     if spec.kv_capacity is not None:
         profile = replace(profile, kv_capacity_tokens=spec.kv_capacity)
+    if spec.max_running is not None:
+        profile = replace(profile, max_running=spec.max_running)
     sim = Simulator(progs, arrivals, profile, spec.policy,
                     host_tier=spec.host_tier, concurrency=spec.concurrency,
                     host_capacity=spec.host_ratio * profile.kv_capacity_tokens,

@@ -299,3 +299,35 @@ def test_the_solo_cell_is_the_floor_and_has_no_target(live):
     assert "by_host_tier" in out["trace/contended"]
     assert "by_host_tier" not in out["trace/solo"]
     assert "Per host pool" not in report.markdown(out, runs + solo).split("## trace/solo")[1]
+
+
+def test_the_batch_limited_cell_is_compared_within_itself(live):
+    """The "-b2" arms (running batch capped, a roomy pool) are another server: their
+    default is compared with their own best stock arm only, and they are never the best
+    stock arm of the cell's other comparisons."""
+    _, report = live
+    runs = [_run("stock-lpm", r, [100, 100]) for r in range(2)] \
+        + [_run("overlay-default", r, [40, 40]) for r in range(2)] \
+        + [_run("stock-lpm-b2", r, [30, 30]) for r in range(2)] \
+        + [_run("stock-spf-b2", r, [28, 28]) for r in range(2)] \
+        + [_run("overlay-default-b2", r, [29, 29]) for r in range(2)]
+    out = report.summarize(runs)["trace/contended"]
+    assert out["best_stock"] == "stock-lpm"
+    assert out["by_host_tier"]["none"]["stock_arms"] == ["stock-lpm"]
+    batch = out["by_host_tier"]["none, running batch capped at 2"]
+    assert batch["stock_arms"] == ["stock-lpm-b2", "stock-spf-b2"]
+    assert batch["best_stock"] == "stock-spf-b2"
+    assert batch["ratio_vs_best_stock"]["jct_mean_s"] == pytest.approx(29 / 28)
+    assert batch["target"] == {"jct_mean_s": 0.7} and not batch["target_met"]
+
+
+def test_batch_limited_arms_cap_the_batch_and_size_their_own_pool(live):
+    with live_modules("arms") as arms:
+        b2 = arms.arm("overlay-default-b2")
+        flags = arms.server_flags(b2, 6000, "testbed-100m")
+        assert flags[flags.index("--max-total-tokens") + 1] == str(arms.ROOMY_POOL)
+        assert flags.count("--max-total-tokens") == 1
+        assert flags[flags.index("--max-running-requests") + 1] == "2"
+        plain = arms.server_flags(arms.arm("overlay-default"), 6000, "testbed-100m")
+        assert plain[plain.index("--max-total-tokens") + 1] == "6000"
+        assert "--max-running-requests" not in plain

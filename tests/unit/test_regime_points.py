@@ -40,3 +40,44 @@ def test_the_target_follows_the_working_set_reached():
     past = dict(_pt(4.0, 10_000, 3.8, host="1x"), arms=dict(arms))
     rr.finish(past, floor=5.0)
     assert not past["host_holds_ws"] and past["target_mean"] == rr.TARGET_CONTENDED
+
+
+def _batch():
+    import sys
+    sys.path.insert(0, str(ROOT / "experiments" / "sim" / "regime"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "run_batch", ROOT / "experiments" / "sim" / "regime" / "run_batch.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(ROOT / "experiments" / "sim" / "regime"))
+    return mod
+
+
+def test_batch_slice_caps_the_batch_below_n_and_round_trips(tmp_path):
+    """The batch-limited slice: every point's running-batch cap is its share of N (at
+    least 1), below N, so the batch binds; a point whose default is slower than the
+    best stock arm is not "not worse"; the kept summary rebuilds the same report."""
+    rb = _batch()
+    knees = {wl: {"n": n} for wl, n in (("trace", 4), ("swebench", 16), ("bfcl", 4),
+                                         ("long", 64))}
+    pts = rb.points("8b", knees)
+    assert len(pts) == (len(rb.rr.WORKLOADS) * len(rb.LOADS) * len(rb.RATIOS)
+                        * len(rb.BATCH_SHARES) * len(rb.HOSTS))
+    assert all(1 <= p["cap"] < p["n"] and p["cap"] == max(1, round(p["n"] * p["share"]))
+               for p in pts)
+    assert rb.spec(pts[0], "lru", "0").max_running == pts[0]["cap"]
+    for i, p in enumerate(pts[:2]):
+        p["floor"] = 5.0
+        p["arms"] = {a: {"mean": 10.0, "p95": 12.0} for a in (*rb.BEST_STOCK, "gate")}
+        p["arms"][rb.rr.DEFAULT] = {"mean": 10.5 if i else 9.0, "p95": 12.0}
+        rb.finish(p)
+    assert pts[0]["not_worse"] and not pts[1]["not_worse"]
+    res = {"profile": "8b", "knees": {k: v["n"] for k, v in knees.items()}, "wall_s": 1,
+           "command": "c", "points": pts[:2]}
+    rb.report(res, tmp_path)
+    first = (tmp_path / "results.md").read_text()
+    rb.report(rb.expand(rb.compact(res)), tmp_path)
+    assert (tmp_path / "results.md").read_text() == first
+    assert "never worse" in first.lower() and "1 of 2" in first

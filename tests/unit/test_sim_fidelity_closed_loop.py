@@ -55,3 +55,14 @@ def test_run_spec_closed_loop():
     s = run_one(RunSpec("swebench", "llama3.1-8b-h100", "lru", 0.0, programs=3,
                          concurrency=1))
     assert s.programs == 3 and s.aborted_programs == 0
+
+
+def test_run_spec_caps_the_running_batch():
+    """RunSpec.max_running replaces the profile's (--max-running-requests): with one
+    request at a time, three programs at once take longer than uncapped."""
+    base = dict(workload="swebench", profile="llama3.1-8b-h100", policy="lru", rate=0.0,
+                programs=3, concurrency=3)
+    free = run_one(RunSpec(**base))
+    capped = run_one(RunSpec(**base, max_running=1))
+    assert capped.programs == free.programs == 3 and capped.aborted_programs == 0
+    assert capped.jct_mean > free.jct_mean
