@@ -28,6 +28,10 @@ class Arm:
     config: str | None = None   # a file of configs/: the arm's --continuum-config keys
     pool_tokens: int | None = None  # the device pool in tokens, in place of the setup's
 
+    def pool(self, setup_pool: int) -> int:
+        """The device pool this arm's server gets: its own, else the setup's."""
+        return self.pool_tokens or setup_pool
+
     def settings(self) -> dict:
         """The arm's config-file keys ({} for none)."""
         return json.loads((CONFIGS / self.config).read_text()) if self.config else {}
@@ -366,8 +370,7 @@ def server_flags(arm: Arm, pool_tokens: int, preset: str,
     """The launcher's flags of one run of `arm` (``run.launch`` adds
     ``--continuum-disable`` to a stock arm's). `pool_tokens`: the setup's device pool,
     unless the arm sets its own."""
-    pool = arm.pool_tokens or pool_tokens
-    flags = ["--model-preset", preset, "--max-total-tokens", str(pool),
+    flags = ["--model-preset", preset, "--max-total-tokens", str(arm.pool(pool_tokens)),
              "--random-seed", "0", "--enable-metrics", *arm.flags]
     if arm.overlay and config_file is not None:
         flags += ["--continuum-config", str(config_file)]

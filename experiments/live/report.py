@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import server_steps
-from arms import ARMS, DEFAULT_ARM
+from arms import ARMS, BATCH_CAP, DEFAULT_ARM
 
 from sglang_continuum.replay.plots import save_png
 
@@ -149,7 +149,7 @@ def _best_stock(arms: dict, host_tier: bool | None = None) -> str | None:
     batch-limited cell's arms (another server size) are compared in _by_host only."""
     jct = {n: a["jct_mean_s"]["median"] for n, a in arms.items()
            if not _arm(n).overlay and a["jct_mean_s"]["median"]
-           and not n.endswith(BATCH_SUFFIX)
+           and not batch_capped(n)
            and (host_tier is None or ("hicache" in n) == host_tier)}
     return min(jct, key=jct.get) if jct else None
 
@@ -207,7 +207,12 @@ HOST_TARGETS = {None: {"jct_mean_s": 0.5}, "4": {"jct_mean_s": 1.0, "jct_p95_s":
                 "1": {"jct_mean_s": 0.75}, "0.5": {"jct_mean_s": 0.75}}
 # The batch-limited cell (the "-b2" arms, arms.BATCH_CAP): the issue sets no live target
 # there; its regime-map target where the batch is the limit is 0.7x.
-BATCH_SUFFIX, BATCH_TARGET = "-b2", {"jct_mean_s": 0.7}
+BATCH_DEFAULT_ARM, BATCH_TARGET = DEFAULT_ARM + "-b2", {"jct_mean_s": 0.7}
+
+
+def batch_capped(name: str) -> bool:
+    """Whether the arm caps SGLang's running batch (the batch-limited cell)."""
+    return BATCH_CAP[0] in _arm(name).flags
 
 
 # The default's arm with a host pool 2x the device pool, newest rule first (_by_host).
@@ -249,12 +254,12 @@ def _by_host(arms: dict) -> dict:
                             "overlay-hicache-nlr-h05", "overlay-hicache-younger-h05",
                             "overlay-hicache-h05")}
     out = {}
-    cells = [(ratio, names, "") for ratio, names in default_arms.items()]
-    cells.append((None, (DEFAULT_ARM + BATCH_SUFFIX,), BATCH_SUFFIX))
-    for ratio, names, variant in cells:
+    cells = [(ratio, names, False) for ratio, names in default_arms.items()]
+    cells.append((None, (BATCH_DEFAULT_ARM,), True))
+    for ratio, names, capped in cells:
         stock = {n: a for n, a in arms.items() if not _arm(n).overlay
                  and host_ratio(n) == ratio and a["jct_mean_s"]["median"]
-                 and n.endswith(BATCH_SUFFIX) == bool(variant)}
+                 and batch_capped(n) == capped}
         dname = next((n for n in names if n in arms), names[-1])
         d = arms.get(dname)
         if not stock or not d or not d["jct_mean_s"]["median"]:
@@ -265,9 +270,9 @@ def _by_host(arms: dict) -> dict:
         sep = None if min(d["reps"], b["reps"]) < 2 else (
             d["jct_mean_s"]["max"] < b["jct_mean_s"]["min"]
             or d["jct_mean_s"]["min"] > b["jct_mean_s"]["max"])
-        target = BATCH_TARGET if variant else HOST_TARGETS[ratio]
+        target = BATCH_TARGET if capped else HOST_TARGETS[ratio]
         cell = "none" if ratio is None else f"host {ratio}x"
-        out[cell + (", running batch capped at 2" if variant else "")] = {
+        out[cell + (", running batch capped at 2" if capped else "")] = {
             "default_arm": dname, "best_stock": best, "stock_arms": sorted(stock),
             "ratio_vs_best_stock": r, "ranges_separate": sep, "target": target,
             "target_met": all(r.get(k, float("inf")) <= v for k, v in target.items())}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -68,18 +67,9 @@ def points(profile: str, knees: dict) -> list[dict]:
     return out
 
 
-def arms_of(pt: dict, candidates: tuple[str, ...] = ()) -> list[str]:
-    gates = rr.GATES[:1] if pt["host"] == "none" else rr.GATES
-    return list(dict.fromkeys([*BEST_STOCK, *gates, rr.DEFAULT, *candidates]))
-
-
 def spec(pt: dict, arm: str, label: str) -> RunSpec:
-    name, over = rr.WORKLOADS[pt["workload"]]
-    host = rr.HOSTS[pt["host"]]
-    return RunSpec(name, rr.PROFILES[pt["profile"]], arm, 0.0, 0, rr.programs_for(pt["n"]),
-                   host_tier=host is not None, overrides=over, label=label,
-                   concurrency=pt["n"], host_ratio=math.inf if host is None else host,
-                   kv_capacity=pt["kv"], max_running=pt["cap"])
+    return rr.spec(pt["workload"], pt["profile"], arm, pt["n"], pt["kv"],
+                   rr.HOSTS[pt["host"]], label, max_running=pt["cap"])
 
 
 def finish(pt: dict) -> None:
@@ -103,7 +93,7 @@ def run(profile: str, jobs: int, candidates: tuple[str, ...] = ()) -> dict:
     pts = points(profile, knees)
     specs, where = [], []
     for i, pt in enumerate(pts):
-        for arm in arms_of(pt, candidates):
+        for arm in rr.arms_of(pt, candidates):
             specs.append(spec(pt, arm, str(i)))
             where.append((i, arm))
     print(f"{len(pts)} points, {len(specs)} runs", flush=True)

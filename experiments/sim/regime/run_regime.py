@@ -95,12 +95,13 @@ def programs_for(n: int) -> int:
 
 
 def spec(workload: str, profile: str, policy: str, n: int, kv: int, host: float | None,
-         label: str) -> RunSpec:
+         label: str, max_running: int | None = None) -> RunSpec:
+    """One run of a point; `max_running`: a running-batch cap (run_batch.py)."""
     name, over = WORKLOADS[workload]
     return RunSpec(name, PROFILES[profile], policy, 0.0, 0, programs_for(n),
                    host_tier=host is not None, overrides=over, label=label,
                    concurrency=n, host_ratio=math.inf if host is None else host,
-                   kv_capacity=kv)
+                   kv_capacity=kv, max_running=max_running)
 
 
 def context_stats(workload: str, n: int) -> tuple[float, int]:
