@@ -11,6 +11,7 @@ decode (first to last token) and tool time (the rest of its JCT).
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -20,6 +21,7 @@ import server_steps
 from arms import ARMS, BATCH_CAP, DEFAULT_ARM
 
 from sglang_continuum.replay.plots import save_png
+from sglang_continuum.sim.bounds import Solo, mean_jct_bound
 
 STATS = ("jct_mean_s", "jct_p95_s", "programs_per_min", "cache_hit_ratio")
 PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s", "missed_tokens")
@@ -136,11 +138,109 @@ def _floor(out: dict, cells: dict, workload: str) -> None:
         entry = out[cell]
         # Over the best stock arm, and the best with HiCache where that is another arm.
         best = {_best_stock(entry["arms"], host_tier=h) for h in (None, True)} - {None}
+        best |= {e["best_stock"] for e in entry.get("by_host_tier", {}).values()}
         entry["floor"] = {"jct_mean_s": floor, "programs": len(ids), "vs": {
             n: floor / _median_jct(entry["arms"], n) for n in sorted(best)},
             # every arm's distance to the floor: its median mean JCT over the floor
             "x_floor": {n: jct / floor for n in entry["arms"]
                         if (jct := _median_jct(entry["arms"], n))}}
+        _bounds(entry, by_arm, cells[f"{workload}/solo"], ids)
+
+
+def _solos(solo_cell: dict) -> dict:
+    """Per program of the solo cell, what it costs alone (sim/bounds.Solo), each figure
+    the least over the solo runs (a noisy run only loosens the bound): its JCT, its
+    seconds in the server (end to end less queueing, over its turns) and the
+    token-seconds its contexts held the pool while decoding (prompt tokens times first
+    to last token)."""
+    by = defaultdict(list)
+    for rs in solo_cell.values():
+        for r in rs:
+            for p in r["programs"]:
+                if p["complete"]:
+                    turns = p["turns"]
+                    by[p["program_id"]].append((
+                        p["jct_s"],
+                        sum((t.get("server_e2e_s") or t["e2e_s"]) - (t.get("queue_s") or 0)
+                            for t in turns),
+                        sum(t["prompt_tokens"] * max(0.0, t["e2e_s"] - t["ttft_s"])
+                            for t in turns)))
+    return {pid: Solo(*(min(x[i] for x in xs) for i in range(3))) for pid, xs in by.items()}
+
+
+def _bounds(entry: dict, by_arm: dict, solo_cell: dict, ids: set) -> None:
+    """Per host-pool cell, the capacity bound on the mean JCT (sim/bounds.py) for the
+    best stock arm's server (its running-batch cap, its device pool, the cell's programs
+    at a time): no scheduler's mean is lower. Where target x the best stock mean lies
+    below it, the target cannot be met on that server."""
+    solos = _solos(solo_cell)
+    solo_runs = [r for rs in solo_cell.values() for r in rs]
+    for cell in entry.get("by_host_tier", {}).values():
+        runs = by_arm.get(cell["best_stock"])
+        if not runs or not ids <= solos.keys():
+            continue
+        live = runs[0]["live"]
+        flags = live.get("server_flags", [])
+        cap = (int(flags[flags.index("--max-running-requests") + 1])
+               if "--max-running-requests" in flags else math.inf)
+        b = mean_jct_bound([solos[i] for i in sorted(ids)], live.get("concurrency") or
+                           len(ids), slots=cap, pool=live.get("pool_tokens") or math.inf)
+        best = _median_jct(entry["arms"], cell["best_stock"])
+        dflt = _median_jct(entry["arms"], cell["default_arm"])
+        target = cell["target"]["jct_mean_s"] * best
+        cell["bound"] = {"jct_mean_s": b.mean, "binding": b.binding,
+                         "by": {"floor": b.floor, "batch": b.batch, "kv": b.kv},
+                         "x_bound": {"best_stock": best / b.mean, "default": dflt / b.mean},
+                         "target_feasible": target >= b.mean}
+        # The engine's service rate as the cell's runs measured it: each run's work
+        # (its programs' solo seconds in the server) over the seconds the server had
+        # a request in service; the best over every run of the cell's arms that
+        # prefilled no more than alone (a run that rebuilt evicted prefixes did work
+        # the solo seconds do not count, so its rate would understate the engine's).
+        solo_missed = min(_missed(r) for r in solo_runs) if solo_runs else None
+        rates = [engine_rate(r, solos) for n in (*cell["stock_arms"], cell["default_arm"])
+                 for r in by_arm.get(n, []) if _missed(r) <= solo_missed]
+        rate = max((x for x in rates if x), default=None)
+        if rate and rate < min(cap, len(ids)):
+            m = mean_jct_bound([solos[i] for i in sorted(ids)], live.get("concurrency") or
+                               len(ids), slots=cap, pool=live.get("pool_tokens") or math.inf,
+                               rate=rate).mean
+            cell["bound"]["at_engine_rate"] = {
+                "engine_rate": rate, "runs": len(rates), "jct_mean_s": m,
+                "x_bound": {"best_stock": best / m, "default": dflt / m},
+                "target_feasible": target >= m}
+
+
+def _missed(run: dict) -> int:
+    """Prompt tokens the run's turns did not find cached (the prefill it did)."""
+    return sum(t["prompt_tokens"] - t.get("cached_tokens", 0)
+               for p in run["programs"] for t in p["turns"])
+
+
+def engine_rate(run: dict, solos: dict) -> float | None:
+    """A run's service rate: its complete programs' solo seconds in the server over the
+    seconds the server had at least one of its requests in service (queueing excluded).
+    A GPU's batch raises it toward the batch size; a CPU's barely above one."""
+    spans, work = [], 0.0
+    for p in run["programs"]:
+        if not p["complete"] or p["program_id"] not in solos:
+            return None
+        work += solos[p["program_id"]].service
+        for t in p["turns"]:
+            if "start_s" not in t:  # a run before turns recorded their start
+                return None
+            end = t["start_s"] + t["e2e_s"]
+            spans.append((end - (t.get("server_e2e_s") or t["e2e_s"]) + (t.get("queue_s") or 0),
+                          end))
+    busy, cur = 0.0, None
+    for a, b in sorted(spans):
+        if cur and a <= cur[1]:
+            cur[1] = max(cur[1], b)
+            continue
+        busy += cur[1] - cur[0] if cur else 0.0
+        cur = [a, b]
+    busy += cur[1] - cur[0] if cur else 0.0
+    return work / busy if busy > 0 else None
 
 
 def _best_stock(arms: dict, host_tier: bool | None = None) -> str | None:
@@ -398,12 +498,44 @@ def markdown(summary: dict, runs: list[dict], out: Path | None = None) -> str:
             if shown:
                 lines += ["", "Distance to the floor (mean JCT / the floor): " + ", ".join(
                     f"`{n}` x{f['x_floor'][n]:.2f}" for n in shown) + "."]
+            lines += bound_lines(entry)
         in_cell = [r for r in runs if f"{r['live'].get('workload', 'trace')}/"
                    f"{r['live']['load']}" == cell]
         lines += server_steps.lines(in_cell)
         lines += memory_lines(in_cell)
         lines.append("")
     return "\n".join(lines)
+
+
+def bound_lines(entry: dict) -> list[str]:
+    """The capacity bound of each host-pool cell that has one (_bounds)."""
+    out = []
+    for h, e in entry.get("by_host_tier", {}).items():
+        if "bound" in e:
+            b, t = e["bound"], e["target"]["jct_mean_s"]
+            out.append(
+                f"- {h}: {b['jct_mean_s']:.2f} s, bound by {b['binding']} (floor "
+                f"{b['by']['floor']:.2f}, batch {b['by']['batch']:.2f}, pool "
+                f"{b['by']['kv']:.2f}); `{e['best_stock']}` x{b['x_bound']['best_stock']:.2f}"
+                f", the default x{b['x_bound']['default']:.2f}; the target ({t}x the best "
+                f"stock arm, x{t * b['x_bound']['best_stock']:.2f} the bound) "
+                + ("is within reach." if b["target_feasible"] else
+                   "lies below the bound: no scheduler meets it on this server."))
+            if "at_engine_rate" in b:
+                r = b["at_engine_rate"]
+                out.append(
+                    f"  - At the engine's measured rate (at most {r['engine_rate']:.2f} solo "
+                    f"seconds per second over {r['runs']} runs, below the running-batch cap's"
+                    f" slots at solo speed): {r['jct_mean_s']:.2f} s; `{e['best_stock']}` "
+                    f"x{r['x_bound']['best_stock']:.2f}, the default "
+                    f"x{r['x_bound']['default']:.2f}; the target x"
+                    f"{t * r['x_bound']['best_stock']:.2f} the bound: "
+                    + ("within reach." if r["target_feasible"] else
+                       "below it: no scheduler meets it at the rate this engine ran."))
+    return (["", "Capacity bound on the mean JCT (sim/bounds.py; from what each program "
+             "costs alone, the least over the solo runs; the best stock arm's server: "
+             "its running-batch cap, its device pool, the cell's programs at a time):", ""]
+            + out) if out else []
 
 
 def memory_lines(runs: list[dict]) -> list[str]:

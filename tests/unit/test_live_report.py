@@ -331,3 +331,41 @@ def test_batch_limited_arms_cap_the_batch_and_size_their_own_pool(live):
         plain = arms.server_flags(arms.arm("overlay-default"), 6000, "testbed-100m")
         assert plain[plain.index("--max-total-tokens") + 1] == "6000"
         assert "--max-running-requests" not in plain
+
+
+def test_the_capacity_bound_of_a_cell(live):
+    """Each host-pool cell gets the capacity bound of its best stock arm's server
+    (sim/bounds.py) from the solo cell, and the bound at the rate its runs measured."""
+    _, report = live
+
+    def turn(start, e2e):
+        return {"start_s": start, "queue_s": 0.0, "e2e_s": e2e, "ttft_s": e2e / 2,
+                "prompt_tokens": 100, "cached_tokens": 0}
+
+    def run(arm, load, jct, turns):
+        r = _run(arm, 0, [jct, jct])
+        r["live"].update(load=load, concurrency=2, pool_tokens=24_000,
+                         server_flags=["--max-running-requests", "2"])
+        for pid, p in zip("ab", r["programs"]):
+            p.update(program_id=pid, turns=turns)
+        return r
+
+    # alone: 3 s each, 2 s of it in the server; together: both in service over [0, 2]
+    # and [3, 5], so the engine did 4 solo seconds in 4 s of service: rate 1.0
+    together = [turn(0.0, 2.0), turn(3.0, 2.0)]
+    runs = [run("stock-spf-b2", "solo", 3.0, [turn(0.0, 1.0), turn(2.0, 1.0)]),
+            run("stock-spf-b2", "contended", 4.5, together),
+            run("overlay-default-b2", "contended", 4.0, together)]
+    cell = report.summarize(runs)["trace/contended"]["by_host_tier"][
+        "none, running batch capped at 2"]
+    b = cell["bound"]
+    # two slots at solo speed: each done by 2 s, the floors (3 s) bind
+    assert b["jct_mean_s"] == pytest.approx(3.0) and b["binding"] == "floor"
+    assert b["target_feasible"]  # 0.7 x 4.5 = 3.15 >= 3.0
+    r = b["at_engine_rate"]
+    assert r["engine_rate"] == pytest.approx(1.0) and r["runs"] == 2
+    # one solo second per second: the second program done no earlier than 4 s
+    assert r["jct_mean_s"] == pytest.approx(3.5)
+    assert not r["target_feasible"]
+    text = "\n".join(report.bound_lines({"by_host_tier": {"x": cell}}))
+    assert "3.00 s, bound by floor" in text and "no scheduler meets it at the rate" in text

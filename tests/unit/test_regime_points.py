@@ -81,3 +81,28 @@ def test_batch_slice_caps_the_batch_below_n_and_round_trips(tmp_path):
     rb.report(rb.expand(rb.compact(res)), tmp_path)
     assert (tmp_path / "results.md").read_text() == first
     assert "never worse" in first.lower() and "1 of 2" in first
+
+
+def test_a_target_below_the_capacity_bound_is_marked_and_counted():
+    rr = _regime()
+
+    def point(best, default, bound):
+        arms = {a: {"mean": best * 1.5, "p95": 12.0} for a in (*rr.BEST_STOCK, "gate")}
+        arms["lpm"]["mean"] = best
+        arms[rr.DEFAULT] = {"mean": default, "p95": 12.0}
+        pt = dict(_pt(4.0, 10_000, 3.8), arms=arms, bound=bound, bound_by="kv")
+        rr.finish(pt, floor=5.0)
+        return pt
+
+    below = point(best=10.0, default=9.0, bound=8.0)   # 0.7x of 10 = 7 < 8
+    reach = point(best=10.0, default=9.0, bound=6.0)
+    assert not below["feasible"] and reach["feasible"]
+    assert below["vs_bound"]["best_stock"] == 10.0 / 8.0
+    text = " ".join(rr.bound_lines([below, reach]))
+    assert "at 2 of 2 points" in text and "2 points where the default's mean misses" in text
+    assert "1 have a target below the bound" in text and "kv 1" in text
+    # an arm below its bound is counted: the bound's own check can fail
+    broken = point(best=10.0, default=9.0, bound=12.0)
+    assert "at 0 of 1 points" in " ".join(rr.bound_lines([broken]))
+    # summaries from before the bound say so instead
+    assert "--add-bounds" in rr.bound_lines([point(10.0, 9.0, None)])[0]

@@ -82,6 +82,8 @@ def finish(pt: dict) -> None:
                    "gate_mean": arms[gate]["mean"] / b["mean"]}
     pt["vs_floor"] = {"best_stock": b["mean"] / pt["floor"], "default": d["mean"] / pt["floor"]}
     pt["met"] = pt["ratio"]["mean"] <= rr.TARGET_CONTENDED and pt["ratio"]["p95"] <= rr.TARGET_P95
+    pt["target_mean"] = rr.TARGET_CONTENDED
+    rr.bound_ratios(pt, b["mean"], d["mean"], rr.TARGET_CONTENDED)
     pt["not_worse"] = pt["ratio"]["mean"] <= rr.TARGET_MEAN and pt["ratio"]["p95"] <= rr.TARGET_P95
     pt["mech_ratio"] = {a: {"mean": arms[a]["mean"] / b["mean"], "p95": arms[a]["p95"] / b["p95"]}
                         for a in rr.candidates_of(arms)}
@@ -102,6 +104,7 @@ def run(profile: str, jobs: int, candidates: tuple[str, ...] = ()) -> dict:
                                               "p95": rr._g(r.jct_p95)}
     for pt in pts:
         pt["floor"] = rr._g(rr.floor_of(profile, pt["workload"])[rr.programs_for(pt["n"])])
+        rr.add_bound(pt, max_running=pt["cap"])
         finish(pt)
     return {"profile": profile, "knees": {wl: k["n"] for wl, k in knees.items()},
             "wall_s": round(time.time() - t0),
@@ -111,7 +114,8 @@ def run(profile: str, jobs: int, candidates: tuple[str, ...] = ()) -> dict:
             "points": pts}
 
 
-FIELDS = ("workload", "load", "n", "ws", "ws_ratio", "host", "kv", "cap", "share", "floor")
+FIELDS = ("workload", "load", "n", "ws", "ws_ratio", "host", "kv", "cap", "share", "floor",
+          "bound", "bound_by")
 
 
 def compact(res: dict) -> dict:
@@ -119,7 +123,7 @@ def compact(res: dict) -> dict:
     (null where it did not run there); ``expand`` rebuilds the points."""
     pts = res["points"]
     arms = list(dict.fromkeys(a for p in pts for a in p["arms"]))
-    rows = [[rr._g(p[f]) for f in FIELDS]
+    rows = [[rr._g(p.get(f)) for f in FIELDS]
             + [[p["arms"][a]["mean"], p["arms"][a]["p95"]] if a in p["arms"] else None
                for a in arms] for p in pts]
     head = {k: v for k, v in res.items() if k != "points"}
@@ -159,7 +163,7 @@ def report(res: dict, out: Path) -> None:
         f"{sum(p['not_worse'] for p in pts)} of {len(pts)}. The default's mean / best "
         f"stock: median {statistics.median(means):.2f}, best {means[0]:.2f}, worst "
         f"{means[-1]:.2f}; p95 median {statistics.median(p95s):.2f}, worst {p95s[-1]:.2f}.",
-        ""]
+        "", *rr.bound_lines(pts), ""]
     for a in dict.fromkeys(a for p in pts for a in p["mech_ratio"]):
         rs = [p["mech_ratio"][a] for p in pts if a in p["mech_ratio"]]
         ms = sorted(r["mean"] for r in rs)
@@ -173,16 +177,17 @@ def report(res: dict, out: Path) -> None:
     lines += [
         "",
         "| workload | load (N) | cap | ws/KV | host | best stock | default/best mean | p95 | "
-        "gate/best | best x floor | default x floor | 0.7x met | not worse | other arms "
-        "(as listed above): mean, p95 |",
-        "|" + "---|" * 14]
+        "gate/best | best x floor | default x floor | best x bound (binds) | 0.7x met | "
+        "not worse | other arms (as listed above): mean, p95 |",
+        "|" + "---|" * 15]
     for p in pts:
         lines.append(
             f"| {p['workload']} | {p['load']} ({p['n']}) | {p['cap']} | {p['ws_ratio']:.2g} | "
             f"{p['host']} | {p['best_stock']} | {p['ratio']['mean']:.2f} | "
             f"{p['ratio']['p95']:.2f} | {p['ratio']['gate_mean']:.2f} ({p['gate']}) | "
             f"{p['vs_floor']['best_stock']:.2f} | {p['vs_floor']['default']:.2f} | "
-            f"{'yes' if p['met'] else 'no'} | {'yes' if p['not_worse'] else 'no'} | "
+            f"{rr._x_bound(p)} | {'yes' if p['met'] else 'no (below bound)' if not p.get('feasible', True) else 'no'} | "
+            f"{'yes' if p['not_worse'] else 'no'} | "
             + "; ".join(f"{r['mean']:.2f}, {r['p95']:.2f}" for r in p["mech_ratio"].values())
             + " |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
@@ -198,12 +203,18 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--arms", help="comma-separated arms (sim/policies.py) to run beside "
                     "stock, gate and the default")
+    ap.add_argument("--add-bounds", action="store_true", help="with --report-only: add "
+                    "the capacity bound to an earlier summary.json (rewritten) first")
     a = ap.parse_args(argv)
     out = a.out or HERE.parent / ("regime-batch" if a.profile == "8b" else
                                   f"regime-{a.profile}-batch")
     out.mkdir(parents=True, exist_ok=True)
     if a.report_only:
         res = expand(json.loads((out / "summary.json").read_text()))
+        if a.add_bounds:
+            for pt in res["points"]:
+                rr.add_bound(pt, max_running=pt["cap"])
+            (out / "summary.json").write_text(json.dumps(compact(res), separators=(",", ":")))
     else:
         res = run(a.profile, a.jobs, tuple(a.arms.split(",")) if a.arms else ())
         (out / "summary.json").write_text(json.dumps(compact(res), separators=(",", ":")))

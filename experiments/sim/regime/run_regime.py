@@ -44,6 +44,7 @@ from dataclasses import replace  # noqa: E402
 
 from sglang_continuum.replay.plots import save_png  # noqa: E402
 from sglang_continuum.sim import Simulator, load_profile  # noqa: E402
+from sglang_continuum.sim.bounds import mean_jct_bound, solos_from_turns  # noqa: E402
 from sglang_continuum.sim.policies import BEST_STOCK  # noqa: E402
 from sglang_continuum.sim.sweep import RunSpec, _programs, sweep  # noqa: E402
 
@@ -136,18 +137,27 @@ def floor_of(profile: str, workload: str) -> "_Prefix":
         sim.run()
         jct = {r.program_id: r.jct for r in sim.program_records}
         ids = [pr.program_id for pr in progs]
-        _FLOORS[key] = _Prefix(ids, jct)
+        _FLOORS[key] = _Prefix(ids, jct, solos_from_turns(sim.turn_records),
+                               load_profile(PROFILES[profile]).max_running)
     return _FLOORS[key]
 
 
 class _Prefix:
-    """Floor by the number of programs a run used: the mean over the first P."""
+    """Floor by the number of programs a run used: the mean over the first P; and the
+    capacity bound of a run of them (sim/bounds.py)."""
 
-    def __init__(self, ids, jct):
-        self.ids, self.jct = ids, jct
+    def __init__(self, ids, jct, solos=None, max_running=None):
+        self.ids, self.jct, self.solos, self.max_running = ids, jct, solos, max_running
 
     def __getitem__(self, p: int) -> float:
         return statistics.mean(self.jct[i] for i in self.ids[:p])
+
+    def bound(self, p: int, concurrency: int, kv: int, max_running: int | None = None):
+        """The lower bound on the mean JCT of the first P programs, `concurrency` at a
+        time, through a pool of `kv` tokens and the profile's running-batch cap (or
+        `max_running`)."""
+        return mean_jct_bound([self.solos[i] for i in self.ids[:p]], concurrency,
+                              slots=max_running or self.max_running, pool=kv)
 
 
 def points(grid: dict, knees: dict) -> list[dict]:
@@ -267,6 +277,7 @@ def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
     for i, first in same.items():
         pts[i]["arms"] = pts[first]["arms"]
     for pt in pts:
+        add_bound(pt)
         floor = floor_of(pt["profile"], pt["workload"])[programs_for(pt["n"])]
         finish(pt, floor)
     res = {"grid": grid_name, "axes": {k: list(v) for k, v in grid.items()},
@@ -281,7 +292,15 @@ def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
 
 
 FIELDS = ("profile", "workload", "load", "n", "ws", "ws_ratio", "host", "kv", "floor",
-          "index")
+          "index", "bound", "bound_by")
+
+
+def add_bound(pt: dict, max_running: int | None = None) -> None:
+    """The point's capacity bound on the mean JCT (sim/bounds.py: what the programs
+    cost alone, the running-batch cap, the device pool) and the constraint that binds."""
+    b = floor_of(pt["profile"], pt["workload"]).bound(
+        programs_for(pt["n"]), pt["n"], pt["kv"], max_running)
+    pt["bound"], pt["bound_by"] = _g(b.mean), b.binding
 PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
 
 
@@ -352,6 +371,9 @@ def finish(pt: dict, floor: float) -> None:
     def met(r: dict) -> bool:
         return r["mean"] <= target and r["p95"] <= TARGET_P95
     pt["met"] = met(pt["ratio"])
+    # Can any scheduler meet the mean target? Not where target x the best stock arm's
+    # mean lies below the capacity bound (summaries before the bound have none).
+    bound_ratios(pt, arms[best]["mean"], d["mean"], target)
     pt["mech_met"] = {a: met(r) for a, r in pt["mech_ratio"].items()}
     # breakdowns only of the default and the best stock arm, where the default misses
     keep = () if pt["met"] else (best, DEFAULT)
@@ -378,11 +400,15 @@ def report(res: dict, out: Path) -> None:
              "the working set / KV a pool reaches; the requested ratios each stands for are "
              "in brackets). The target follows the working set reached. Ratios: the "
              "default's mean / best stock arm's mean (p95 / p95); "
-             "x floor: mean JCT / the no-contention floor.", "",
+             "x floor: mean JCT / the no-contention floor; x bound: mean JCT / the capacity "
+             "bound (sim/bounds.py: no scheduler's mean is lower), with the constraint that "
+             "binds (floor, batch: the running-batch cap, kv: the device pool); a target "
+             "marked `below bound` lies below it.", "", *bound_lines(pts), "",
              "| profile | workload | load (N) | ws/KV [requested] | host | best stock | default/best mean | "
-             "p95 | gate/best | best x floor | gate x floor | default x floor | target | met | "
+             "p95 | gate/best | best x floor | gate x floor | default x floor | best x bound "
+             "(binds) | target | met | "
              "other arms (as listed above; without a host tier the first): mean, p95 |",
-             "|" + "---|" * 15]
+             "|" + "---|" * 16]
     for p in pts:
         lines.append(
             f"| {p['profile']} | {p['workload']} | {p['load']} ({p['n']}) | "
@@ -390,7 +416,8 @@ def report(res: dict, out: Path) -> None:
             f"{p['host']} | {p['best_stock']} | {p['ratio']['mean']:.2f} | "
             f"{p['ratio']['p95']:.2f} | {p['ratio']['gate_mean']:.2f} ({p['gate']}) | "
             f"{p['vs_floor']['best_stock']:.2f} | {p['vs_floor']['gate']:.2f} | "
-            f"{p['vs_floor']['default']:.2f} | {p['target_mean']} | "
+            f"{p['vs_floor']['default']:.2f} | {_x_bound(p)} | {p['target_mean']}"
+            f"{'' if p.get('feasible', True) else ' (below bound)'} | "
             f"{'yes' if p['met'] else 'no'} | "
             + "; ".join(f"{r['mean']:.2f}, {r['p95']:.2f}" + ("" if p["mech_met"][a] else " (no)")
                         for a, r in p["mech_ratio"].items()) + " |")
@@ -421,6 +448,50 @@ def report(res: dict, out: Path) -> None:
                 f"{p['arms'][DEFAULT]['mean']:.0f} / {p['arms'][p['best_stock']]['mean']:.0f}"
                 f" | {p['floor']:.0f} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def bound_ratios(pt: dict, best: float, default: float, target: float) -> None:
+    """The best stock arm's and the default's means over the point's capacity bound,
+    and whether `target` x the best stock mean is at or above it (a target no
+    scheduler meets otherwise). Summaries from before the bound have none."""
+    if pt.get("bound"):
+        pt["vs_bound"] = {"best_stock": best / pt["bound"], "default": default / pt["bound"]}
+        pt["feasible"] = target * best >= pt["bound"]
+
+
+def _x_bound(p: dict) -> str:
+    return (f"{p['vs_bound']['best_stock']:.2f} ({p['bound_by']})" if "vs_bound" in p
+            else "-")
+
+
+def bound_lines(pts: list[dict]) -> list[str]:
+    """How many missed mean targets no scheduler could meet (the capacity bound)."""
+    bounded = [p for p in pts if "feasible" in p]
+    if not bounded:
+        return ["(No capacity bound in this summary: `--add-bounds` adds it.)"]
+    missed = [p for p in bounded if p["ratio"]["mean"] > p["target_mean"]]
+    below = [p for p in missed if not p["feasible"]]
+    by = {k: sum(p["bound_by"] == k for p in below) for k in ("floor", "batch", "kv")}
+    head = [p["vs_bound"]["best_stock"] for p in missed]
+    # a check on the bound itself: no arm's mean below it (3 significant digits kept)
+    under = sum(min(a["mean"] for a in p["arms"].values()) < p["bound"] * 0.995
+                for p in bounded)
+    return [f"Capacity bound: every arm's mean is at or above it at "
+            f"{len(bounded) - under} of {len(bounded)} points. "
+            f"Of the {len(missed)} points where the default's mean misses "
+            f"its target, {len(below)} have a target below the bound (no scheduler meets "
+            "it; binding: " + ", ".join(f"{k} {v}" for k, v in by.items()) + "). "
+            + (f"At the misses the best stock arm runs at x{min(head):.2f}-x{max(head):.2f}"
+               f" the bound (median x{statistics.median(head):.2f})." if head else "")]
+
+
+def add_bounds(res: dict) -> dict:
+    """An earlier summary with each point's capacity bound added (and its ratios)."""
+    for pt in res["points"]:
+        if not pt.get("bound"):
+            add_bound(pt)
+            finish(pt, pt["floor"])
+    return res
 
 
 def heatmap(res: dict, out: Path) -> None:
@@ -465,12 +536,17 @@ def main(argv=None) -> int:
                     "run beside stock, gate and default, in place of the usual candidates")
     ap.add_argument("--reuse", type=Path, help="an earlier summary.json of the same grid: "
                     "its knees, and its results of every arm but the default and --arms")
+    ap.add_argument("--add-bounds", action="store_true", help="with --report-only: add "
+                    "the capacity bound to an earlier summary.json (rewritten) first")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     only = [int(x) for x in a.points.split(",")] if a.points else None
     cands = tuple(a.arms.split(",")) if a.arms else None
     res = (expand(json.loads((a.out / "summary.json").read_text())) if a.report_only
            else run(a.grid, a.jobs, a.out, only, cands, a.reuse))
+    if a.report_only and a.add_bounds:
+        res = add_bounds(res)
+        (a.out / "summary.json").write_text(json.dumps(compact(res), separators=(",", ":")))
     report(res, a.out)
     heatmap(res, a.out)
     print((a.out / "results.md").read_text()[:3000])

@@ -1,0 +1,132 @@
+"""A lower bound on a closed loop's mean JCT from what each program costs alone.
+
+The no-contention floor (every program alone) says how fast a program can go; it does
+not say how fast N of them can go together through an engine that runs at most
+``slots`` requests at once (``--max-running-requests``) and holds at most ``pool``
+tokens of KV. Issue 27's targets are ratios to the best stock arm (0.7x), so where 0.7x
+of stock's mean lies below what capacity allows, no scheduler meets the target; this
+module says where.
+
+Each program is described by three figures measured alone (``Solo``):
+- ``floor``: its JCT alone;
+- ``service``: its seconds inside the engine, admission to finish, summed over its turns.
+  With others beside it a turn is never faster (its prefix is at best as cached, a
+  batched step is at best as fast);
+- ``area``: token-seconds its contexts hold the device pool while decoding (the context's
+  tokens times the decode's seconds). A decoding request's context is on the device,
+  and a batched decode is at best as fast as a lone one.
+
+Relaxation: complete programs as fast as the resources allow, ignoring their order, tool
+gaps and arrivals. k programs can all be complete by time t only if the k smallest
+services fit ``slots`` machines by t (McNaughton: t >= the largest, and >= their sum /
+slots), the k smallest areas fit the pool by t (sum / pool <= t), and k floors are
+<= t. That gives the earliest time tau_k by which k programs can be complete. In a
+closed loop of ``concurrency`` programs at a time over P programs, the number in the
+system is min(concurrency, P - completed), so the sum of JCTs is at least the sum of the
+last ``concurrency`` tau's; and it is at least the sum of the floors. Every figure is
+an upper bound on speed, so the result is a lower bound for any scheduler.
+
+Pure: no sglang, no torch, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import accumulate
+
+
+@dataclass(frozen=True, slots=True)
+class Solo:
+    floor: float
+    service: float
+    area: float = 0.0
+
+    def __post_init__(self):
+        for name in ("floor", "service", "area"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"Solo.{name}={v!r}: must be a finite number >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """Lower bounds on the mean JCT: ``mean`` (all constraints together) and each
+    constraint's alone (``floor``, ``batch``: the slots, ``kv``: the pool)."""
+    mean: float
+    floor: float
+    batch: float
+    kv: float
+
+    @property
+    def binding(self) -> str:
+        """The constraint whose bound alone is the largest."""
+        return max(("floor", "batch", "kv"), key=lambda k: getattr(self, k))
+
+
+def _earliest(solos: list[Solo], slots: float, pool: float, use: tuple[str, ...]) -> list[float]:
+    """tau_k, k = 1..P: the earliest time by which k programs can all be complete
+    (``slots``: the engine's service rate, in programs' solo seconds per second)."""
+    p = len(solos)
+    taus = [0.0] * p
+    if "batch" in use and slots < math.inf:
+        s = sorted(x.service for x in solos)
+        for k, total in enumerate(accumulate(s)):
+            taus[k] = max(taus[k], s[k], total / slots)
+    elif "batch" in use:  # unbounded slots: each program's own service still counts
+        s = sorted(x.service for x in solos)
+        taus = [max(t, v) for t, v in zip(taus, s)]
+    if "kv" in use and pool < math.inf:
+        a = sorted(x.area for x in solos)
+        taus = [max(t, total / pool) for t, total in zip(taus, accumulate(a))]
+    if "floor" in use:
+        f = sorted(x.floor for x in solos)
+        taus = [max(t, v) for t, v in zip(taus, f)]
+    return taus
+
+
+def _mean(solos: list[Solo], concurrency: int, slots: float, pool: float,
+          use: tuple[str, ...]) -> float:
+    taus = _earliest(solos, slots, pool, use)
+    n = min(concurrency, len(solos))
+    loop = sum(taus[len(solos) - n:])
+    floors = sum(x.floor for x in solos) if "floor" in use else 0.0
+    return max(loop, floors) / len(solos)
+
+
+def mean_jct_bound(solos: list[Solo], concurrency: int, slots: float = math.inf,
+                   pool: float = math.inf, rate: float | None = None) -> Bound:
+    """The lower bound on the mean JCT of ``solos`` run ``concurrency`` at a time (a
+    closed loop; all at once when concurrency >= len(solos)) through an engine of
+    ``slots`` running requests and a device pool of ``pool`` tokens. ``rate``: the
+    engine's service rate in solo seconds per second where it is known to be below
+    ``slots`` (a CPU, where a batch of two runs no faster in all than one request
+    alone); the bound then holds at that rate, not for any engine."""
+    if not solos:
+        raise ValueError("solos: need at least one program")
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency={concurrency!r}: must be an int >= 1")
+    if rate is not None:
+        if not (isinstance(rate, (int, float)) and rate > 0):
+            raise ValueError(f"rate={rate!r}: must be a number > 0")
+        slots = min(slots, rate)
+    for name, v in (("slots", slots), ("pool", pool)):
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise ValueError(f"{name}={v!r}: must be a number > 0 (math.inf: no limit)")
+    return Bound(mean=_mean(solos, concurrency, slots, pool, ("floor", "batch", "kv")),
+                 floor=_mean(solos, concurrency, slots, pool, ("floor",)),
+                 batch=_mean(solos, concurrency, slots, pool, ("batch",)),
+                 kv=_mean(solos, concurrency, slots, pool, ("kv",)))
+
+
+def solos_from_turns(turns) -> dict[str, Solo]:
+    """Per program, its ``Solo`` from the turn records of a run where it was alone (the
+    simulator's ``TurnRecord``: program_id, arrival, admitted, first_token, finish,
+    prompt). The floor is its first arrival to its last finish."""
+    by: dict[str, list] = {}
+    for t in turns:
+        by.setdefault(t.program_id, []).append(t)
+    return {pid: Solo(floor=max(t.finish for t in ts) - min(t.arrival for t in ts),
+                      service=sum(t.finish - t.admitted for t in ts),
+                      area=sum(t.prompt * (t.finish - t.first_token) for t in ts))
+            for pid, ts in by.items()}
