@@ -147,12 +147,10 @@ def _floor(out: dict, cells: dict, workload: str) -> None:
         _bounds(entry, by_arm, cells[f"{workload}/solo"], ids)
 
 
-def _solos(solo_cell: dict) -> dict:
-    """Per program of the solo cell, what it costs alone (sim/bounds.Solo), each figure
-    the least over the solo runs (a noisy run only loosens the bound): its JCT, its
-    seconds in the server (end to end less queueing, over its turns) and the
-    token-seconds its contexts held the pool while decoding (prompt tokens times first
-    to last token)."""
+def _solo_figures(solo_cell: dict) -> dict:
+    """Per program of the solo cell, each run's (JCT, seconds in the server: end to end
+    less queueing over its turns, token-seconds its contexts held the pool while
+    decoding: prompt tokens times first to last token)."""
     by = defaultdict(list)
     for rs in solo_cell.values():
         for r in rs:
@@ -165,26 +163,36 @@ def _solos(solo_cell: dict) -> dict:
                             for t in turns),
                         sum(t["prompt_tokens"] * max(0.0, t["e2e_s"] - t["ttft_s"])
                             for t in turns)))
-    return {pid: Solo(*(min(x[i] for x in xs) for i in range(3))) for pid, xs in by.items()}
+    return by
 
 
 def _bounds(entry: dict, by_arm: dict, solo_cell: dict, ids: set) -> None:
     """Per host-pool cell, the capacity bound on the mean JCT (sim/bounds.py) for the
     best stock arm's server (its running-batch cap, its device pool, the cell's programs
-    at a time): no scheduler's mean is lower. Where target x the best stock mean lies
-    below it, the target cannot be met on that server."""
-    solos = _solos(solo_cell)
-    solo_runs = [r for rs in solo_cell.values() for r in rs]
+    at a time): no scheduler's mean is lower. Each program's figures are the least over
+    the solo runs (a noisy run only loosens the bound). Where target x the best stock
+    mean lies below it, the target cannot be met on that server."""
+    figures = _solo_figures(solo_cell)
+    if not ids <= figures.keys():
+        return
+    solos = [Solo(*(min(x[i] for x in figures[p]) for i in range(3))) for p in sorted(ids)]
+    # The engine's service rate as the cell's runs measured it (engine_rate), crediting
+    # each program its most solo seconds; only runs that prefilled no more than alone
+    # count (a run that rebuilt evicted prefixes did work the solo seconds leave out,
+    # so its rate would understate the engine's).
+    work = {p: max(x[1] for x in xs) for p, xs in figures.items()}
+    solo_missed = min(_missed(r) for rs in solo_cell.values() for r in rs)
     for cell in entry.get("by_host_tier", {}).values():
         runs = by_arm.get(cell["best_stock"])
-        if not runs or not ids <= solos.keys():
+        if not runs:
             continue
         live = runs[0]["live"]
         flags = live.get("server_flags", [])
         cap = (int(flags[flags.index("--max-running-requests") + 1])
                if "--max-running-requests" in flags else math.inf)
-        b = mean_jct_bound([solos[i] for i in sorted(ids)], live.get("concurrency") or
-                           len(ids), slots=cap, pool=live.get("pool_tokens") or math.inf)
+        server = dict(concurrency=live.get("concurrency") or len(ids), slots=cap,
+                      pool=live.get("pool_tokens") or math.inf)
+        b = mean_jct_bound(solos, **server)
         best = _median_jct(entry["arms"], cell["best_stock"])
         dflt = _median_jct(entry["arms"], cell["default_arm"])
         target = cell["target"]["jct_mean_s"] * best
@@ -192,21 +200,13 @@ def _bounds(entry: dict, by_arm: dict, solo_cell: dict, ids: set) -> None:
                          "by": {"floor": b.floor, "batch": b.batch, "kv": b.kv},
                          "x_bound": {"best_stock": best / b.mean, "default": dflt / b.mean},
                          "target_feasible": target >= b.mean}
-        # The engine's service rate as the cell's runs measured it: each run's work
-        # (its programs' solo seconds in the server) over the seconds the server had
-        # a request in service; the best over every run of the cell's arms that
-        # prefilled no more than alone (a run that rebuilt evicted prefixes did work
-        # the solo seconds do not count, so its rate would understate the engine's).
-        solo_missed = min(_missed(r) for r in solo_runs) if solo_runs else None
-        rates = [engine_rate(r, solos) for n in (*cell["stock_arms"], cell["default_arm"])
-                 for r in by_arm.get(n, []) if _missed(r) <= solo_missed]
-        rate = max((x for x in rates if x), default=None)
-        if rate and rate < min(cap, len(ids)):
-            m = mean_jct_bound([solos[i] for i in sorted(ids)], live.get("concurrency") or
-                               len(ids), slots=cap, pool=live.get("pool_tokens") or math.inf,
-                               rate=rate).mean
+        rates = [x for n in (*cell["stock_arms"], cell["default_arm"])
+                 for r in by_arm.get(n, []) if _missed(r) <= solo_missed
+                 if (x := engine_rate(r, work))]
+        if rates and max(rates) < min(cap, len(ids)):
+            m = mean_jct_bound(solos, **server, rate=max(rates)).mean
             cell["bound"]["at_engine_rate"] = {
-                "engine_rate": rate, "runs": len(rates), "jct_mean_s": m,
+                "engine_rate": max(rates), "runs": len(rates), "jct_mean_s": m,
                 "x_bound": {"best_stock": best / m, "default": dflt / m},
                 "target_feasible": target >= m}
 
@@ -217,15 +217,16 @@ def _missed(run: dict) -> int:
                for p in run["programs"] for t in p["turns"])
 
 
-def engine_rate(run: dict, solos: dict) -> float | None:
-    """A run's service rate: its complete programs' solo seconds in the server over the
-    seconds the server had at least one of its requests in service (queueing excluded).
-    A GPU's batch raises it toward the batch size; a CPU's barely above one."""
+def engine_rate(run: dict, solo_seconds: dict) -> float | None:
+    """A run's service rate: its complete programs' solo seconds in the server
+    (``solo_seconds``, per program id) over the seconds the server had at least one of
+    its requests in service (queueing excluded). A GPU's batch raises it toward the batch
+    size; a CPU's barely above one."""
     spans, work = [], 0.0
     for p in run["programs"]:
-        if not p["complete"] or p["program_id"] not in solos:
+        if not p["complete"] or p["program_id"] not in solo_seconds:
             return None
-        work += solos[p["program_id"]].service
+        work += solo_seconds[p["program_id"]]
         for t in p["turns"]:
             if "start_s" not in t:  # a run before turns recorded their start
                 return None

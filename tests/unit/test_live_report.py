@@ -367,5 +367,8 @@ def test_the_capacity_bound_of_a_cell(live):
     # one solo second per second: the second program done no earlier than 4 s
     assert r["jct_mean_s"] == pytest.approx(3.5)
     assert not r["target_feasible"]
+    # the rate credits each program the seconds it is given (_bounds: its most alone)
+    assert report.engine_rate(runs[1], {"a": 3.0, "b": 3.0}) == pytest.approx(1.5)
+    assert report.engine_rate(runs[1], {"a": 3.0}) is None  # a program it cannot credit
     text = "\n".join(report.bound_lines({"by_host_tier": {"x": cell}}))
     assert "3.00 s, bound by floor" in text and "no scheduler meets it at the rate" in text
