@@ -109,3 +109,43 @@ def test_a_slower_engine_raises_the_bound():
     assert mean_jct_bound(solos, concurrency=8, slots=2, rate=5.0) == two
     with pytest.raises(ValueError, match="rate"):
         mean_jct_bound(solos, concurrency=8, rate=0)
+
+
+def test_the_engine_and_the_pool_share_the_load():
+    # one slot's worth of unshared compute each (1 s), no pool: k done by k s
+    solos = [Solo(floor=1.0, service=1.0, compute=1.0)] * 4
+    assert mean_jct_bound(solos, concurrency=4).engine == pytest.approx((1 + 2 + 3 + 4) / 4)
+    # a gap of 10 s over 100 tokens: held, 1000 token-s of a 100-token pool (10 s);
+    # rebuilt, 1 s of engine: the cheaper mix costs about 1 s more per program
+    gap = Solo(floor=1.0, service=0.0, gaps=((100, 10.0, 0.01),))
+    b = mean_jct_bound([gap] * 2, concurrency=2, pool=100)
+    assert 0.9 < b.engine <= 1.5 and b.binding == "engine"
+    # with a host tier the context may come back for nothing: no load
+    free = Solo(floor=1.0, service=0.0, gaps=((100, 10.0, 0.0),))
+    assert mean_jct_bound([free] * 2, concurrency=2, pool=100).engine == 0.0
+    with pytest.raises(ValueError, match=r"Solo.gaps\[0\]"):
+        Solo(floor=1.0, service=1.0, gaps=((100, 1.0),))
+
+
+@pytest.mark.parametrize("policy", ["lru", "lpm", "continuum"])
+@pytest.mark.parametrize("host", [False, True])
+def test_the_engine_bound_holds_in_the_simulator(policy, host):
+    """The shared trace's 8 programs at once, the pool a quarter of their largest
+    contexts, no batch cap: without a host tier the engine's seconds and the pool
+    together bind above the floor; no policy beats the bound."""
+    profile = load_profile("llama3.1-8b-h100")
+    progs = load_workload("trace", 8, 0)
+    sim = Simulator(progs, None, replace(profile, kv_capacity_tokens=10**9), "lru",
+                    concurrency=1)
+    sim.run()
+    solos = solos_from_turns(sim.turn_records, progs, profile.coefficients, host_tier=host)
+    kv = sum(max(t.prompt + t.output for t in p.turns) for p in progs) // 4
+    bound = mean_jct_bound([solos[p.program_id] for p in progs], 8, slots=256, pool=kv)
+    run = Simulator(progs, None, replace(profile, kv_capacity_tokens=kv), policy,
+                    host_tier=host, concurrency=8)
+    summary = run.run()
+    assert summary.aborted_programs == 0
+    assert summary.jct_mean >= bound.mean * (1 - 1e-9)
+    assert bound.engine >= bound.kv
+    if not host:
+        assert bound.engine > max(bound.floor, bound.kv, bound.batch)

@@ -137,8 +137,9 @@ def floor_of(profile: str, workload: str) -> "_Prefix":
         sim.run()
         jct = {r.program_id: r.jct for r in sim.program_records}
         ids = [pr.program_id for pr in progs]
-        _FLOORS[key] = _Prefix(ids, jct, solos_from_turns(sim.turn_records),
-                               load_profile(PROFILES[profile]).max_running)
+        solos = {host: solos_from_turns(sim.turn_records, progs, prof.coefficients, host)
+                 for host in (False, True)}
+        _FLOORS[key] = _Prefix(ids, jct, solos, prof.max_running)
     return _FLOORS[key]
 
 
@@ -152,11 +153,12 @@ class _Prefix:
     def __getitem__(self, p: int) -> float:
         return statistics.mean(self.jct[i] for i in self.ids[:p])
 
-    def bound(self, p: int, concurrency: int, kv: int, max_running: int | None = None):
+    def bound(self, p: int, concurrency: int, kv: int, host_tier: bool,
+              max_running: int | None = None):
         """The lower bound on the mean JCT of the first P programs, `concurrency` at a
         time, through a pool of `kv` tokens and the profile's running-batch cap (or
-        `max_running`)."""
-        return mean_jct_bound([self.solos[i] for i in self.ids[:p]], concurrency,
+        `max_running`); with a host tier a paused context may come back for nothing."""
+        return mean_jct_bound([self.solos[host_tier][i] for i in self.ids[:p]], concurrency,
                               slots=max_running or self.max_running, pool=kv)
 
 
@@ -299,7 +301,7 @@ def add_bound(pt: dict, max_running: int | None = None) -> None:
     """The point's capacity bound on the mean JCT (sim/bounds.py: what the programs
     cost alone, the running-batch cap, the device pool) and the constraint that binds."""
     b = floor_of(pt["profile"], pt["workload"]).bound(
-        programs_for(pt["n"]), pt["n"], pt["kv"], max_running)
+        programs_for(pt["n"]), pt["n"], pt["kv"], pt["host"] != "none", max_running)
     pt["bound"], pt["bound_by"] = _g(b.mean), b.binding
 PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
 
@@ -402,7 +404,9 @@ def report(res: dict, out: Path) -> None:
              "default's mean / best stock arm's mean (p95 / p95); "
              "x floor: mean JCT / the no-contention floor; x bound: mean JCT / the capacity "
              "bound (sim/bounds.py: no scheduler's mean is lower), with the constraint that "
-             "binds (floor, batch: the running-batch cap, kv: the device pool); a target "
+             "binds (floor, batch: the running-batch cap, kv: the device pool, engine: the "
+             "engine's seconds and the pool together, each tool call's context kept or "
+             "rebuilt); a target "
              "marked `below bound` lies below it.", "", *bound_lines(pts), "",
              "| profile | workload | load (N) | ws/KV [requested] | host | best stock | default/best mean | "
              "p95 | gate/best | best x floor | gate x floor | default x floor | best x bound "
@@ -471,7 +475,7 @@ def bound_lines(pts: list[dict]) -> list[str]:
         return ["(No capacity bound in this summary: `--add-bounds` adds it.)"]
     missed = [p for p in bounded if p["ratio"]["mean"] > p["target_mean"]]
     below = [p for p in missed if not p["feasible"]]
-    by = {k: sum(p["bound_by"] == k for p in below) for k in ("floor", "batch", "kv")}
+    by = {k: sum(p["bound_by"] == k for p in below) for k in ("floor", "batch", "kv", "engine")}
     head = [p["vs_bound"]["best_stock"] for p in missed]
     # a check on the bound itself: no arm's mean below it (3 significant digits kept)
     under = sum(min(a["mean"] for a in p["arms"].values()) < p["bound"] * 0.995
@@ -486,11 +490,10 @@ def bound_lines(pts: list[dict]) -> list[str]:
 
 
 def add_bounds(res: dict) -> dict:
-    """An earlier summary with each point's capacity bound added (and its ratios)."""
+    """An earlier summary with each point's capacity bound (re)computed, and its ratios."""
     for pt in res["points"]:
-        if not pt.get("bound"):
-            add_bound(pt)
-            finish(pt, pt["floor"])
+        add_bound(pt)
+        finish(pt, pt["floor"])
     return res
 
 
