@@ -91,16 +91,11 @@ class Bound:
 def _earliest(solos: list[Solo], slots: float, pool: float, use: tuple[str, ...]) -> list[float]:
     """tau_k, k = 1..P: the earliest time by which k programs can all be complete
     (``slots``: the engine's service rate, in programs' solo seconds per second)."""
-    p = len(solos)
-    taus = [0.0] * p
-    if "batch" in use and slots < math.inf:
+    taus = [0.0] * len(solos)
+    if "batch" in use:  # each program's own service counts, unbounded slots or not
         s = sorted(x.service for x in solos)
-        for k, total in enumerate(accumulate(s)):
-            taus[k] = max(taus[k], s[k], total / slots)
-    elif "batch" in use:  # unbounded slots: each program's own service still counts
-        s = sorted(x.service for x in solos)
-        taus = [max(t, v) for t, v in zip(taus, s)]
-    if "kv" in use and pool < math.inf:
+        taus = [max(t, v, total / slots) for t, v, total in zip(taus, s, accumulate(s))]
+    if "kv" in use:
         a = sorted(x.area for x in solos)
         taus = [max(t, total / pool) for t, total in zip(taus, accumulate(a))]
     if "engine" in use:
@@ -144,8 +139,8 @@ def mean_jct_bound(solos: list[Solo], concurrency: int, slots: float = math.inf,
     closed loop; all at once when concurrency >= len(solos)) through an engine of
     ``slots`` running requests and a device pool of ``pool`` tokens. ``rate``: the
     engine's service rate in solo seconds per second where it is known to be below
-    ``slots`` (a CPU, where a batch of two runs no faster in all than one request
-    alone); the bound then holds at that rate, not for any engine."""
+    ``slots`` (a CPU, whose batch of two does little more than one request alone); the
+    bound then holds at that rate, not for any engine."""
     if not solos:
         raise ValueError("solos: need at least one program")
     if not isinstance(concurrency, int) or concurrency < 1:
