@@ -203,8 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--arms", help="comma-separated arms (sim/policies.py) to run beside "
                     "stock, gate and the default")
-    ap.add_argument("--add-bounds", action="store_true", help="with --report-only: add "
-                    "the capacity bound to an earlier summary.json (rewritten) first")
+    ap.add_argument("--add-bounds", action="store_true", help="with --report-only: "
+                    "(re)compute each point's capacity bound first (summary.json rewritten)")
     a = ap.parse_args(argv)
     out = a.out or HERE.parent / ("regime-batch" if a.profile == "8b" else
                                   f"regime-{a.profile}-batch")

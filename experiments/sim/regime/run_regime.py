@@ -147,7 +147,7 @@ class _Prefix:
     """Floor by the number of programs a run used: the mean over the first P; and the
     capacity bound of a run of them (sim/bounds.py)."""
 
-    def __init__(self, ids, jct, solos=None, max_running=None):
+    def __init__(self, ids, jct, solos, max_running):
         self.ids, self.jct, self.solos, self.max_running = ids, jct, solos, max_running
 
     def __getitem__(self, p: int) -> float:
@@ -295,15 +295,16 @@ def run(grid_name: str, jobs: int, out: Path, only: list[int] | None = None,
 
 FIELDS = ("profile", "workload", "load", "n", "ws", "ws_ratio", "host", "kv", "floor",
           "index", "bound", "bound_by")
+PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
 
 
 def add_bound(pt: dict, max_running: int | None = None) -> None:
     """The point's capacity bound on the mean JCT (sim/bounds.py: what the programs
-    cost alone, the running-batch cap, the device pool) and the constraint that binds."""
+    cost alone, the running-batch cap, the device pool, the engine) and the constraint
+    that binds."""
     b = floor_of(pt["profile"], pt["workload"]).bound(
         programs_for(pt["n"]), pt["n"], pt["kv"], pt["host"] != "none", max_running)
     pt["bound"], pt["bound_by"] = _g(b.mean), b.binding
-PARTS = ("queue_s", "prefill_s", "decode_s", "tool_s")
 
 
 def compact(res: dict) -> dict:
@@ -539,8 +540,8 @@ def main(argv=None) -> int:
                     "run beside stock, gate and default, in place of the usual candidates")
     ap.add_argument("--reuse", type=Path, help="an earlier summary.json of the same grid: "
                     "its knees, and its results of every arm but the default and --arms")
-    ap.add_argument("--add-bounds", action="store_true", help="with --report-only: add "
-                    "the capacity bound to an earlier summary.json (rewritten) first")
+    ap.add_argument("--add-bounds", action="store_true", help="with --report-only: "
+                    "(re)compute each point's capacity bound first (summary.json rewritten)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     only = [int(x) for x in a.points.split(",")] if a.points else None
